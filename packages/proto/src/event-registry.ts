@@ -1,0 +1,22 @@
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import * as ev from "./gen/pwsync/v1/events_pb.js";
+
+// Event type name → payload schema. The type name stored in events.type is the message name,
+// so `buf breaking` on events.proto guards the log's schema.
+export const events = {
+  ChangeCaptured: ev.ChangeCapturedSchema,
+  UserResolved: ev.UserResolvedSchema,
+  ResolutionFailed: ev.ResolutionFailedSchema,
+  ResetAttempted: ev.ResetAttemptedSchema,
+  RetryScheduled: ev.RetryScheduledSchema,
+  PasswordSet: ev.PasswordSetSchema,
+  ResetFailed: ev.ResetFailedSchema,
+  Superseded: ev.SupersededSchema,
+  SecretShredded: ev.SecretShreddedSchema,
+  NotificationSent: ev.NotificationSentSchema,
+  NotificationThrottled: ev.NotificationThrottledSchema,
+  NotificationFailed: ev.NotificationFailedSchema,
+} as const satisfies Record<string, DescMessage>;
+
+export type EventTypeName = keyof typeof events;
+export type EventPayload<T extends EventTypeName> = MessageShape<(typeof events)[T]>;
