@@ -1,0 +1,2 @@
+export { createCa, issueServerCert, issueClientCert, type CertAndKey, type Validity } from "./certs.js";
+export { ensureDevPki, type DevPkiOptions, type DevPkiPaths, type CertPaths } from "./dev-pki.js";
