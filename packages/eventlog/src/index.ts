@@ -1,0 +1,10 @@
+export * from "./appendToStream.js";
+export * from "./checkpoints.js";
+export * from "./open.js";
+export * from "./partition.js";
+export * from "./processor.js";
+export * from "./readPartitionBatch.js";
+export * from "./readStream.js";
+export * from "./sealedSecrets.js";
+export type * from "./schema.js";
+export * from "./types.js";

@@ -1,0 +1,48 @@
+import { Kysely, Migrator, PostgresDialect } from "kysely";
+import pg from "pg";
+import { migrationProvider } from "./migrations/index.js";
+import type { Database } from "./schema.js";
+
+export interface EventLog {
+  readonly db: Kysely<Database>;
+  readonly pool: pg.Pool;
+  readonly connectionString: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  maxConnections?: number;
+  /** Run pending migrations (default true). */
+  migrate?: boolean;
+  applicationName?: string;
+}
+
+export async function openEventLog(connectionString: string, options: OpenOptions = {}): Promise<EventLog> {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.maxConnections ?? 10,
+    application_name: options.applicationName ?? "pwsync",
+    // An open transaction holds back every consumer (they only read below the oldest running
+    // transaction id), so an abandoned one must not live long.
+    options: "-c idle_in_transaction_session_timeout=30000",
+  });
+  // A pool error on an idle client (server restart) must not crash the process.
+  pool.on("error", () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  if (options.migrate ?? true) await migrate(db);
+  return {
+    db,
+    pool,
+    connectionString,
+    close: () => db.destroy(),
+  };
+}
+
+export async function migrate(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider, migrationTableName: "schema_migrations", migrationLockTableName: "schema_migrations_lock" });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error");
+    throw new Error(`event log migration ${failed?.migrationName ?? "(unknown)"} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
+  }
+}

@@ -1,0 +1,77 @@
+import type { ColumnType, Generated } from "kysely";
+
+// Row types of every table. Only this package writes SQL against `events` and `streams`.
+export interface EventsTable {
+  global_position: Generated<string>;
+  transaction_id: Generated<string>;
+  stream_id: string;
+  stream_version: number;
+  partition: number;
+  partition_key: string;
+  type: string;
+  data: ColumnType<unknown, string, never>;
+  metadata: ColumnType<EventMetadata, string, never>;
+  created_at: Generated<Date>;
+}
+
+export interface StreamsTable {
+  stream_id: string;
+  version: number;
+  created_at: Generated<Date>;
+}
+
+export interface SealedSecretsTable {
+  change_id: string;
+  key_id: string;
+  envelope: Buffer;
+  stored_at: Generated<Date>;
+}
+
+export interface ConsumerCheckpointsTable {
+  group_name: string;
+  partition: number;
+  transaction_id: string;
+  global_position: string;
+  updated_at: Generated<Date>;
+}
+
+export interface ConsumerMembersTable {
+  group_name: string;
+  member_id: string;
+  heartbeat_at: Date;
+}
+
+/** The reset-executor's per-user ordering state (newest change wins). */
+export interface ExecutorUserStateTable {
+  entra_user_id: string;
+  change_id: string;
+  changed_at: Date;
+}
+
+/** The notifier's per-recipient throttle windows. */
+export interface NotifierThrottleTable {
+  recipient: string;
+  window_started_at: Date;
+  sent_in_window: number;
+}
+
+export interface Database {
+  events: EventsTable;
+  streams: StreamsTable;
+  sealed_secrets: SealedSecretsTable;
+  consumer_checkpoints: ConsumerCheckpointsTable;
+  consumer_members: ConsumerMembersTable;
+  executor_user_state: ExecutorUserStateTable;
+  notifier_throttle: NotifierThrottleTable;
+}
+
+/** Carried by every event: the change's W3C trace context and who caused the event. */
+export interface EventMetadata {
+  traceparent?: string;
+  tracestate?: string;
+  /** Service (or admin identity) that appended the event. */
+  actor?: string;
+  /** Agent id (client certificate CN) for events caused by an agent. */
+  agentId?: string;
+  [key: string]: unknown;
+}

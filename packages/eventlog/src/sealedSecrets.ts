@@ -1,0 +1,24 @@
+import type { Kysely, Transaction } from "kysely";
+import type { Database } from "./schema.js";
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** Stores a sealed (encrypted) password; the database never sees plaintext. Idempotent per change. */
+export async function storeSealedSecret(executor: Executor, changeId: string, keyId: string, envelope: Uint8Array): Promise<void> {
+  await executor
+    .insertInto("sealed_secrets")
+    .values({ change_id: changeId, key_id: keyId, envelope: Buffer.from(envelope) })
+    .onConflict((oc) => oc.column("change_id").doNothing())
+    .execute();
+}
+
+export async function loadSealedSecret(executor: Executor, changeId: string): Promise<{ keyId: string; envelope: Buffer } | undefined> {
+  const row = await executor.selectFrom("sealed_secrets").select(["key_id", "envelope"]).where("change_id", "=", changeId).executeTakeFirst();
+  return row ? { keyId: row.key_id, envelope: row.envelope } : undefined;
+}
+
+/** Deletes the sealed secret; returns whether there was one. */
+export async function shredSealedSecret(executor: Executor, changeId: string): Promise<boolean> {
+  const result = await executor.deleteFrom("sealed_secrets").where("change_id", "=", changeId).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}

