@@ -1,0 +1,3 @@
+export * from "./envelope.js";
+export * from "./keyring.js";
+export * from "./seal.js";
