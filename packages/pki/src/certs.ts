@@ -142,3 +142,32 @@ export async function issueClientCert(
 ): Promise<CertAndKey> {
   return issueLeaf(ca, { commonName, usage: x509.ExtendedKeyUsage.clientAuth, validity, years: 2 });
 }
+
+const RSA_KEY = {
+  name: "RSASSA-PKCS1-v1_5",
+  modulusLength: 2048,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: "SHA-256",
+} as const;
+
+/**
+ * Self-signed RSA certificate for an Entra app registration's certificate credential.
+ * RSA because MSAL signs client assertions only with RS256/PS256; the returned `key` is PKCS#8.
+ */
+export async function createAppCredentialCert(name: string, validity: Validity = {}): Promise<CertAndKey> {
+  const keys = (await webcrypto.subtle.generateKey(RSA_KEY, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const { notBefore, notAfter } = { ...defaultValidity(2), ...validity };
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: `CN=${escapeDnValue(name)}`,
+    notBefore,
+    notAfter,
+    signingAlgorithm: RSA_KEY,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    ],
+  });
+  return { cert: cert.toString("pem") + "\n", key: await exportKeyPem(keys.privateKey) };
+}

@@ -49,3 +49,14 @@ describe("certificate issuance", () => {
     expect(rogue.checkIssued(oursCert)).toBe(false);
   });
 });
+
+describe("app credential certificate", () => {
+  it("is a self-signed RSA cert whose key matches (MSAL needs RSA for client assertions)", async () => {
+    const { createAppCredentialCert } = await import("./index.js");
+    const app = await createAppCredentialCert("pwsync app");
+    const cert = new X509Certificate(app.cert);
+    expect(cert.publicKey.asymmetricKeyType).toBe("rsa");
+    expect(cert.verify(cert.publicKey)).toBe(true);
+    expect(cert.checkPrivateKey(createPrivateKey(app.key))).toBe(true);
+  });
+});
