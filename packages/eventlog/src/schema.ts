@@ -55,7 +55,19 @@ export interface NotifierThrottleTable {
   sent_in_window: number;
 }
 
+export interface AgentStatusTable {
+  agent_id: string;
+  domain_controller: string;
+  agent_version: string;
+  filter_loaded: boolean;
+  queue_depth: string;
+  oldest_queued_age_seconds: string;
+  last_change_seen_at: Date | null;
+  last_heartbeat_at: Date;
+}
+
 export interface Database {
+  agent_status: AgentStatusTable;
   events: EventsTable;
   streams: StreamsTable;
   sealed_secrets: SealedSecretsTable;

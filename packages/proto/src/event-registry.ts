@@ -20,3 +20,16 @@ export const events = {
 
 export type EventTypeName = keyof typeof events;
 export type EventPayload<T extends EventTypeName> = MessageShape<(typeof events)[T]>;
+
+import { create, fromJson, toJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+
+/** An event ready for appendToStream: the type name and its payload as proto3 JSON. */
+export function newEvent<T extends EventTypeName>(type: T, init: MessageInitShape<(typeof events)[T]>): { type: T; data: JsonValue } {
+  const schema = events[type] as DescMessage;
+  return { type, data: toJson(schema, create(schema, init as never)) };
+}
+
+/** Parses a stored event's JSON payload back into its message. */
+export function decodeEvent<T extends EventTypeName>(type: T, data: unknown): EventPayload<T> {
+  return fromJson(events[type] as DescMessage, data as JsonValue, { ignoreUnknownFields: true }) as EventPayload<T>;
+}

@@ -1,9 +1,11 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as m0001 from "./0001_event_log.js";
+import * as m0002 from "./0002_agent_status.js";
 
 // Versioned migrations, applied in name order; a new one is a new file, never an edit.
 const migrations: Record<string, Migration> = {
   "0001_event_log": m0001,
+  "0002_agent_status": m0002,
 };
 
 export const migrationProvider: MigrationProvider = {

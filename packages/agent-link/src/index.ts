@@ -1,0 +1,130 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import { seal, toSealedSecret, type RecipientPublicKey } from "@pwsync/crypto";
+import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc";
+import {
+  AckStatus,
+  AgentIngestService,
+  PasswordChangeSchema,
+  StreamChangesRequestSchema,
+  type PasswordChange,
+  type StreamChangesRequest,
+  type StreamChangesResponse,
+} from "@pwsync/proto";
+
+export interface IngestEndpoint {
+  address: string;
+  caPem: string | Buffer;
+  certPem: string | Buffer;
+  keyPem: string | Buffer;
+  /** TLS server name to verify when `address` is an IP the certificate does not name. */
+  serverName?: string;
+}
+
+export interface Ack {
+  changeId: string;
+  status: "committed" | "duplicate";
+  globalPosition: bigint;
+}
+
+export class StreamClosedError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+  ) {
+    super(`ingest closed the stream: ${grpc.status[code]}: ${details}`);
+  }
+}
+
+const IngestClient = makeClient(AgentIngestService);
+
+/**
+ * One bidi stream to ingest with acks matched to changes by id. `send` resolves once ingest has
+ * committed the change (or recognised it as already committed) and rejects with the stream's
+ * status if the stream ends first; the caller keeps the change queued until it resolves.
+ */
+export class IngestStream {
+  private readonly client: grpc.Client;
+  private readonly call: grpc.ClientDuplexStream<StreamChangesRequest, StreamChangesResponse>;
+  private readonly waiting = new Map<string, { resolve(ack: Ack): void; reject(err: Error): void }>();
+  private closedWith: Error | undefined;
+
+  constructor(endpoint: IngestEndpoint, options: { deadlineMs?: number } = {}) {
+    const channelOptions: grpc.ChannelOptions = endpoint.serverName ? { "grpc.ssl_target_name_override": endpoint.serverName } : {};
+    this.client = new IngestClient(
+      endpoint.address,
+      mtlsChannelCredentials({ ca: endpoint.caPem, cert: endpoint.certPem, key: endpoint.keyPem }),
+      channelOptions,
+    );
+    const callOptions: grpc.CallOptions = options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {};
+    this.call = (this.client as unknown as { streamChanges(o: grpc.CallOptions): grpc.ClientDuplexStream<StreamChangesRequest, StreamChangesResponse> }).streamChanges(callOptions);
+    this.call.on("data", (response: StreamChangesResponse) => {
+      const waiter = this.waiting.get(response.changeId);
+      if (!waiter) return;
+      this.waiting.delete(response.changeId);
+      waiter.resolve({
+        changeId: response.changeId,
+        status: response.status === AckStatus.DUPLICATE ? "duplicate" : "committed",
+        globalPosition: response.globalPosition,
+      });
+    });
+    this.call.on("error", (err: grpc.ServiceError) => this.fail(new StreamClosedError(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message)));
+    this.call.on("end", () => this.fail(new StreamClosedError(grpc.status.UNAVAILABLE, "stream ended")));
+  }
+
+  private fail(err: Error): void {
+    this.closedWith ??= err;
+    for (const waiter of this.waiting.values()) waiter.reject(this.closedWith);
+    this.waiting.clear();
+  }
+
+  send(change: PasswordChange): Promise<Ack> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise<Ack>((resolve, reject) => {
+      this.waiting.set(change.changeId, { resolve, reject });
+      this.call.write(create(StreamChangesRequestSchema, { change }));
+    });
+  }
+
+  /** Half-closes the stream and waits for the server to finish it. */
+  async close(): Promise<void> {
+    if (!this.closedWith) {
+      const ended = new Promise<void>((resolve) => {
+        this.call.once("end", resolve);
+        this.call.once("error", () => resolve());
+      });
+      this.call.end();
+      await ended;
+    }
+    this.client.close();
+  }
+}
+
+export interface CapturedChange {
+  changeId: string;
+  accountName: string;
+  userPrincipalName?: string;
+  mail?: string;
+  objectGuid?: Uint8Array;
+  changedAt: Date;
+  domainController: string;
+  agentSequence?: bigint;
+  traceparent?: string;
+}
+
+/** Seals the password for the reset-executor and builds the wire message; zero `password` after. */
+export function buildPasswordChange(recipient: RecipientPublicKey, captured: CapturedChange, password: Uint8Array): PasswordChange {
+  return create(PasswordChangeSchema, {
+    changeId: captured.changeId,
+    accountName: captured.accountName,
+    userPrincipalName: captured.userPrincipalName ?? "",
+    mail: captured.mail ?? "",
+    objectGuid: captured.objectGuid ?? new Uint8Array(),
+    changedAt: timestampFromDate(captured.changedAt),
+    sealedPassword: toSealedSecret(seal(recipient, captured.changeId, password)),
+    domainController: captured.domainController,
+    agentSequence: captured.agentSequence ?? 0n,
+    traceparent: captured.traceparent ?? "",
+  });
+}

@@ -1,0 +1,58 @@
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { appendToStream, readStream, storeSealedSecret, type EventLog } from "@pwsync/eventlog";
+import { newEvent } from "@pwsync/proto";
+import type { ValidChange } from "./validate.js";
+
+export interface ChangeToCommit {
+  change: ValidChange;
+  sealedEnvelope: Uint8Array;
+  agentId: string;
+  receivedAt: Date;
+}
+
+export type CommitOutcome = { changeId: string; status: "committed" | "duplicate"; globalPosition: bigint };
+
+export const streamIdOf = (changeId: string) => `change-${changeId}`;
+
+/**
+ * Commits a batch of changes in one transaction: each becomes a new stream whose first event is
+ * ChangeCaptured, and its sealed password goes to sealed_secrets in the same transaction. A
+ * change id seen before is a re-send after a lost ack: nothing is written for it, and it is
+ * reported as a duplicate with its original position.
+ */
+export async function commitChanges(log: EventLog, batch: ChangeToCommit[]): Promise<CommitOutcome[]> {
+  return log.db.transaction().execute(async (trx) => {
+    const outcomes: CommitOutcome[] = [];
+    for (const item of batch) {
+      const { change } = item;
+      const streamId = streamIdOf(change.changeId);
+      const captured = newEvent("ChangeCaptured", {
+        changeId: change.changeId,
+        agentId: item.agentId,
+        domainController: change.domainController,
+        accountName: change.accountName,
+        userPrincipalName: change.userPrincipalName,
+        mail: change.mail,
+        immutableId: change.immutableId,
+        changedAt: timestampFromDate(change.changedAt),
+        receivedAt: timestampFromDate(item.receivedAt),
+        keyId: change.keyId,
+        agentSequence: change.agentSequence,
+      });
+      const result = await appendToStream(
+        trx,
+        streamId,
+        [{ ...captured, metadata: { actor: "ingest", agentId: item.agentId, ...(change.traceparent ? { traceparent: change.traceparent } : {}) } }],
+        { expectedVersion: "no_stream" },
+      );
+      if (result.success) {
+        await storeSealedSecret(trx, change.changeId, change.keyId, item.sealedEnvelope);
+        outcomes.push({ changeId: change.changeId, status: "committed", globalPosition: result.globalPositions[0]! });
+      } else {
+        const [first] = await readStream(trx, streamId);
+        outcomes.push({ changeId: change.changeId, status: "duplicate", globalPosition: first?.globalPosition ?? 0n });
+      }
+    }
+    return outcomes;
+  });
+}

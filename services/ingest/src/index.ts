@@ -1,0 +1,3 @@
+export { ingestConfigSchema, type IngestConfig } from "./config.js";
+export { startIngest } from "./server.js";
+export { streamIdOf } from "./commit.js";

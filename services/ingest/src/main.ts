@@ -1,0 +1,16 @@
+import { loadConfig } from "@pwsync/config";
+import { openEventLog } from "@pwsync/eventlog";
+import { createLogger } from "@pwsync/log";
+import { runService } from "@pwsync/service-runtime";
+import { ingestConfigSchema } from "./config.js";
+import { startIngest } from "./server.js";
+
+await runService("ingest", async (logger) => {
+  const config = loadConfig(ingestConfigSchema);
+  const log = await openEventLog(config.database.url, { applicationName: "pwsync-ingest" });
+  const server = await startIngest(config, log, logger);
+  return async () => {
+    await server.shutdown();
+    await log.close();
+  };
+}, createLogger);
