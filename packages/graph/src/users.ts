@@ -1,0 +1,56 @@
+import type { GraphClient } from "./client.js";
+import { odataStringLiteral } from "./odata.js";
+
+export type UserLookupAttribute = "immutableId" | "mail" | "userPrincipalName";
+
+export interface EntraUser {
+  id: string;
+  userPrincipalName: string;
+  mail: string | null;
+  accountEnabled: boolean;
+  onPremisesSyncEnabled: boolean | null;
+}
+
+const GRAPH_PROPERTY: Record<UserLookupAttribute, string> = {
+  immutableId: "onPremisesImmutableId",
+  mail: "mail",
+  userPrincipalName: "userPrincipalName",
+};
+
+const SELECT = ["id", "userPrincipalName", "mail", "accountEnabled", "onPremisesSyncEnabled"];
+
+export async function findUsers(client: GraphClient, by: UserLookupAttribute, value: string): Promise<EntraUser[]> {
+  const filter = `${GRAPH_PROPERTY[by]} eq ${odataStringLiteral(value)}`;
+  const response = (await client.sdk
+    .api("/users")
+    // The SDK pastes query options into the URL verbatim (GraphRequest.createQueryString), so a
+    // '+', '&' or '#' in a mail address would be mangled or start a new parameter: encode it here.
+    .filter(encodeURIComponent(filter))
+    .select(SELECT)
+    // Two are enough to tell a unique match from an ambiguous one.
+    .top(2)
+    .get()) as { value?: Partial<EntraUser>[] };
+  return (response.value ?? []).map((user) => ({
+    id: String(user.id),
+    userPrincipalName: String(user.userPrincipalName),
+    mail: user.mail ?? null,
+    accountEnabled: user.accountEnabled ?? false,
+    onPremisesSyncEnabled: user.onPremisesSyncEnabled ?? null,
+  }));
+}
+
+export interface SetPasswordOptions {
+  forceChangePasswordNextSignIn: boolean;
+}
+
+/** PATCH /users/{id} passwordProfile. Throws the SDK's GraphError; see classifyGraphError. */
+export async function setPassword(
+  client: GraphClient,
+  userId: string,
+  password: string,
+  options: SetPasswordOptions = { forceChangePasswordNextSignIn: false },
+): Promise<void> {
+  await client.sdk
+    .api(`/users/${encodeURIComponent(userId)}`)
+    .patch({ passwordProfile: { password, forceChangePasswordNextSignIn: options.forceChangePasswordNextSignIn } });
+}
