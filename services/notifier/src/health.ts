@@ -1,0 +1,32 @@
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+
+export const HEALTH_SERVICE_NAME = "pwsync.notifier";
+
+export interface HealthServer {
+  readonly port: number;
+  setServing(serving: boolean): void;
+  close(): Promise<void>;
+}
+
+/** grpc.health.v1 for probes: "" and "pwsync.notifier" report SERVING once the processor runs. */
+export async function startHealthServer(host: string, port: number): Promise<HealthServer> {
+  const health = new HealthImplementation({ "": "NOT_SERVING", [HEALTH_SERVICE_NAME]: "NOT_SERVING" });
+  const server = new grpc.Server();
+  health.addToServer(server);
+  const boundPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  return {
+    port: boundPort,
+    setServing(serving) {
+      const status = serving ? "SERVING" : "NOT_SERVING";
+      health.setStatus("", status);
+      health.setStatus(HEALTH_SERVICE_NAME, status);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+      }),
+  };
+}

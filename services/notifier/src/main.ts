@@ -1,0 +1,22 @@
+import { ConfigError, loadConfig } from "@pwsync/config";
+import { createLogger } from "@pwsync/log";
+import { notifierConfigSchema } from "./config.js";
+import { startNotifier } from "./notifier.js";
+
+const logger = createLogger({ service: "notifier" });
+let config;
+try {
+  config = loadConfig(notifierConfigSchema);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  logger.fatal({}, err.message);
+  process.exit(2);
+}
+
+const notifier = await startNotifier(config, { logger });
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    logger.info({ signal }, "stopping");
+    void notifier.stop().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,214 @@
+import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  appendToStream,
+  describeConflict,
+  readStream,
+  startProcessor,
+  type EventLog,
+  type NewEvent,
+  type Processor,
+  type StoredEvent,
+  type Writes,
+} from "@pwsync/eventlog";
+import type { Logger } from "@pwsync/log";
+import { events, RecipientRole, type ChangeCaptured } from "@pwsync/proto";
+import type { NotifierConfig } from "./config.js";
+import { decide, outcomeKey, type Decision, type Role } from "./decide.js";
+import { alertFacts, type TerminalFailure } from "./facts.js";
+import { describeSmtpError, isPermanentSmtpError, type Mailer } from "./mailer.js";
+import { render, type Templates } from "./templates.js";
+import { countSent, loadThrottleWindows } from "./throttle-store.js";
+
+export const NOTIFIER_GROUP = "notifier";
+export const NOTIFIED_EVENT_TYPES = ["ResolutionFailed", "ResetFailed"] as const;
+const OUTCOME_TYPES = new Set(["NotificationSent", "NotificationThrottled", "NotificationFailed"]);
+
+type Outcome =
+  | { kind: "sent"; role: Role; recipient: string; messageId: string }
+  | { kind: "throttled"; role: Role; recipient: string; throttledUntil: Date }
+  | { kind: "failed"; role: Role; recipient: string; detail: string };
+
+/** What one event's earlier attempts achieved, so a retry after a relay outage resends nothing. */
+interface Pending {
+  outcomes: Map<string, Outcome>;
+  failedAttempts: number;
+  firstSeen: number;
+}
+
+const PENDING_TTL_MS = 60 * 60_000;
+
+export interface NotifierDeps {
+  log: EventLog;
+  config: NotifierConfig;
+  templates: Templates;
+  mailer: Mailer;
+  logger: Logger;
+  clock?: () => Date;
+}
+
+export class SmtpUnavailable extends Error {}
+
+function parseFailure(event: StoredEvent): TerminalFailure {
+  if (event.type === "ResolutionFailed") return { type: "ResolutionFailed", payload: fromJson(events.ResolutionFailed, event.data as JsonValue, { ignoreUnknownFields: true }) };
+  if (event.type === "ResetFailed") return { type: "ResetFailed", payload: fromJson(events.ResetFailed, event.data as JsonValue, { ignoreUnknownFields: true }) };
+  throw new Error(`notifier cannot handle ${event.type} (stream ${event.streamId}, version ${event.streamVersion})`);
+}
+
+function roleOf(role: RecipientRole): Role | undefined {
+  if (role === RecipientRole.ADMIN) return "admin";
+  if (role === RecipientRole.END_USER) return "endUser";
+  return undefined;
+}
+
+/** Outcome keys already in the stream (NotificationSent/Throttled/Failed). */
+export function recordedOutcomes(stream: readonly StoredEvent[]): Set<string> {
+  const keys = new Set<string>();
+  for (const e of stream) {
+    if (!OUTCOME_TYPES.has(e.type)) continue;
+    const payload = fromJson(events[e.type as "NotificationSent"], e.data as JsonValue, { ignoreUnknownFields: true });
+    const role = roleOf(payload.role);
+    if (role) keys.add(outcomeKey(payload.aboutEventType, role, payload.recipient));
+  }
+  return keys;
+}
+
+function toEvent(outcome: Outcome, changeId: string, aboutEventType: string, cause: StoredEvent): NewEvent {
+  const role = outcome.role === "admin" ? RecipientRole.ADMIN : RecipientRole.END_USER;
+  const common = { changeId, role, recipient: outcome.recipient, aboutEventType };
+  const metadata = {
+    ...(cause.metadata.traceparent ? { traceparent: cause.metadata.traceparent } : {}),
+    ...(cause.metadata.tracestate ? { tracestate: cause.metadata.tracestate } : {}),
+    actor: NOTIFIER_GROUP,
+    causationStreamVersion: cause.streamVersion,
+  };
+  switch (outcome.kind) {
+    case "sent":
+      return { type: "NotificationSent", data: toJson(events.NotificationSent, create(events.NotificationSent, { ...common, smtpMessageId: outcome.messageId })), metadata };
+    case "throttled":
+      return {
+        type: "NotificationThrottled",
+        data: toJson(events.NotificationThrottled, create(events.NotificationThrottled, { ...common, throttledUntil: timestampFromDate(outcome.throttledUntil) })),
+        metadata,
+      };
+    case "failed":
+      return { type: "NotificationFailed", data: toJson(events.NotificationFailed, create(events.NotificationFailed, { ...common, detail: outcome.detail })), metadata };
+  }
+}
+
+/**
+ * The notifier's event handler. Emails are the side effect; the outcome events and the throttle
+ * counts are the writes, committed with the checkpoint. A relay that is down makes the handler
+ * throw (the processor retries with backoff) until smtp.maxAttempts, then NotificationFailed.
+ */
+export function createNotificationHandler(deps: NotifierDeps): (event: StoredEvent) => Promise<Writes | void> {
+  const { log, config, templates, mailer, logger } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const pendingByEvent = new Map<string, Pending>();
+
+  return async function handle(event) {
+    const now = clock();
+    for (const [key, pending] of pendingByEvent) if (now.getTime() - pending.firstSeen > PENDING_TTL_MS) pendingByEvent.delete(key);
+
+    const failure = parseFailure(event);
+    const changeId = failure.payload.changeId || event.streamId.replace(/^change-/, "");
+    const stream = await readStream(log.db, event.streamId);
+    const captured = stream.find((e) => e.type === "ChangeCaptured");
+    const change: ChangeCaptured | undefined = captured ? fromJson(events.ChangeCaptured, captured.data as JsonValue, { ignoreUnknownFields: true }) : undefined;
+    if (!change) logger.warn({ changeId, streamId: event.streamId }, "no ChangeCaptured in the change's stream; alerting without account details");
+
+    const endUser = change ? { mail: change.mail, userPrincipalName: change.userPrincipalName } : undefined;
+    const addresses = [...config.adminRecipients, endUser?.mail.toLowerCase() ?? "", endUser?.userPrincipalName.toLowerCase() ?? ""].filter(Boolean);
+    const decisions = decide(config, {
+      aboutEventType: event.type,
+      endUser,
+      alreadyRecorded: recordedOutcomes(stream),
+      throttle: await loadThrottleWindows(log.db, addresses),
+      now,
+    });
+    if (decisions.length === 0) return;
+
+    const eventKey = `${event.streamId}@${event.streamVersion}`;
+    const pending = pendingByEvent.get(eventKey) ?? { outcomes: new Map<string, Outcome>(), failedAttempts: 0, firstSeen: now.getTime() };
+    pendingByEvent.set(eventKey, pending);
+    const facts = alertFacts(failure, change, event.createdAt);
+    const unsent: Extract<Decision, { kind: "send" }>[] = [];
+    let relayError: unknown;
+
+    for (const decision of decisions) {
+      const recipient = decision.kind === "noAddress" ? "" : decision.recipient;
+      const key = outcomeKey(event.type, decision.role, recipient);
+      if (pending.outcomes.has(key)) continue;
+      if (decision.kind === "noAddress") {
+        pending.outcomes.set(key, { kind: "failed", role: decision.role, recipient, detail: `no alert sent: ${decision.reason}` });
+      } else if (decision.kind === "throttle") {
+        pending.outcomes.set(key, { kind: "throttled", role: decision.role, recipient, throttledUntil: decision.throttledUntil });
+      } else if (relayError) {
+        unsent.push(decision);
+      } else {
+        try {
+          const { messageId } = await mailer.send(recipient, render(templates, decision.role, facts), changeId);
+          pending.outcomes.set(key, { kind: "sent", role: decision.role, recipient, messageId });
+        } catch (err) {
+          if (isPermanentSmtpError(err)) {
+            pending.outcomes.set(key, { kind: "failed", role: decision.role, recipient, detail: `the SMTP relay refused the message: ${describeSmtpError(err)}` });
+          } else {
+            relayError = err;
+            unsent.push(decision);
+          }
+        }
+      }
+    }
+
+    if (relayError) {
+      pending.failedAttempts++;
+      const detail = describeSmtpError(relayError);
+      if (pending.failedAttempts < config.smtp.maxAttempts) {
+        throw new SmtpUnavailable(`SMTP relay ${config.smtp.host}:${config.smtp.port} unavailable (attempt ${pending.failedAttempts} of ${config.smtp.maxAttempts}) for change ${changeId}: ${detail}`);
+      }
+      for (const d of unsent) {
+        pending.outcomes.set(outcomeKey(event.type, d.role, d.recipient), {
+          kind: "failed",
+          role: d.role,
+          recipient: d.recipient,
+          detail: `gave up after ${pending.failedAttempts} attempts; the SMTP relay ${config.smtp.host}:${config.smtp.port} was unavailable: ${detail}`,
+        });
+      }
+    }
+
+    const outcomes = [...pending.outcomes.values()];
+    return async (trx) => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await readStream(trx, event.streamId);
+        const recorded = recordedOutcomes(current);
+        const fresh = outcomes.filter((o) => !recorded.has(outcomeKey(event.type, o.role, o.recipient)));
+        if (fresh.length === 0) return;
+        const result = await appendToStream(
+          trx,
+          event.streamId,
+          fresh.map((o) => toEvent(o, changeId, event.type, event)),
+          { expectedVersion: current.at(-1)?.streamVersion ?? 0, partitionKey: event.partitionKey },
+        );
+        if (result.success) {
+          for (const o of fresh) {
+            if (o.kind === "sent") await countSent(trx, o.recipient, now, config.throttle.windowMinutes);
+            logger.info({ changeId, about: event.type, role: o.role, recipient: o.recipient, outcome: o.kind, ...(o.kind === "failed" ? { detail: o.detail } : {}) }, `notification ${o.kind}`);
+          }
+          return;
+        }
+        // Another writer (the executor shredding the secret) appended meanwhile: re-read and retry.
+        if (attempt >= 5) throw new Error(`cannot record notification outcomes: ${describeConflict(result)}`);
+      }
+    };
+  };
+}
+
+export function startNotificationProcessor(deps: NotifierDeps, options: { memberId?: string; pollIntervalMs?: number } = {}): Promise<Processor> {
+  return startProcessor(deps.log, {
+    group: NOTIFIER_GROUP,
+    eventTypes: NOTIFIED_EVENT_TYPES,
+    handle: createNotificationHandler(deps),
+    logger: deps.logger,
+    ...options,
+  });
+}
