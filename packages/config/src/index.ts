@@ -87,3 +87,4 @@ export function loadConfig<S extends z.ZodType>(schema: S, options: { file?: str
 }
 
 export { z };
+export * from "./sections.js";

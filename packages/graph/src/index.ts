@@ -10,3 +10,4 @@ export { findUsers, setPassword, type EntraUser, type UserLookupAttribute, type 
 export { classifyGraphError, parseRetryAfter, type ClassifiedGraphError, type GraphErrorKind } from "./errors.js";
 export { verifyCredentials, type VerifyResult } from "./verify.js";
 export { odataStringLiteral } from "./odata.js";
+export { graphClientFromConfig } from "./from-config.js";

@@ -171,3 +171,13 @@ export function mtlsChannelCredentials(pem: { ca: string | Buffer; cert?: string
   const asBuffer = (value: string | Buffer | undefined) => (value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value));
   return grpc.credentials.createSsl(asBuffer(pem.ca), asBuffer(pem.key), asBuffer(pem.cert));
 }
+
+/**
+ * A plaintext gRPC health endpoint for a worker service that serves no other RPCs (resolver,
+ * executor, notifier): for Kubernetes probes and the launcher. Bind it to loopback or a pod IP.
+ */
+export async function insecureHealthServer(host: string, port: number, serviceName: string): Promise<RunningGrpcServer> {
+  const running = await startGrpcServer({ host, port, credentials: grpc.ServerCredentials.createInsecure(), healthServiceNames: [serviceName], register: () => {} });
+  running.setServing(true);
+  return running;
+}

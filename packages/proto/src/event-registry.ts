@@ -7,7 +7,6 @@ export const events = {
   ChangeCaptured: ev.ChangeCapturedSchema,
   UserResolved: ev.UserResolvedSchema,
   ResolutionFailed: ev.ResolutionFailedSchema,
-  ResetAttempted: ev.ResetAttemptedSchema,
   RetryScheduled: ev.RetryScheduledSchema,
   PasswordSet: ev.PasswordSetSchema,
   ResetFailed: ev.ResetFailedSchema,

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pwsync/v1/events.proto.
  */
 export const file_pwsync_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChZwd3N5bmMvdjEvZXZlbnRzLnByb3RvEglwd3N5bmMudjEisAIKDkNoYW5nZUNhcHR1cmVkEhEKCWNoYW5nZV9pZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIZChFkb21haW5fY29udHJvbGxlchgDIAEoCRIUCgxhY2NvdW50X25hbWUYBCABKAkSGwoTdXNlcl9wcmluY2lwYWxfbmFtZRgFIAEoCRIMCgRtYWlsGAYgASgJEhQKDGltbXV0YWJsZV9pZBgHIAEoCRIuCgpjaGFuZ2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNlaXZlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAogASgJEhYKDmFnZW50X3NlcXVlbmNlGAsgASgEIrUBCgxVc2VyUmVzb2x2ZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSIQoZZW50cmFfdXNlcl9wcmluY2lwYWxfbmFtZRgDIAEoCRIoCgptYXRjaGVkX2J5GAQgASgOMhQucHdzeW5jLnYxLk1hdGNoZWRCeRIuCgpjaGFuZ2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJpChBSZXNvbHV0aW9uRmFpbGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIyCgZyZWFzb24YAiABKA4yIi5wd3N5bmMudjEuUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SDgoGZGV0YWlsGAMgASgJIksKDlJlc2V0QXR0ZW1wdGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEhUKDWVudHJhX3VzZXJfaWQYAyABKAkivwEKDlJldHJ5U2NoZWR1bGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEhMKC2h0dHBfc3RhdHVzGAMgASgNEhgKEGdyYXBoX2Vycm9yX2NvZGUYBCABKAkSEAoIZGVsYXlfbXMYBSABKA0SGAoQZnJvbV9yZXRyeV9hZnRlchgGIAEoCBIuCgpub3RfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJBCgtSZXNldFRpbWluZxIQCgh0b3RhbF9tcxgBIAEoDRIPCgd3b3JrX21zGAIgASgNEg8KB3dhaXRfbXMYAyABKA0icQoLUGFzc3dvcmRTZXQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSEAoIYXR0ZW1wdHMYAyABKA0SJgoGdGltaW5nGAQgASgLMhYucHdzeW5jLnYxLlJlc2V0VGltaW5nIt8BCgtSZXNldEZhaWxlZBIRCgljaGFuZ2VfaWQYASABKAkSFQoNZW50cmFfdXNlcl9pZBgCIAEoCRItCgZyZWFzb24YAyABKA4yHS5wd3N5bmMudjEuUmVzZXRGYWlsdXJlUmVhc29uEg4KBmRldGFpbBgEIAEoCRITCgtodHRwX3N0YXR1cxgFIAEoDRIYChBncmFwaF9lcnJvcl9jb2RlGAYgASgJEhAKCGF0dGVtcHRzGAcgASgNEiYKBnRpbWluZxgIIAEoCzIWLnB3c3luYy52MS5SZXNldFRpbWluZyJXCgpTdXBlcnNlZGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIVCg1lbnRyYV91c2VyX2lkGAIgASgJEh8KF3N1cGVyc2VkZWRfYnlfY2hhbmdlX2lkGAMgASgJIiMKDlNlY3JldFNocmVkZGVkEhEKCWNoYW5nZV9pZBgBIAEoCSKTAQoQTm90aWZpY2F0aW9uU2VudBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIXCg9zbXRwX21lc3NhZ2VfaWQYBCABKAkSGAoQYWJvdXRfZXZlbnRfdHlwZRgFIAEoCSK0AQoVTm90aWZpY2F0aW9uVGhyb3R0bGVkEhEKCWNoYW5nZV9pZBgBIAEoCRImCgRyb2xlGAIgASgOMhgucHdzeW5jLnYxLlJlY2lwaWVudFJvbGUSEQoJcmVjaXBpZW50GAMgASgJEjMKD3Rocm90dGxlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYWJvdXRfZXZlbnRfdHlwZRgFIAEoCSKMAQoSTm90aWZpY2F0aW9uRmFpbGVkEhEKCWNoYW5nZV9pZBgBIAEoCRImCgRyb2xlGAIgASgOMhgucHdzeW5jLnYxLlJlY2lwaWVudFJvbGUSEQoJcmVjaXBpZW50GAMgASgJEg4KBmRldGFpbBgEIAEoCRIYChBhYm91dF9ldmVudF90eXBlGAUgASgJKn0KCU1hdGNoZWRCeRIaChZNQVRDSEVEX0JZX1VOU1BFQ0lGSUVEEAASGwoXTUFUQ0hFRF9CWV9JTU1VVEFCTEVfSUQQARITCg9NQVRDSEVEX0JZX01BSUwQAhIiCh5NQVRDSEVEX0JZX1VTRVJfUFJJTkNJUEFMX05BTUUQAyrHAgoXUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SKQolUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9VTlNQRUNJRklFRBAAEicKI1JFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fTk9UX0ZPVU5EEAESJwojUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9BTUJJR1VPVVMQAhImCiJSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX0RJU0FCTEVEEAMSLgoqUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9ESVJFQ1RPUllfU1lOQ0VEEAQSKQolUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9HUkFQSF9FUlJPUhAFEiwKKFJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fTk9fSURFTlRJRklFUlMQBirOAgoSUmVzZXRGYWlsdXJlUmVhc29uEiQKIFJFU0VUX0ZBSUxVUkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASIwofUkVTRVRfRkFJTFVSRV9SRUFTT05fQ09NUExFWElUWRABEioKJlJFU0VUX0ZBSUxVUkVfUkVBU09OX1JFVFJJRVNfRVhIQVVTVEVEEAISIgoeUkVTRVRfRkFJTFVSRV9SRUFTT05fRk9SQklEREVOEAMSJwojUkVTRVRfRkFJTFVSRV9SRUFTT05fVVNFUl9OT1RfRk9VTkQQBBIpCiVSRVNFVF9GQUlMVVJFX1JFQVNPTl9ESVJFQ1RPUllfU1lOQ0VEEAUSJgoiUkVTRVRfRkFJTFVSRV9SRUFTT05fVU5TRUFMX0ZBSUxFRBAGEiEKHVJFU0VUX0ZBSUxVUkVfUkVBU09OX1JFSkVDVEVEEAcqZgoNUmVjaXBpZW50Um9sZRIeChpSRUNJUElFTlRfUk9MRV9VTlNQRUNJRklFRBAAEhgKFFJFQ0lQSUVOVF9ST0xFX0FETUlOEAESGwoXUkVDSVBJRU5UX1JPTEVfRU5EX1VTRVIQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZwd3N5bmMvdjEvZXZlbnRzLnByb3RvEglwd3N5bmMudjEisAIKDkNoYW5nZUNhcHR1cmVkEhEKCWNoYW5nZV9pZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIZChFkb21haW5fY29udHJvbGxlchgDIAEoCRIUCgxhY2NvdW50X25hbWUYBCABKAkSGwoTdXNlcl9wcmluY2lwYWxfbmFtZRgFIAEoCRIMCgRtYWlsGAYgASgJEhQKDGltbXV0YWJsZV9pZBgHIAEoCRIuCgpjaGFuZ2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNlaXZlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAogASgJEhYKDmFnZW50X3NlcXVlbmNlGAsgASgEIrUBCgxVc2VyUmVzb2x2ZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSIQoZZW50cmFfdXNlcl9wcmluY2lwYWxfbmFtZRgDIAEoCRIoCgptYXRjaGVkX2J5GAQgASgOMhQucHdzeW5jLnYxLk1hdGNoZWRCeRIuCgpjaGFuZ2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJpChBSZXNvbHV0aW9uRmFpbGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIyCgZyZWFzb24YAiABKA4yIi5wd3N5bmMudjEuUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SDgoGZGV0YWlsGAMgASgJIr8BCg5SZXRyeVNjaGVkdWxlZBIRCgljaGFuZ2VfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoDRITCgtodHRwX3N0YXR1cxgDIAEoDRIYChBncmFwaF9lcnJvcl9jb2RlGAQgASgJEhAKCGRlbGF5X21zGAUgASgNEhgKEGZyb21fcmV0cnlfYWZ0ZXIYBiABKAgSLgoKbm90X2JlZm9yZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoLUmVzZXRUaW1pbmcSEAoIdG90YWxfbXMYASABKA0SDwoHd29ya19tcxgCIAEoDRIPCgd3YWl0X21zGAMgASgNInEKC1Bhc3N3b3JkU2V0EhEKCWNoYW5nZV9pZBgBIAEoCRIVCg1lbnRyYV91c2VyX2lkGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNEiYKBnRpbWluZxgEIAEoCzIWLnB3c3luYy52MS5SZXNldFRpbWluZyLfAQoLUmVzZXRGYWlsZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSLQoGcmVhc29uGAMgASgOMh0ucHdzeW5jLnYxLlJlc2V0RmFpbHVyZVJlYXNvbhIOCgZkZXRhaWwYBCABKAkSEwoLaHR0cF9zdGF0dXMYBSABKA0SGAoQZ3JhcGhfZXJyb3JfY29kZRgGIAEoCRIQCghhdHRlbXB0cxgHIAEoDRImCgZ0aW1pbmcYCCABKAsyFi5wd3N5bmMudjEuUmVzZXRUaW1pbmciVwoKU3VwZXJzZWRlZBIRCgljaGFuZ2VfaWQYASABKAkSFQoNZW50cmFfdXNlcl9pZBgCIAEoCRIfChdzdXBlcnNlZGVkX2J5X2NoYW5nZV9pZBgDIAEoCSIjCg5TZWNyZXRTaHJlZGRlZBIRCgljaGFuZ2VfaWQYASABKAkikwEKEE5vdGlmaWNhdGlvblNlbnQSEQoJY2hhbmdlX2lkGAEgASgJEiYKBHJvbGUYAiABKA4yGC5wd3N5bmMudjEuUmVjaXBpZW50Um9sZRIRCglyZWNpcGllbnQYAyABKAkSFwoPc210cF9tZXNzYWdlX2lkGAQgASgJEhgKEGFib3V0X2V2ZW50X3R5cGUYBSABKAkitAEKFU5vdGlmaWNhdGlvblRocm90dGxlZBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIzCg90aHJvdHRsZWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGFib3V0X2V2ZW50X3R5cGUYBSABKAkijAEKEk5vdGlmaWNhdGlvbkZhaWxlZBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIOCgZkZXRhaWwYBCABKAkSGAoQYWJvdXRfZXZlbnRfdHlwZRgFIAEoCSp9CglNYXRjaGVkQnkSGgoWTUFUQ0hFRF9CWV9VTlNQRUNJRklFRBAAEhsKF01BVENIRURfQllfSU1NVVRBQkxFX0lEEAESEwoPTUFUQ0hFRF9CWV9NQUlMEAISIgoeTUFUQ0hFRF9CWV9VU0VSX1BSSU5DSVBBTF9OQU1FEAMqxwIKF1Jlc29sdXRpb25GYWlsdXJlUmVhc29uEikKJVJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fVU5TUEVDSUZJRUQQABInCiNSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX05PVF9GT1VORBABEicKI1JFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fQU1CSUdVT1VTEAISJgoiUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9ESVNBQkxFRBADEi4KKlJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fRElSRUNUT1JZX1NZTkNFRBAEEikKJVJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fR1JBUEhfRVJST1IQBRIsCihSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX05PX0lERU5USUZJRVJTEAYqzgIKElJlc2V0RmFpbHVyZVJlYXNvbhIkCiBSRVNFVF9GQUlMVVJFX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH1JFU0VUX0ZBSUxVUkVfUkVBU09OX0NPTVBMRVhJVFkQARIqCiZSRVNFVF9GQUlMVVJFX1JFQVNPTl9SRVRSSUVTX0VYSEFVU1RFRBACEiIKHlJFU0VUX0ZBSUxVUkVfUkVBU09OX0ZPUkJJRERFThADEicKI1JFU0VUX0ZBSUxVUkVfUkVBU09OX1VTRVJfTk9UX0ZPVU5EEAQSKQolUkVTRVRfRkFJTFVSRV9SRUFTT05fRElSRUNUT1JZX1NZTkNFRBAFEiYKIlJFU0VUX0ZBSUxVUkVfUkVBU09OX1VOU0VBTF9GQUlMRUQQBhIhCh1SRVNFVF9GQUlMVVJFX1JFQVNPTl9SRUpFQ1RFRBAHKmYKDVJlY2lwaWVudFJvbGUSHgoaUkVDSVBJRU5UX1JPTEVfVU5TUEVDSUZJRUQQABIYChRSRUNJUElFTlRfUk9MRV9BRE1JThABEhsKF1JFQ0lQSUVOVF9ST0xFX0VORF9VU0VSEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message pwsync.v1.ChangeCaptured
@@ -156,33 +156,6 @@ export const ResolutionFailedSchema: GenMessage<ResolutionFailed> = /*@__PURE__*
   messageDesc(file_pwsync_v1_events, 2);
 
 /**
- * @generated from message pwsync.v1.ResetAttempted
- */
-export type ResetAttempted = Message<"pwsync.v1.ResetAttempted"> & {
-  /**
-   * @generated from field: string change_id = 1;
-   */
-  changeId: string;
-
-  /**
-   * @generated from field: uint32 attempt = 2;
-   */
-  attempt: number;
-
-  /**
-   * @generated from field: string entra_user_id = 3;
-   */
-  entraUserId: string;
-};
-
-/**
- * Describes the message pwsync.v1.ResetAttempted.
- * Use `create(ResetAttemptedSchema)` to create a new message.
- */
-export const ResetAttemptedSchema: GenMessage<ResetAttempted> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 3);
-
-/**
  * @generated from message pwsync.v1.RetryScheduled
  */
 export type RetryScheduled = Message<"pwsync.v1.RetryScheduled"> & {
@@ -231,7 +204,7 @@ export type RetryScheduled = Message<"pwsync.v1.RetryScheduled"> & {
  * Use `create(RetryScheduledSchema)` to create a new message.
  */
 export const RetryScheduledSchema: GenMessage<RetryScheduled> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 4);
+  messageDesc(file_pwsync_v1_events, 3);
 
 /**
  * The seed's "Benchmark: Total/Work/Wait" line, per change.
@@ -266,7 +239,7 @@ export type ResetTiming = Message<"pwsync.v1.ResetTiming"> & {
  * Use `create(ResetTimingSchema)` to create a new message.
  */
 export const ResetTimingSchema: GenMessage<ResetTiming> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 5);
+  messageDesc(file_pwsync_v1_events, 4);
 
 /**
  * @generated from message pwsync.v1.PasswordSet
@@ -298,7 +271,7 @@ export type PasswordSet = Message<"pwsync.v1.PasswordSet"> & {
  * Use `create(PasswordSetSchema)` to create a new message.
  */
 export const PasswordSetSchema: GenMessage<PasswordSet> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 6);
+  messageDesc(file_pwsync_v1_events, 5);
 
 /**
  * @generated from message pwsync.v1.ResetFailed
@@ -350,7 +323,7 @@ export type ResetFailed = Message<"pwsync.v1.ResetFailed"> & {
  * Use `create(ResetFailedSchema)` to create a new message.
  */
 export const ResetFailedSchema: GenMessage<ResetFailed> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 7);
+  messageDesc(file_pwsync_v1_events, 6);
 
 /**
  * @generated from message pwsync.v1.Superseded
@@ -379,7 +352,7 @@ export type Superseded = Message<"pwsync.v1.Superseded"> & {
  * Use `create(SupersededSchema)` to create a new message.
  */
 export const SupersededSchema: GenMessage<Superseded> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 8);
+  messageDesc(file_pwsync_v1_events, 7);
 
 /**
  * @generated from message pwsync.v1.SecretShredded
@@ -396,7 +369,7 @@ export type SecretShredded = Message<"pwsync.v1.SecretShredded"> & {
  * Use `create(SecretShreddedSchema)` to create a new message.
  */
 export const SecretShreddedSchema: GenMessage<SecretShredded> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 9);
+  messageDesc(file_pwsync_v1_events, 8);
 
 /**
  * @generated from message pwsync.v1.NotificationSent
@@ -435,7 +408,7 @@ export type NotificationSent = Message<"pwsync.v1.NotificationSent"> & {
  * Use `create(NotificationSentSchema)` to create a new message.
  */
 export const NotificationSentSchema: GenMessage<NotificationSent> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 10);
+  messageDesc(file_pwsync_v1_events, 9);
 
 /**
  * @generated from message pwsync.v1.NotificationThrottled
@@ -474,7 +447,7 @@ export type NotificationThrottled = Message<"pwsync.v1.NotificationThrottled"> &
  * Use `create(NotificationThrottledSchema)` to create a new message.
  */
 export const NotificationThrottledSchema: GenMessage<NotificationThrottled> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 11);
+  messageDesc(file_pwsync_v1_events, 10);
 
 /**
  * @generated from message pwsync.v1.NotificationFailed
@@ -511,7 +484,7 @@ export type NotificationFailed = Message<"pwsync.v1.NotificationFailed"> & {
  * Use `create(NotificationFailedSchema)` to create a new message.
  */
 export const NotificationFailedSchema: GenMessage<NotificationFailed> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 12);
+  messageDesc(file_pwsync_v1_events, 11);
 
 /**
  * @generated from enum pwsync.v1.MatchedBy

@@ -1,0 +1,97 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { appendToStream, shredSealedSecret, startProcessor, type EventLog, type Processor, type StoredEvent, type Writes } from "@pwsync/eventlog";
+import { classifyGraphError, findUsers, type GraphClient } from "@pwsync/graph";
+import type { Logger } from "@pwsync/log";
+import { decodeEvent, newEvent, ResolutionFailureReason } from "@pwsync/proto";
+import type { LookupAttribute } from "./config.js";
+import { decide, plannedLookups, type Lookup } from "./decide.js";
+
+export interface ResolverDeps {
+  log: EventLog;
+  graph: GraphClient;
+  logger: Logger;
+  matchOrder: readonly LookupAttribute[];
+}
+
+/** The partition key that makes one user's changes reach the reset-executor in order. */
+export const userPartitionKey = (entraUserId: string) => `user-${entraUserId}`;
+
+class RetryLater extends Error {}
+
+async function lookUp(deps: ResolverDeps, changeId: string, by: LookupAttribute, value: string): Promise<Lookup | { graphFailure: string }> {
+  try {
+    return { by, value, found: await findUsers(deps.graph, by, value) };
+  } catch (err) {
+    const error = classifyGraphError(err);
+    if (error.kind === "throttled" || error.kind === "transient" || error.kind === "auth" || error.kind === "forbidden") {
+      // Graph unreachable, throttling or a credentials problem the admin can fix: nothing is
+      // decided about the user, so the change waits and is looked up again.
+      deps.logger.warn({ changeId, by, kind: error.kind, httpStatus: error.httpStatus, code: error.code, message: error.message }, "user lookup failed; will retry");
+      if (error.retryAfterMs) await sleep(Math.min(error.retryAfterMs, 120_000));
+      throw new RetryLater(`${error.kind}: ${error.message}`);
+    }
+    return { graphFailure: `Graph answered ${error.httpStatus} ${error.code} looking up ${by} '${value}': ${error.message}` };
+  }
+}
+
+export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEvent): Promise<Writes | void> {
+  const captured = decodeEvent("ChangeCaptured", event.data);
+  const lookups: Lookup[] = [];
+  for (const planned of plannedLookups(deps.matchOrder, captured)) {
+    const result = await lookUp(deps, captured.changeId, planned.by, planned.value);
+    if ("graphFailure" in result) return failure(event, captured.changeId, ResolutionFailureReason.GRAPH_ERROR, result.graphFailure);
+    lookups.push(result);
+    if (result.found.length > 0) break;
+  }
+  const resolution = decide(captured.accountName, lookups);
+  if (resolution.kind === "failed") {
+    deps.logger.warn({ changeId: captured.changeId, account: captured.accountName, reason: ResolutionFailureReason[resolution.reason], detail: resolution.detail }, "user not resolved");
+    return failure(event, captured.changeId, resolution.reason, resolution.detail);
+  }
+  deps.logger.info({ changeId: captured.changeId, account: captured.accountName, entraUserId: resolution.user.id }, "user resolved");
+  return async (trx) => {
+    const appended = await appendToStream(
+      trx,
+      event.streamId,
+      [
+        {
+          ...newEvent("UserResolved", {
+            changeId: captured.changeId,
+            entraUserId: resolution.user.id,
+            entraUserPrincipalName: resolution.user.userPrincipalName,
+            matchedBy: resolution.matchedBy,
+            changedAt: captured.changedAt,
+          }),
+          metadata: { ...event.metadata, actor: "resolver" },
+        },
+      ],
+      { expectedVersion: event.streamVersion, partitionKey: userPartitionKey(resolution.user.id) },
+    );
+    if (!appended.success) deps.logger.warn({ changeId: captured.changeId }, "change already resolved (redelivery); nothing appended");
+  };
+}
+
+function failure(event: StoredEvent, changeId: string, reason: ResolutionFailureReason, detail: string): Writes {
+  return async (trx) => {
+    const appended = await appendToStream(
+      trx,
+      event.streamId,
+      [
+        { ...newEvent("ResolutionFailed", { changeId, reason, detail }), metadata: { ...event.metadata, actor: "resolver" } },
+        // Terminal: the sealed password is destroyed in the same transaction.
+        { ...newEvent("SecretShredded", { changeId }), metadata: { ...event.metadata, actor: "resolver" } },
+      ],
+      { expectedVersion: event.streamVersion },
+    );
+    if (appended.success) await shredSealedSecret(trx, changeId);
+  };
+}
+
+export function startResolver(deps: ResolverDeps): Promise<Processor> {
+  return startProcessor(deps.log, {
+    group: "resolver",
+    eventTypes: ["ChangeCaptured"],
+    handle: (event) => handleChangeCaptured(deps, event),
+    logger: deps.logger,
+  });
+}
