@@ -163,6 +163,15 @@ describe("graph", () => {
     expect(stats.json).toMatchObject({ sandbox: true, counters: { throttled: 1, injectedFailures: 1 }, faults: { pendingFailures: 0 } });
   });
 
+  it("consumes per-call latency faults one call at a time", async () => {
+    const auth = { authorization: `Bearer ${await token()}` };
+    await call("POST", "/sandbox/faults", { latencyMs: [20, 20] });
+    expect((await call("GET", "/sandbox/stats")).json.faults.queuedLatencies).toBe(2);
+    expect((await call("GET", "/v1.0/users/u-1", undefined, auth)).status).toBe(200);
+    expect((await call("GET", "/sandbox/stats")).json.faults.queuedLatencies).toBe(1);
+    await call("POST", "/sandbox/faults", { reset: true });
+  });
+
   it("refuses malformed fault requests", async () => {
     expect((await call("POST", "/sandbox/faults", { fail: { count: 1, status: 418 } })).status).toBe(400);
   });
