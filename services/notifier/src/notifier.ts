@@ -48,16 +48,20 @@ export async function startNotifier(config: NotifierConfig, options: NotifierOpt
       "notifier started",
     );
     const log = eventLog;
+    let stopping: Promise<void> | undefined;
     return {
       healthPort: health.port,
       processor,
-      async stop() {
-        health.setServing(false);
-        await processor.stop();
-        mailer.close();
-        await health.close();
-        if (ownsLog) await log.close();
-        logger.info({}, "notifier stopped");
+      stop() {
+        stopping ??= (async () => {
+          health.setServing(false);
+          await processor.stop();
+          mailer.close();
+          await health.close();
+          if (ownsLog) await log.close();
+          logger.info({}, "notifier stopped");
+        })();
+        return stopping;
       },
     };
   } catch (err) {
