@@ -8,3 +8,4 @@ export * from "./readStream.js";
 export * from "./sealedSecrets.js";
 export type * from "./schema.js";
 export * from "./types.js";
+export * from "./readByPartitionKey.js";

@@ -101,11 +101,11 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
       logger.warn({ err: err.message, group: options.group }, "control connection lost; releasing partitions");
       void onControlLost(client);
     });
-    client.on("notification", (msg) => {
-      const partition = Number(msg.payload);
-      const worker = workers.get(partition);
-      if (worker) worker.wake();
-      else if (Number.isNaN(partition)) for (const w of workers.values()) w.wake();
+    client.on("notification", () => {
+      // Wake every worker, not just the appended partition's: readers stop below the oldest
+      // running transaction cluster-wide, so this commit may be what was hiding events already
+      // committed in other partitions, whose own notifications found nothing readable.
+      for (const worker of workers.values()) worker.wake();
     });
     await client.connect();
     await client.query(`LISTEN ${EVENTS_CHANNEL}`);

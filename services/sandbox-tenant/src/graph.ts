@@ -18,6 +18,7 @@ export interface GraphContext {
   throttle: WriteThrottle;
   log: Logger;
   persist(): Promise<void>;
+  scryptCost: number;
 }
 
 export interface GraphRequest {
@@ -152,7 +153,7 @@ async function patchUser(ctx: GraphContext, { res, body, ids }: GraphRequest, cl
     return sendGraphError(res, ids, 400, "Request_BadRequest", GraphMessages.complexity);
   }
 
-  ctx.state.passwordHashes[user.id] = await hashPassword(profile.password);
+  ctx.state.passwordHashes[user.id] = await hashPassword(profile.password, ctx.scryptCost);
   ctx.state.counters.passwordsSet++;
   await ctx.persist();
   ctx.log.info({ event: "password_set", userId: user.id, appId: claims.appid }, "password set");

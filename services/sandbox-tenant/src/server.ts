@@ -11,7 +11,7 @@ import { handleTokenRequest, instanceDiscovery, openIdConfiguration, type EntraC
 import { FaultPlan, faultRequestSchema } from "./faults.js";
 import { handleGraph, type GraphContext } from "./graph.js";
 import { sendGraphError, sendJson, type RequestIds } from "./graph-errors.js";
-import { loadState, StatePersister, verifyPassword, type SandboxCounters } from "./state.js";
+import { DEFAULT_SCRYPT_COST, loadState, StatePersister, verifyPassword, type SandboxCounters } from "./state.js";
 import { DOCUMENTED_WRITE_BUDGET, WriteThrottle, type WriteBudget } from "./throttle.js";
 import { loadUsersFile, type SandboxUser } from "./users.js";
 
@@ -28,6 +28,8 @@ export interface SandboxTenantOptions {
   port?: number;
   host?: string;
   writeBudget?: WriteBudget;
+  /** scrypt N for stored password hashes (power of two); lower only for benchmarks. */
+  scryptCost?: number;
   logger?: Logger;
 }
 
@@ -97,7 +99,7 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
       void persist();
     },
   };
-  const graph: GraphContext = { users, state, tokens, throttle, log, persist };
+  const graph: GraphContext = { users, state, tokens, throttle, log, persist, scryptCost: options.scryptCost ?? DEFAULT_SCRYPT_COST };
 
   async function applyGraphFaults(res: ServerResponse, ids: RequestIds): Promise<boolean> {
     const latency = faults.nextLatencyMs();

@@ -7,14 +7,16 @@ function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptO
   );
 }
 
-const SCRYPT = { N: 16384, r: 8, p: 1 } as const;
+/** Default scrypt cost. Benchmarks lower it (option scryptCost) so hashing is not what they measure. */
+export const DEFAULT_SCRYPT_COST = 16384;
 const KEY_LENGTH = 32;
 
 /** Encoded as `scrypt$N$r$p$saltB64$hashB64` so parameters can change without breaking stored hashes. */
-export async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string, cost: number = DEFAULT_SCRYPT_COST): Promise<string> {
   const salt = randomBytes(16);
-  const hash = await scrypt(password, salt, KEY_LENGTH, SCRYPT);
-  return ["scrypt", SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString("base64"), hash.toString("base64")].join("$");
+  const params = { N: cost, r: 8, p: 1 };
+  const hash = await scrypt(password, salt, KEY_LENGTH, params);
+  return ["scrypt", params.N, params.r, params.p, salt.toString("base64"), hash.toString("base64")].join("$");
 }
 
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {

@@ -1,0 +1,35 @@
+import { databaseSection, graphSection, z } from "@pwsync/config";
+
+export const executorSection = z.object({
+  /** Folder of X25519 private sealing keys (*.key.pem); several during a key rotation. */
+  keysDir: z.string().min(1),
+  /** The seed's "Password Reset Retry Limit": attempts per change before it fails for good. */
+  retryLimit: z.number().int().min(1).max(100).default(5),
+  backoff: z
+    .object({ baseMs: z.number().int().min(10).default(1000), maxMs: z.number().int().min(100).default(60_000) })
+    .default({ baseMs: 1000, maxMs: 60_000 }),
+  /**
+   * Client-side budget for Graph identity writes. Microsoft documents 3,000 writes per 150 s
+   * per app per tenant; the default keeps 5% headroom. Shared evenly by executor replicas.
+   */
+  rateLimit: z
+    .object({
+      enabled: z.boolean().default(true),
+      writesPerWindow: z.number().int().min(1).default(2850),
+      windowSeconds: z.number().min(1).default(150),
+    })
+    .default({ enabled: true, writesPerWindow: 2850, windowSeconds: 150 }),
+  forceChangePasswordNextSignIn: z.boolean().default(false),
+  /** Minimum password length Entra enforces (cloud default 8). */
+  minPasswordLength: z.number().int().min(1).max(256).default(8),
+  healthPort: z.number().int().min(0).max(65535).default(0),
+});
+
+export const executorConfigSchema = z.object({
+  database: databaseSection,
+  graph: graphSection,
+  executor: executorSection,
+});
+
+export type ExecutorConfig = z.infer<typeof executorConfigSchema>;
+export type ExecutorSection = z.infer<typeof executorSection>;

@@ -1,0 +1,3 @@
+export { executorConfigSchema, executorSection, type ExecutorConfig, type ExecutorSection } from "./config.js";
+export { handleUserResolved, startExecutor, type ExecutorDeps } from "./processor.js";
+export { SlidingWindowLimiter } from "./rate-limiter.js";

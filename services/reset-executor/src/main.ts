@@ -1,0 +1,43 @@
+import { loadConfig } from "@pwsync/config";
+import { loadKeyRing } from "@pwsync/crypto";
+import { liveMembers, openEventLog } from "@pwsync/eventlog";
+import { graphClientFromConfig } from "@pwsync/graph";
+import { insecureHealthServer } from "@pwsync/grpc";
+import { createLogger } from "@pwsync/log";
+import { runService } from "@pwsync/service-runtime";
+import { executorConfigSchema } from "./config.js";
+import { startExecutor } from "./processor.js";
+import { SlidingWindowLimiter } from "./rate-limiter.js";
+
+await runService(
+  "reset-executor",
+  async (logger) => {
+    const config = loadConfig(executorConfigSchema);
+    const keys = loadKeyRing(config.executor.keysDir);
+    const log = await openEventLog(config.database.url, { applicationName: "pwsync-reset-executor", maxConnections: config.database.maxConnections });
+    const graph = await graphClientFromConfig(config.graph);
+    const { writesPerWindow, windowSeconds } = config.executor.rateLimit;
+    const limiter = new SlidingWindowLimiter(writesPerWindow, windowSeconds * 1000);
+    const shutdown = new AbortController();
+    const processor = await startExecutor({ log, graph, logger, keys, config: config.executor, limiter, requestTimeoutMs: config.graph.requestTimeoutMs, signal: shutdown.signal });
+    // Replicas share the app's Graph write budget evenly.
+    const share = setInterval(() => {
+      liveMembers(log.db, "reset-executor").then((members) => limiter.setLimit(writesPerWindow / members), () => {});
+    }, 5000);
+    const health = await insecureHealthServer("127.0.0.1", config.executor.healthPort, "pwsync.v1.ResetExecutor");
+    logger.info(
+      { keyIds: [...keys.keys()], retryLimit: config.executor.retryLimit, rateLimit: config.executor.rateLimit, graph: config.graph.baseUrl, healthPort: health.port },
+      "reset-executor consuming UserResolved",
+    );
+    return async () => {
+      clearInterval(share);
+      health.setServing(false);
+      shutdown.abort();
+      await processor.stop();
+      await health.shutdown(100);
+      graph.close();
+      await log.close();
+    };
+  },
+  createLogger,
+);

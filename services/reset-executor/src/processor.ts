@@ -1,0 +1,263 @@
+import { setTimeout as sleepFor } from "node:timers/promises";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { decodeEnvelope, unseal, UnsealError, type RecipientKeyPair } from "@pwsync/crypto";
+import {
+  appendToStream,
+  loadSealedSecret,
+  readByPartitionKey,
+  readStream,
+  shredSealedSecret,
+  startProcessor,
+  type EventLog,
+  type NewEvent,
+  type Processor,
+  type StoredEvent,
+  type Writes,
+} from "@pwsync/eventlog";
+import { classifyGraphError, setPassword, type ClassifiedGraphError, type GraphClient } from "@pwsync/graph";
+import type { Logger } from "@pwsync/log";
+import { decodeEvent, newEvent, ResetFailureReason, type EventPayload } from "@pwsync/proto";
+import type { ExecutorSection } from "./config.js";
+import { checkEntraPasswordRules } from "./password-rules.js";
+import { backoffDelay, type SlidingWindowLimiter } from "./rate-limiter.js";
+
+export interface ExecutorDeps {
+  log: EventLog;
+  graph: GraphClient;
+  logger: Logger;
+  keys: ReadonlyMap<string, RecipientKeyPair>;
+  config: ExecutorSection;
+  limiter: SlidingWindowLimiter;
+  requestTimeoutMs: number;
+  /** Aborted on shutdown so a long Retry-After wait does not hold the process. */
+  signal: AbortSignal;
+}
+
+export const TERMINAL_TYPES = ["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"] as const;
+
+interface Progress {
+  changeId: string;
+  streamId: string;
+  version: number;
+  attempts: number;
+  workMs: number;
+  waitMs: number;
+  receivedAt: Date;
+  metadata: StoredEvent["metadata"];
+}
+
+const FAILURE_REASON: Partial<Record<ClassifiedGraphError["kind"], ResetFailureReason>> = {
+  complexity: ResetFailureReason.COMPLEXITY,
+  notFound: ResetFailureReason.USER_NOT_FOUND,
+  forbidden: ResetFailureReason.FORBIDDEN,
+  dirSynced: ResetFailureReason.DIRECTORY_SYNCED,
+};
+
+const RETRYABLE = new Set<ClassifiedGraphError["kind"]>(["throttled", "transient", "auth"]);
+
+function timing(progress: Progress) {
+  return { totalMs: Math.max(0, Date.now() - progress.receivedAt.getTime()), workMs: Math.round(progress.workMs), waitMs: Math.round(progress.waitMs) };
+}
+
+function describeGraphFailure(error: ClassifiedGraphError, userPrincipalName: string): string {
+  switch (error.kind) {
+    case "complexity":
+      return `Entra ID refused the new password of ${userPrincipalName} as not complex enough (${error.message}); enforce the same complexity in the AD password policy`;
+    case "forbidden":
+      return `the pwsync app may not set the password of ${userPrincipalName}: it needs User.ReadWrite.All and the User Administrator role, and admins' passwords need Privileged Authentication Administrator (${error.message})`;
+    case "notFound":
+      return `Entra ID user ${userPrincipalName} no longer exists (${error.message})`;
+    case "dirSynced":
+      return `${userPrincipalName} is synchronised by Entra Connect; Graph refuses password writes for it (${error.message})`;
+    default:
+      return `Graph answered ${error.httpStatus} ${error.code}: ${error.message}`;
+  }
+}
+
+/** The terminal events plus the shredding of the sealed password, in one transaction. */
+function terminal(progress: Progress, event: NewEvent, userState?: { entraUserId: string; changedAt: Date }): Writes {
+  return async (trx) => {
+    const appended = await appendToStream(
+      trx,
+      progress.streamId,
+      [
+        { ...event, metadata: { ...progress.metadata, actor: "reset-executor" } },
+        { ...newEvent("SecretShredded", { changeId: progress.changeId }), metadata: { ...progress.metadata, actor: "reset-executor" } },
+      ],
+      { expectedVersion: progress.version },
+    );
+    if (!appended.success) throw new Error(`change ${progress.changeId} moved on while it was being reset (version ${progress.version} expected)`);
+    await shredSealedSecret(trx, progress.changeId);
+    if (userState) {
+      // The newest change seen for a user, whatever its outcome: an older one arriving later
+      // must not put an older password in place.
+      await trx
+        .insertInto("executor_user_state")
+        .values({ entra_user_id: userState.entraUserId, change_id: progress.changeId, changed_at: userState.changedAt })
+        .onConflict((oc) =>
+          oc
+            .column("entra_user_id")
+            .doUpdateSet((eb) => ({ change_id: eb.ref("excluded.change_id"), changed_at: eb.ref("excluded.changed_at") }))
+            .where("executor_user_state.changed_at", "<=", userState.changedAt),
+        )
+        .execute();
+    }
+  };
+}
+
+async function newerChangeFor(deps: ExecutorDeps, partitionKey: string, after: bigint, changedAt: Date, changeId: string): Promise<string | undefined> {
+  const [state, later] = await Promise.all([
+    deps.log.db.selectFrom("executor_user_state").select(["change_id", "changed_at"]).where("entra_user_id", "=", partitionKey.replace(/^user-/, "")).executeTakeFirst(),
+    readByPartitionKey(deps.log.db, partitionKey, ["UserResolved"], after),
+  ]);
+  if (state && state.change_id !== changeId && state.changed_at.getTime() > changedAt.getTime()) return state.change_id;
+  for (const event of later) {
+    const other = decodeEvent("UserResolved", event.data);
+    if (other.changedAt && timestampDate(other.changedAt).getTime() > changedAt.getTime()) return other.changeId;
+  }
+  return undefined;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer from Graph within ${ms} ms`), { code: "ETIMEDOUT" })), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent): Promise<Writes | void> {
+  const resolved = decodeEvent("UserResolved", event.data);
+  const stream = await readStream(deps.log.db, event.streamId);
+  if (stream.some((e) => (TERMINAL_TYPES as readonly string[]).includes(e.type))) return;
+  const captured = decodeEvent("ChangeCaptured", stream[0]!.data) as EventPayload<"ChangeCaptured">;
+  const retries = stream.filter((e) => e.type === "RetryScheduled").map((e) => decodeEvent("RetryScheduled", e.data));
+  const progress: Progress = {
+    changeId: resolved.changeId,
+    streamId: event.streamId,
+    version: stream.length,
+    attempts: retries.length,
+    workMs: 0,
+    waitMs: retries.reduce((sum, r) => sum + r.delayMs, 0),
+    receivedAt: captured.receivedAt ? timestampDate(captured.receivedAt) : event.createdAt,
+    metadata: event.metadata,
+  };
+  const changedAt = resolved.changedAt ? timestampDate(resolved.changedAt) : event.createdAt;
+  const userState = { entraUserId: resolved.entraUserId, changedAt };
+  const upn = resolved.entraUserPrincipalName;
+  const logContext = { changeId: resolved.changeId, entraUserId: resolved.entraUserId, upn };
+
+  const supersede = (by: string) => {
+    deps.logger.info({ ...logContext, supersededBy: by }, "older change superseded by a newer one for the same user");
+    return terminal(progress, newEvent("Superseded", { changeId: resolved.changeId, entraUserId: resolved.entraUserId, supersededByChangeId: by }));
+  };
+  const fail = (reason: ResetFailureReason, detail: string, graphError?: ClassifiedGraphError) => {
+    deps.logger.warn({ ...logContext, reason: ResetFailureReason[reason], detail, attempts: progress.attempts }, "password reset failed");
+    return terminal(
+      progress,
+      newEvent("ResetFailed", {
+        changeId: resolved.changeId,
+        entraUserId: resolved.entraUserId,
+        reason,
+        detail,
+        httpStatus: graphError?.httpStatus ?? 0,
+        graphErrorCode: graphError?.code ?? "",
+        attempts: progress.attempts,
+        timing: timing(progress),
+      }),
+      userState,
+    );
+  };
+
+  const newer = await newerChangeFor(deps, event.partitionKey, event.globalPosition, changedAt, resolved.changeId);
+  if (newer) return supersede(newer);
+
+  const secret = await loadSealedSecret(deps.log.db, resolved.changeId);
+  if (!secret) return fail(ResetFailureReason.UNSEAL_FAILED, "the sealed password is missing from sealed_secrets; the change cannot be applied");
+  let password: Buffer;
+  try {
+    password = unseal(deps.keys, resolved.changeId, decodeEnvelope(secret.envelope));
+  } catch (err) {
+    if (err instanceof UnsealError) return fail(ResetFailureReason.UNSEAL_FAILED, err.message);
+    return fail(ResetFailureReason.UNSEAL_FAILED, `the sealed password is unreadable: ${(err as Error).message}`);
+  }
+  try {
+    // A JS string cannot be wiped; it lives only for the Graph request and is left to the GC.
+    // The Buffer it came from is zeroed below.
+    const text = password.toString("utf8");
+    const rules = checkEntraPasswordRules(text, deps.config.minPasswordLength);
+    if (!rules.ok) return fail(ResetFailureReason.COMPLEXITY, rules.detail);
+    for (;;) {
+      if (progress.attempts > 0) {
+        const newerNow = await newerChangeFor(deps, event.partitionKey, event.globalPosition, changedAt, resolved.changeId);
+        if (newerNow) return supersede(newerNow);
+      }
+      progress.attempts++;
+      if (deps.config.rateLimit.enabled) progress.waitMs += await deps.limiter.acquire((ms) => sleepFor(ms, undefined, { signal: deps.signal }));
+      const started = performance.now();
+      let error: ClassifiedGraphError;
+      try {
+        await withTimeout(setPassword(deps.graph, resolved.entraUserId, text, { forceChangePasswordNextSignIn: deps.config.forceChangePasswordNextSignIn }), deps.requestTimeoutMs);
+        progress.workMs += performance.now() - started;
+        deps.logger.info({ ...logContext, attempts: progress.attempts, ...timing(progress) }, "password set in Entra ID");
+        return terminal(
+          progress,
+          newEvent("PasswordSet", { changeId: resolved.changeId, entraUserId: resolved.entraUserId, attempts: progress.attempts, timing: timing(progress) }),
+          userState,
+        );
+      } catch (err) {
+        progress.workMs += performance.now() - started;
+        error = classifyGraphError(err);
+      }
+      if (!RETRYABLE.has(error.kind)) return fail(FAILURE_REASON[error.kind] ?? ResetFailureReason.REJECTED, describeGraphFailure(error, upn), error);
+      if (progress.attempts >= deps.config.retryLimit)
+        return fail(
+          ResetFailureReason.RETRIES_EXHAUSTED,
+          `gave up after ${progress.attempts} attempts (the retry limit); the last answer was ${error.httpStatus || "no response"} ${error.code}: ${error.message}`,
+          error,
+        );
+      const fromRetryAfter = error.retryAfterMs !== undefined;
+      const delayMs = Math.round(error.retryAfterMs ?? backoffDelay(progress.attempts, deps.config.backoff.baseMs, deps.config.backoff.maxMs));
+      if (error.kind === "throttled") deps.limiter.pauseUntil(Date.now() + delayMs);
+      const appended = await appendToStream(
+        deps.log.db,
+        event.streamId,
+        [
+          {
+            ...newEvent("RetryScheduled", {
+              changeId: resolved.changeId,
+              attempt: progress.attempts,
+              httpStatus: error.httpStatus,
+              graphErrorCode: error.code,
+              delayMs,
+              fromRetryAfter,
+              notBefore: timestampFromDate(new Date(Date.now() + delayMs)),
+            }),
+            metadata: { ...progress.metadata, actor: "reset-executor" },
+          },
+        ],
+        { expectedVersion: progress.version },
+      );
+      if (!appended.success) throw new Error(`change ${resolved.changeId} moved on while it was being retried`);
+      progress.version = appended.nextVersion;
+      deps.logger.warn({ ...logContext, attempt: progress.attempts, kind: error.kind, httpStatus: error.httpStatus, code: error.code, delayMs, fromRetryAfter }, "password reset will be retried");
+      await sleepFor(delayMs, undefined, { signal: deps.signal });
+      progress.waitMs += delayMs;
+    }
+  } finally {
+    password.fill(0);
+  }
+}
+
+export function startExecutor(deps: ExecutorDeps): Promise<Processor> {
+  return startProcessor(deps.log, {
+    group: "reset-executor",
+    eventTypes: ["UserResolved"],
+    handle: (event) => handleUserResolved(deps, event),
+    logger: deps.logger,
+  });
+}
