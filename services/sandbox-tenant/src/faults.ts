@@ -10,6 +10,8 @@ export const faultRequestSchema = z.object({
       count: z.number().int().min(1),
       status: z.union([z.literal(429), z.literal(500), z.literal(503)]),
       retryAfterSeconds: z.number().int().min(0).optional(),
+      /** Fail only password writes (PATCH), so lookups before them are not consumed. */
+      writesOnly: z.boolean().optional(),
     })
     .optional(),
 });
@@ -18,6 +20,7 @@ export type FaultRequest = z.infer<typeof faultRequestSchema>;
 export interface InjectedFailure {
   status: 429 | 500 | 503;
   retryAfterSeconds?: number;
+  writesOnly?: boolean;
 }
 
 export class FaultPlan {
@@ -35,8 +38,8 @@ export class FaultPlan {
       this.latencyQueue = [...request.latencyMs];
     }
     if (request.fail) {
-      const { count, status, retryAfterSeconds } = request.fail;
-      for (let i = 0; i < count; i++) this.failures.push({ status, retryAfterSeconds });
+      const { count, status, retryAfterSeconds, writesOnly } = request.fail;
+      for (let i = 0; i < count; i++) this.failures.push({ status, retryAfterSeconds, writesOnly });
     }
   }
 
@@ -50,7 +53,9 @@ export class FaultPlan {
     return this.latencyQueue.length > 0 ? this.latencyQueue.shift()! : this.fixedLatencyMs;
   }
 
-  nextFailure(): InjectedFailure | undefined {
+  nextFailure(isWrite: boolean): InjectedFailure | undefined {
+    const next = this.failures[0];
+    if (!next || (next.writesOnly && !isWrite)) return undefined;
     return this.failures.shift();
   }
 

@@ -101,10 +101,10 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
   };
   const graph: GraphContext = { users, state, tokens, throttle, log, persist, scryptCost: options.scryptCost ?? DEFAULT_SCRYPT_COST };
 
-  async function applyGraphFaults(res: ServerResponse, ids: RequestIds): Promise<boolean> {
+  async function applyGraphFaults(res: ServerResponse, ids: RequestIds, isWrite: boolean): Promise<boolean> {
     const latency = faults.nextLatencyMs();
     if (latency > 0) await sleep(latency);
-    const failure = faults.nextFailure();
+    const failure = faults.nextFailure(isWrite);
     if (!failure) return false;
     state.counters.injectedFailures++;
     if (failure.status === 429) state.counters.throttled++;
@@ -162,7 +162,7 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
     const segments = url.pathname.split("/").filter(Boolean);
 
     if (segments[0] === "v1.0") {
-      if (await applyGraphFaults(res, ids)) return;
+      if (await applyGraphFaults(res, ids, req.method === "PATCH")) return;
       return handleGraph(graph, { req, res, url, ids, body, origin });
     }
     if (segments[0] === "sandbox") return handleSandbox(req, res, url, body);
