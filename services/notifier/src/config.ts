@@ -4,7 +4,7 @@ const address = z.string().trim().toLowerCase().pipe(z.email());
 
 /**
  * The seed's Alerts tab: SMTP relay hostname, admin and end-user alerts, Email Throttle.
- * Env overrides follow @pwsync/config: PWSYNC_SMTP__HOST, PWSYNC_THROTTLE__MAX_PER_WINDOW, ...
+ * In pwsync.yaml these live under `notifier:` (see notifierFileConfigSchema).
  */
 export const notifierConfigSchema = z
   .object({
@@ -52,3 +52,22 @@ export const notifierConfigSchema = z
   });
 
 export type NotifierConfig = z.infer<typeof notifierConfigSchema>;
+
+/**
+ * How the notifier reads the shared pwsync.yaml: its settings live under `notifier:` (env
+ * PWSYNC_NOTIFIER__SMTP__HOST, ...), the database under `database:` like every service.
+ */
+export const notifierFileConfigSchema = z
+  .object({
+    database: z.object({ url: z.string().min(1) }).passthrough(),
+    notifier: z.record(z.string(), z.unknown()).default({}),
+  })
+  .transform((file, ctx) => {
+    const parsed = notifierConfigSchema.safeParse({ ...file.notifier, database: { url: file.database.url } });
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) {
+      const path = issue.path[0] === "database" ? issue.path : ["notifier", ...issue.path];
+      ctx.addIssue({ code: "custom", path, message: issue.message });
+    }
+    return z.NEVER;
+  });

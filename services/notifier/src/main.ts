@@ -1,12 +1,12 @@
 import { ConfigError, loadConfig } from "@pwsync/config";
 import { createLogger } from "@pwsync/log";
-import { notifierConfigSchema } from "./config.js";
+import { notifierFileConfigSchema } from "./config.js";
 import { startNotifier } from "./notifier.js";
 
 const logger = createLogger({ service: "notifier" });
 let config;
 try {
-  config = loadConfig(notifierConfigSchema);
+  config = loadConfig(notifierFileConfigSchema);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   logger.fatal({}, err.message);
