@@ -10,8 +10,8 @@
 static BOOL read_string(const WCHAR *name, WCHAR *out, DWORD cap_chars)
 {
     DWORD bytes = cap_chars * sizeof(WCHAR);
-    /* RRF_RT_REG_EXPAND_SZ values are expanded by RegGetValueW itself. */
-    LSTATUS rc = RegGetValueW(HKEY_LOCAL_MACHINE, PW_REG_KEY, name, RRF_RT_REG_SZ | RRF_RT_REG_EXPAND_SZ,
+    /* REG_EXPAND_SZ values are expanded by RegGetValueW and then match RRF_RT_REG_SZ. */
+    LSTATUS rc = RegGetValueW(HKEY_LOCAL_MACHINE, PW_REG_KEY, name, RRF_RT_REG_SZ,
                               NULL, out, &bytes);
     return rc == ERROR_SUCCESS && out[0] != 0;
 }
