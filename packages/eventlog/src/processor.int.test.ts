@@ -286,6 +286,47 @@ describe("processor", () => {
     expect(markers.rows).toEqual([{ pid: child.pid }]);
   });
 
+  it("a member that loses its partitions mid-event cannot commit that event after the new owner did", async () => {
+    const { connectionString, log } = await freshDatabase("zombie");
+    // No unique constraint here: only the checkpoint compare-and-set can stop the second commit.
+    await sql`CREATE TABLE effects (global_position bigint NOT NULL, member_id text NOT NULL)`.execute(log.db);
+    const positions = await appended(log.db, "change-zombie", ["Plain", "Plain"]);
+    const effect = (memberId: string, event: StoredEvent): Writes => async (trx) => {
+      await sql`INSERT INTO effects (global_position, member_id) VALUES (${String(event.globalPosition)}, ${memberId})`.execute(trx);
+    };
+
+    let releaseZombie = () => {};
+    const zombieGate = new Promise<void>((resolve) => (releaseZombie = resolve));
+    let zombieStarted = false;
+    const warnings: string[] = [];
+    const zombieLog = await openLog(connectionString);
+    await start(zombieLog, {
+      group: "zombie",
+      memberId: "zombie",
+      logger: { info() {}, error() {}, warn: (_obj, msg) => warnings.push(msg) },
+      handle: async (event) => {
+        zombieStarted = true;
+        await zombieGate;
+        return effect("zombie", event);
+      },
+    });
+    cleanups.push(async () => releaseZombie());
+    await eventually("zombie began the first event", async () => zombieStarted);
+
+    // Its control connection (and with it every partition lock) dies while the handler runs.
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-zombie-control' AND datname = current_database()`.execute(log.db);
+    await start(await openLog(connectionString), { group: "zombie", memberId: "successor", handle: async (event) => effect("successor", event) });
+    await eventually("successor processed both events", async () => {
+      const rows = await sql`SELECT 1 FROM effects WHERE member_id = 'successor'`.execute(log.db);
+      return rows.rows.length === 2;
+    });
+
+    releaseZombie();
+    await eventually("zombie's commit refused by the checkpoint", async () => warnings.some((w) => w.includes("checkpoint moved under us")));
+    const effects = await sql<{ global_position: string; member_id: string }>`SELECT global_position, member_id FROM effects ORDER BY global_position`.execute(log.db);
+    expect(effects.rows.map((r) => [BigInt(r.global_position), r.member_id])).toEqual(positions.map((p) => [p, "successor"]));
+  });
+
   it("retries a throwing handler and keeps the checkpoint before its event until it succeeds", async () => {
     const { log } = await freshDatabase("retry");
     const partitionKey = "user-retry";

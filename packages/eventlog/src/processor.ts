@@ -255,6 +255,7 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
       const heldSet = new Set(held.rows.map((r) => r.objid));
       const free = new Set<number>();
       for (let p = 0; p < PARTITION_COUNT; p++) if (!heldSet.has(p)) free.add(p);
+      const leftFree = new Set(free);
       for (const partition of free) {
         // Take our fair share; beyond it, only partitions nobody took since the last tick
         // (a member died), so a newcomer is not starved by a greedy veteran.
@@ -262,10 +263,14 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
         const got = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS ok", [key, partition]);
         if (got.rows[0]?.ok) {
           startWorker(partition);
+          leftFree.delete(partition);
           logger.info({ group: options.group, partition, members }, "acquired partition");
         }
       }
-      freeLastTick = free;
+      // Only what stayed free after our own grabs: counting those too made a member that took
+      // everything on its first tick re-take, in the very tick it released them, the partitions
+      // it gave up for a newcomer, so the newcomer never got any.
+      freeLastTick = leftFree;
     } catch (err) {
       logger.warn({ err: (err as Error).message, group: options.group }, "rebalance failed");
     }
