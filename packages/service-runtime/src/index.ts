@@ -47,4 +47,23 @@ export async function runService(name: string, start: (logger: Logger) => Promis
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
+  exitWhenParentDies(() => onSignal("launcher gone"));
+}
+
+/**
+ * Under the dev launcher (PWSYNC_PARENT_PID set), a service stops when the launcher is gone,
+ * even if it was killed with SIGKILL and could not stop its children itself.
+ */
+export function exitWhenParentDies(onGone: () => void = () => process.exit(0)): void {
+  const parent = Number(process.env.PWSYNC_PARENT_PID);
+  if (!parent) return;
+  const timer = setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      clearInterval(timer);
+      onGone();
+    }
+  }, 1000);
+  timer.unref();
 }

@@ -1,3 +1,4 @@
+import { exitWhenParentDies } from "@pwsync/service-runtime";
 import { ConfigError, loadConfig } from "@pwsync/config";
 import { createLogger } from "@pwsync/log";
 import { notifierFileConfigSchema } from "./config.js";
@@ -14,6 +15,8 @@ try {
 }
 
 const notifier = await startNotifier(config, { logger });
+// Under the dev launcher, stop (gracefully, via our own SIGTERM handler) when it is gone.
+exitWhenParentDies(() => process.kill(process.pid, "SIGTERM"));
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     logger.info({ signal }, "stopping");

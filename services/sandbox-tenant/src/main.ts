@@ -1,3 +1,4 @@
+import { exitWhenParentDies } from "@pwsync/service-runtime";
 import { readFile } from "node:fs/promises";
 import { createLogger } from "@pwsync/log";
 import { ensureDevPki } from "@pwsync/pki";
@@ -56,6 +57,8 @@ log.info(
   "sandbox tenant listening",
 );
 
+// Under the dev launcher, stop (gracefully, via our own SIGTERM handler) when it is gone.
+exitWhenParentDies(() => process.kill(process.pid, "SIGTERM"));
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     log.info({ event: "stopping", signal }, "sandbox tenant stopping");

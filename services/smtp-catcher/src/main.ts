@@ -1,3 +1,4 @@
+import { exitWhenParentDies } from "@pwsync/service-runtime";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createLogger } from "@pwsync/log";
@@ -47,6 +48,8 @@ const catcher = await startSmtpCatcher({
 });
 logger.info({ port: catcher.port, dir, auth: Boolean(user), startTls: Boolean(tlsKey) }, "smtp catcher listening");
 
+// Under the dev launcher, stop (gracefully, via our own SIGTERM handler) when it is gone.
+exitWhenParentDies(() => process.kill(process.pid, "SIGTERM"));
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     logger.info({ signal }, "smtp catcher stopping");

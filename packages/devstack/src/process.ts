@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { createInterface } from "node:readline";
+
+export interface ServiceSpec {
+  name: string;
+  /** Absolute path of the service's TypeScript entry point. */
+  entry: string;
+  args?: string[];
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+  /** Resolves readiness from the service's JSON log lines: return a value once ready. */
+  ready: (line: Record<string, unknown>) => unknown;
+  readyTimeoutMs?: number;
+}
+
+export interface RunningService<T = unknown> {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly readyValue: T;
+  /** Resolves with the exit code (or signal) when the process ends. */
+  readonly exited: Promise<number | string>;
+}
+
+/**
+ * Starts one service as its own OS process (so it can be kill -9'd like in production), copies
+ * its JSON log lines into its log file, and waits until a line says it is ready. A process
+ * that exits first fails the start with its last lines of output.
+ */
+export async function spawnService<T>(spec: ServiceSpec): Promise<RunningService<T>> {
+  const child = spawn(process.execPath, ["--import", "tsx", spec.entry, ...(spec.args ?? [])], {
+    env: spec.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logStream: WriteStream = createWriteStream(spec.logFile, { flags: "a" });
+  const recent: string[] = [];
+  const remember = (line: string) => {
+    recent.push(line);
+    if (recent.length > 20) recent.shift();
+  };
+  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")));
+  exited.then(() => logStream.end());
+  const readyValue = await new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      reject(new Error(`${spec.name} did not become ready within ${spec.readyTimeoutMs ?? 30_000} ms; last output:\n${recent.join("\n")}`));
+    }, spec.readyTimeoutMs ?? 30_000);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      logStream.write(`${line}\n`);
+      remember(line);
+      if (settled) return;
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      const value = spec.ready(parsed);
+      if (value !== undefined && value !== false && value !== null) {
+        settled = true;
+        clearTimeout(timer);
+        resolve(value as T);
+      }
+    });
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      logStream.write(`${JSON.stringify({ service: spec.name, stream: "stderr", msg: line })}\n`);
+      remember(line);
+    });
+    exited.then((code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new Error(`${spec.name} exited (${code}) before it was ready; last output:\n${recent.join("\n")}`));
+    });
+  });
+  return { name: spec.name, child, readyValue, exited };
+}
+
+export async function stopService(service: RunningService, graceMs = 5000): Promise<void> {
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return;
+  service.child.kill("SIGTERM");
+  const timer = setTimeout(() => service.child.kill("SIGKILL"), graceMs);
+  await service.exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,265 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { deepMerge } from "@pwsync/config";
+import { generateRecipientKeyPair, loadRecipientPublicKey, type RecipientPublicKey } from "@pwsync/crypto";
+import { openEventLog } from "@pwsync/eventlog";
+import { freePort, startLocalPostgres, type LocalPostgres } from "@pwsync/local-postgres";
+import { ensureDevPki, type DevPkiPaths } from "@pwsync/pki";
+import { stringify as toYaml } from "yaml";
+import { spawnService, stopService, type RunningService } from "./process.js";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const entry = (service: string) => path.join(repoRoot, "services", service, "src", "main.ts");
+
+export const WORKER_SERVICES = ["resolver", "reset-executor", "notifier"] as const;
+export type ServiceName = "sandbox-tenant" | "smtp-catcher" | "ingest" | (typeof WORKER_SERVICES)[number];
+
+export interface SandboxUserSpec {
+  id: string;
+  userPrincipalName: string;
+  mail: string;
+  onPremisesImmutableId: string;
+  accountEnabled?: boolean;
+  onPremisesSyncEnabled?: boolean;
+}
+
+export interface StackOptions {
+  /** Everything the stack keeps: Postgres data, PKI, keys, config, logs, caught mail. */
+  dataDir: string;
+  /** "fixed": the documented default ports (npm start); "random": free ports (tests, demo, bench). */
+  ports?: "fixed" | "random";
+  /** Configuration merged over the generated pwsync.yaml (a user's file, or a test's settings). */
+  overlay?: Record<string, unknown>;
+  agents?: string[];
+  sandbox?: { users?: SandboxUserSpec[]; writeBudget?: string; scryptCost?: number };
+  /** Replicas per worker service (default 1 each). */
+  replicas?: Partial<Record<(typeof WORKER_SERVICES)[number], number>>;
+  progress?: (message: string) => void;
+}
+
+export const FIXED_PORTS = { postgres: 54329, ingest: 7443, sandbox: 8443, smtp: 2525 } as const;
+
+export interface Stack {
+  readonly dataDir: string;
+  readonly configFile: string;
+  readonly pki: DevPkiPaths;
+  readonly databaseUrl: string;
+  readonly ingestAddress: string;
+  readonly sandboxUrl: string | undefined;
+  readonly smtpPort: number;
+  readonly mailDir: string;
+  readonly logsDir: string;
+  readonly recipient: RecipientPublicKey;
+  readonly services: Map<string, RunningService>;
+  agentEndpoint(agent: string): { address: string; caPem: Buffer; certPem: Buffer; keyPem: Buffer };
+  /** kill -9 one service instance (e.g. "reset-executor#0"). */
+  kill(instance: string, signal?: NodeJS.Signals): Promise<void>;
+  restart(instance: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function demoUsers(count: number): SandboxUserSpec[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = String(i + 1).padStart(5, "0");
+    const guid = Buffer.alloc(16);
+    guid.writeUInt32BE(0x70770000 + i, 0);
+    guid.write("pwsync-demo", 4, "latin1");
+    return { id: `00000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`, userPrincipalName: `user${n}@contoso.example`, mail: `user${n}@contoso.example`, onPremisesImmutableId: guid.toString("base64") };
+  });
+}
+
+function ensureSealingKey(keysDir: string): RecipientPublicKey {
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  const existing = readdirSync(keysDir).filter((n) => n.endsWith(".pub.pem")).sort();
+  if (existing.length > 0) return loadRecipientPublicKey(readFileSync(path.join(keysDir, existing.at(-1)!), "utf8"));
+  const pair = generateRecipientKeyPair();
+  writeFileSync(path.join(keysDir, `${pair.keyId}.key.pem`), pair.privatePem, { mode: 0o600 });
+  writeFileSync(path.join(keysDir, `${pair.keyId}.pub.pem`), pair.publicPem, { mode: 0o644 });
+  return loadRecipientPublicKey(pair.publicPem);
+}
+
+function readOrCreateSecret(file: string): string {
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const secret = randomBytes(24).toString("base64url");
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
+function hasRealGraphCredentials(overlay: Record<string, unknown> | undefined): boolean {
+  const graph = overlay?.graph as Record<string, unknown> | undefined;
+  return Boolean(graph && (graph.clientSecret || graph.certificatePath));
+}
+
+/**
+ * The whole server side on one machine: embedded PostgreSQL, dev PKI, sealing key, the sandbox
+ * tenant (only when no real Graph credentials are configured), an SMTP catcher, and every
+ * service as its own process reading one generated pwsync.yaml.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const dataDir = path.resolve(options.dataDir);
+  const say = options.progress ?? (() => {});
+  const fixed = options.ports === "fixed";
+  const dirs = { pg: path.join(dataDir, "postgres"), pki: path.join(dataDir, "pki"), keys: path.join(dataDir, "keys"), logs: path.join(dataDir, "logs"), mail: path.join(dataDir, "mail"), sandbox: path.join(dataDir, "sandbox") };
+  for (const dir of [dataDir, dirs.logs, dirs.mail, dirs.sandbox]) mkdirSync(dir, { recursive: true });
+  const services = new Map<string, RunningService>();
+  const specs = new Map<string, Parameters<typeof spawnService>[0]>();
+  let postgres: LocalPostgres | undefined;
+
+  const stopAll = async () => {
+    const order = ["ingest", ...WORKER_SERVICES, "smtp-catcher", "sandbox-tenant"];
+    const byOrder = [...services.values()].sort((a, b) => order.indexOf(a.name.split("#")[0]!) - order.indexOf(b.name.split("#")[0]!));
+    for (const service of byOrder) await stopService(service);
+    await postgres?.stop();
+  };
+
+  try {
+    say("starting PostgreSQL (embedded)");
+    postgres = await startLocalPostgres({ dataDir: dirs.pg, port: fixed ? FIXED_PORTS.postgres : undefined, ownSignals: true });
+    await postgres.createDatabase("pwsync");
+    const databaseUrl = postgres.connectionString("pwsync");
+    // Migrate once up front so the services start against a ready schema.
+    await (await openEventLog(databaseUrl, { maxConnections: 1 })).close();
+
+    const agents = options.agents ?? ["dc01", "dc02"];
+    say("preparing dev PKI and sealing key");
+    const pki = await ensureDevPki(dirs.pki, { agents });
+    const recipient = ensureSealingKey(dirs.keys);
+    const baseEnv = { ...process.env, PWSYNC_CONFIG: path.join(dataDir, "pwsync.yaml"), PWSYNC_PARENT_PID: String(process.pid) };
+    const ready = (msg: string) => (line: Record<string, unknown>) => line.msg === msg;
+
+    let sandboxUrl: string | undefined;
+    let graph: Record<string, unknown> = {};
+    if (!hasRealGraphCredentials(options.overlay)) {
+      const usersFile = path.join(dirs.sandbox, "users.json");
+      if (options.sandbox?.users || !existsSync(usersFile)) writeFileSync(usersFile, JSON.stringify(options.sandbox?.users ?? demoUsers(1000), null, 1));
+      const clientSecret = readOrCreateSecret(path.join(dirs.sandbox, "client-secret"));
+      const tenantId = "00000000-0000-0000-0000-00000000cafe";
+      const clientId = "00000000-0000-0000-0000-0000000a9910";
+      say("starting the SANDBOX tenant (no Graph credentials configured: nothing reaches Microsoft)");
+      const spec = {
+        name: "sandbox-tenant",
+        entry: entry("sandbox-tenant"),
+        env: {
+          ...baseEnv,
+          SANDBOX_PORT: String(fixed ? FIXED_PORTS.sandbox : 0),
+          SANDBOX_PKI_DIR: dirs.pki,
+          SANDBOX_USERS_FILE: usersFile,
+          SANDBOX_CLIENT_SECRET: clientSecret,
+          SANDBOX_TENANT_ID: tenantId,
+          SANDBOX_CLIENT_ID: clientId,
+          SANDBOX_STATE_FILE: path.join(dirs.sandbox, "state.json"),
+          SANDBOX_WRITE_BUDGET: options.sandbox?.writeBudget ?? "3000/150",
+          ...(options.sandbox?.scryptCost ? { SANDBOX_SCRYPT_COST: String(options.sandbox.scryptCost) } : {}),
+        },
+        logFile: path.join(dirs.logs, "sandbox-tenant.log"),
+        ready: (line: Record<string, unknown>) => (line.event === "ready" ? line.url : undefined),
+      };
+      specs.set("sandbox-tenant", spec);
+      const sandbox = await spawnService<string>(spec);
+      services.set("sandbox-tenant", sandbox);
+      sandboxUrl = sandbox.readyValue;
+      // A restart must come back where the generated config points.
+      spec.env.SANDBOX_PORT = new URL(sandboxUrl).port;
+      graph = { tenantId, clientId, clientSecret, authorityHost: sandboxUrl, baseUrl: sandboxUrl, caFile: pki.ca.cert };
+    }
+
+    say("starting the SMTP catcher");
+    const smtpSpec = {
+      name: "smtp-catcher",
+      entry: entry("smtp-catcher"),
+      env: { ...baseEnv, PWSYNC_SMTP_CATCHER_PORT: String(fixed ? FIXED_PORTS.smtp : 0), PWSYNC_SMTP_CATCHER_DIR: dirs.mail },
+      logFile: path.join(dirs.logs, "smtp-catcher.log"),
+      ready: (line: Record<string, unknown>) => (line.msg === "smtp catcher listening" ? line.port : undefined),
+    };
+    specs.set("smtp-catcher", smtpSpec);
+    const smtp = await spawnService<number>(smtpSpec);
+    services.set("smtp-catcher", smtp);
+    // The catcher binds first, so a fixed-port restart reuses the port it was given.
+    smtpSpec.env.PWSYNC_SMTP_CATCHER_PORT = String(smtp.readyValue);
+
+    const ingestPort = fixed ? FIXED_PORTS.ingest : await freePort();
+    const generated = {
+      database: { url: databaseUrl, maxConnections: 10 },
+      graph,
+      ingest: {
+        host: "127.0.0.1",
+        port: ingestPort,
+        tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key },
+        acceptedKeyIds: [recipient.keyId],
+      },
+      resolver: { matchOrder: ["immutableId", "userPrincipalName", "mail"] },
+      executor: { keysDir: dirs.keys, retryLimit: 5 },
+      notifier: {
+        smtp: { host: "127.0.0.1", port: smtp.readyValue, startTls: "off", from: "pwsync@contoso.example" },
+        adminRecipients: ["it-admins@contoso.example"],
+        notifyAdmins: true,
+        notifyEndUser: true,
+        throttle: { maxPerWindow: 5, windowMinutes: 60 },
+        health: { host: "127.0.0.1", port: 0 },
+      },
+    };
+    const config = deepMerge(generated, options.overlay ?? {}) as typeof generated;
+    const configFile = path.join(dataDir, "pwsync.yaml");
+    writeFileSync(configFile, `# Generated by the pwsync launcher; edit the overlay you pass it instead.\n${toYaml(config)}`, { mode: 0o600 });
+
+    say("starting ingest");
+    const ingestSpec = { name: "ingest", entry: entry("ingest"), env: baseEnv, logFile: path.join(dirs.logs, "ingest.log"), ready: (line: Record<string, unknown>) => (line.msg === "ingest listening (mTLS)" ? line.port : undefined) };
+    specs.set("ingest", ingestSpec);
+    services.set("ingest", await spawnService(ingestSpec));
+
+    const readyMessages: Record<(typeof WORKER_SERVICES)[number], string> = {
+      resolver: "resolver consuming ChangeCaptured",
+      "reset-executor": "reset-executor consuming UserResolved",
+      notifier: "notifier started",
+    };
+    for (const name of WORKER_SERVICES) {
+      const count = options.replicas?.[name] ?? 1;
+      for (let i = 0; i < count; i++) {
+        const instance = `${name}#${i}`;
+        say(`starting ${instance}`);
+        const spec = { name: instance, entry: entry(name), env: baseEnv, logFile: path.join(dirs.logs, `${name}-${i}.log`), ready: ready(readyMessages[name]) };
+        specs.set(instance, spec);
+        services.set(instance, await spawnService(spec));
+      }
+    }
+
+    const stack: Stack = {
+      dataDir,
+      configFile,
+      pki,
+      databaseUrl,
+      ingestAddress: `127.0.0.1:${ingestPort}`,
+      sandboxUrl,
+      smtpPort: smtp.readyValue,
+      mailDir: dirs.mail,
+      logsDir: dirs.logs,
+      recipient,
+      services,
+      agentEndpoint: (agent) => {
+        const paths = pki.agents[agent];
+        if (!paths) throw new Error(`no certificate for agent ${agent}; known: ${Object.keys(pki.agents).join(", ")}`);
+        return { address: `127.0.0.1:${ingestPort}`, caPem: readFileSync(pki.ca.cert), certPem: readFileSync(paths.cert), keyPem: readFileSync(paths.key) };
+      },
+      kill: async (instance, signal = "SIGKILL") => {
+        const service = services.get(instance);
+        if (!service) throw new Error(`no service ${instance}`);
+        service.child.kill(signal);
+        await service.exited;
+      },
+      restart: async (instance) => {
+        const spec = specs.get(instance);
+        if (!spec) throw new Error(`no service ${instance}`);
+        const old = services.get(instance);
+        if (old) await stopService(old);
+        services.set(instance, await spawnService(spec));
+      },
+      stop: stopAll,
+    };
+    return stack;
+  } catch (err) {
+    await stopAll().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,96 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { startStack, type Stack } from "@pwsync/devstack";
+import { parse as parseYaml } from "yaml";
+
+// `npm start`: the whole server side on this machine, on the embedded default.
+const { values } = parseArgs({
+  options: {
+    "data-dir": { type: "string", default: ".state" },
+    config: { type: "string" },
+    ports: { type: "string", default: "fixed" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(`usage: npm start -- [--data-dir DIR] [--config FILE] [--ports fixed|random]
+
+  --data-dir  where Postgres data, PKI, keys, logs and caught mail live (default .state)
+  --config    YAML merged over the generated pwsync.yaml; with graph.clientSecret or
+              graph.certificatePath set, the real Microsoft Graph is used and no sandbox starts
+  --ports     fixed (default: ingest 7443, sandbox 8443, smtp 2525, postgres 54329) or random
+`);
+  process.exit(0);
+}
+
+let overlay: Record<string, unknown> | undefined;
+if (values.config) {
+  if (!existsSync(values.config)) {
+    process.stderr.write(`pwsync: configuration file ${values.config} does not exist\n`);
+    process.exit(2);
+  }
+  overlay = parseYaml(readFileSync(values.config, "utf8")) ?? {};
+}
+
+const log = (message: string) => process.stdout.write(`[pwsync] ${message}\n`);
+let stack: Stack;
+try {
+  stack = await startStack({ dataDir: values["data-dir"]!, ports: values.ports === "random" ? "random" : "fixed", overlay, progress: log });
+} catch (err) {
+  process.stderr.write(`pwsync: could not start: ${(err as Error).message}\n`);
+  process.exit(1);
+}
+
+const rel = (p: string) => path.relative(process.cwd(), p) || ".";
+log("ready.");
+process.stdout.write(
+  [
+    "",
+    `  agent ingest (mTLS gRPC)  ${stack.ingestAddress}`,
+    stack.sandboxUrl ? `  SANDBOX tenant (not Microsoft!)  ${stack.sandboxUrl}  — sign-in check: POST ${stack.sandboxUrl}/sandbox/signin` : "  Microsoft Graph: real tenant from your --config",
+    `  SMTP catcher              127.0.0.1:${stack.smtpPort}  → mail in ${rel(stack.mailDir)}/`,
+    `  PostgreSQL event log      ${stack.databaseUrl.replace(/:[^:@/]+@/, ":***@")}`,
+    `  configuration             ${rel(stack.configFile)}`,
+    `  dev PKI (CA, server, agent certs)  ${rel(stack.pki.dir)}/`,
+    `  logs (JSON lines)         ${rel(stack.logsDir)}/`,
+    "",
+    "  Push test changes with: npm run demo -- --changes 100",
+    "  Ctrl-C stops everything; data stays in the data dir.",
+    "",
+  ].join("\n"),
+);
+
+// Supervise: a service that dies is restarted (its work is safe in the event log).
+let stopping = false;
+for (const [instance, service] of stack.services) {
+  const watch = (s: typeof service) =>
+    s.exited.then(async (code) => {
+      if (stopping) return;
+      log(`${instance} exited (${code}); restarting`);
+      try {
+        await stack.restart(instance);
+        watch(stack.services.get(instance)!);
+      } catch (err) {
+        log(`${instance} could not restart: ${(err as Error).message}`);
+      }
+    });
+  watch(service);
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    stopping = true;
+    log("stopping...");
+    stack.stop().then(
+      () => {
+        log("stopped.");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log(`stop failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  });
+}
