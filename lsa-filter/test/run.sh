@@ -32,7 +32,8 @@ fi
 wineserver -k >/dev/null 2>&1 || true
 
 echo "# build"
-if make -C "$lsa" -s clean all >"$state.build.log" 2>&1 || { mkdir -p "$(dirname "$state")"; make -C "$lsa" -s clean all >"$state.build.log" 2>&1; }; then
+mkdir -p "$repo/.state"
+if make -C "$lsa" -s clean all >"$state.build.log" 2>&1; then
   ok "build x64 and x86 with -Wall -Wextra -Werror"
 else
   cat "$state.build.log"
@@ -58,8 +59,8 @@ for arch in x64 x86; do
   grep -q "DYNAMIC_BASE" <<<"$dump" && grep -q "NX_COMPAT" <<<"$dump" && ok "$arch has ASLR and DEP flags" || bad "$arch ASLR/DEP flags"
   avx=$(x86_64-w64-mingw32-objdump -d "$dll" | grep -cE '%[yz]mm[0-9]' || true)
   [ "$avx" = 0 ] && ok "$arch uses no AVX/AVX-512 registers (no CPU-specific code)" || bad "$arch has $avx AVX instructions"
-  strings -el "$dll" | grep -q "pwsync password change notification package" && ok "$arch carries its version resource" || bad "$arch version resource"
-  strings -el "$dll" | grep -q "pwsync password filter %1 loaded" && ok "$arch carries its event message table" || bad "$arch message table"
+  x86_64-w64-mingw32-strings -el "$dll" | grep -q "pwsync password change notification package" && ok "$arch carries its version resource" || bad "$arch version resource"
+  x86_64-w64-mingw32-strings -el "$dll" | grep -q "pwsync password filter %1 loaded" && ok "$arch carries its event message table" || bad "$arch message table"
 done
 
 run_harness() { # arch mode -> exit code; stdout to $state/$arch.$mode.out, wine stderr to .err
