@@ -9,3 +9,8 @@ export * from "./sealedSecrets.js";
 export type * from "./schema.js";
 export * from "./types.js";
 export * from "./readByPartitionKey.js";
+export * from "./listChanges.js";
+export * from "./readAllAfter.js";
+export * from "./adminStatus.js";
+export * from "./failedChanges.js";
+export * from "./watchdogAlerts.js";

@@ -64,10 +64,36 @@ export interface AgentStatusTable {
   oldest_queued_age_seconds: string;
   last_change_seen_at: Date | null;
   last_heartbeat_at: Date;
+  server_in_use: Generated<string>;
 }
+
+/** One row per change with its current state (view defined in migration 0004). */
+export interface ChangeSummariesView {
+  global_position: string;
+  change_id: string;
+  stream_id: string;
+  account_name: string;
+  user_principal_name: string;
+  mail: string;
+  domain_controller: string;
+  agent_id: string;
+  captured_at: Date;
+  last_event_type: string;
+  updated_at: Date;
+  state: ChangeStateName;
+  reason: string;
+  detail: string;
+  trace_id: string;
+  total_ms: string;
+  work_ms: string;
+  wait_ms: string;
+}
+
+export type ChangeStateName = "captured" | "resolved" | "retrying" | "password_set" | "failed" | "superseded" | "retry_requested";
 
 export interface Database {
   agent_status: AgentStatusTable;
+  change_summaries: ChangeSummariesView;
   events: EventsTable;
   streams: StreamsTable;
   sealed_secrets: SealedSecretsTable;

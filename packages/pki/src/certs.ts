@@ -134,13 +134,31 @@ export async function issueServerCert(
   });
 }
 
-/** Client certificate for mTLS (EKU clientAuth), CN = `commonName`. */
+/** Client certificate for mTLS (EKU clientAuth), CN = `commonName`, optional URI SANs (roles). */
 export async function issueClientCert(
   ca: CertAndKey,
   commonName: string,
   validity: Validity = {},
+  options: { uris?: string[] } = {},
 ): Promise<CertAndKey> {
-  return issueLeaf(ca, { commonName, usage: x509.ExtendedKeyUsage.clientAuth, validity, years: 2 });
+  const altNames = (options.uris ?? []).map((value) => ({ type: "url" as const, value }));
+  return issueLeaf(ca, { commonName, usage: x509.ExtendedKeyUsage.clientAuth, altNames, validity, years: 2 });
+}
+
+/**
+ * The admin role is a URI SAN in SPIFFE form, `spiffe://pwsync/admin/<name>`: a standard,
+ * machine-checked field that an agent certificate (CN only) never carries, so one CA can issue
+ * both and the admin API still tells them apart.
+ */
+export const ADMIN_ROLE_URI_PREFIX = "spiffe://pwsync/admin/";
+
+export function adminRoleUri(name: string): string {
+  return `${ADMIN_ROLE_URI_PREFIX}${encodeURIComponent(name)}`;
+}
+
+/** Client certificate for a human or script allowed to call the admin API. */
+export async function issueAdminCert(ca: CertAndKey, name: string, validity: Validity = {}): Promise<CertAndKey> {
+  return issueClientCert(ca, name, validity, { uris: [adminRoleUri(name)] });
 }
 
 const RSA_KEY = {

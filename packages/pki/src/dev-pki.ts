@@ -1,10 +1,12 @@
 import { mkdir, readFile, writeFile, access } from "node:fs/promises";
 import { join } from "node:path";
-import { createCa, issueClientCert, issueServerCert, type CertAndKey } from "./certs.js";
+import { createCa, issueAdminCert, issueClientCert, issueServerCert, type CertAndKey } from "./certs.js";
 
 export interface DevPkiOptions {
   agents?: string[];
   serverNames?: string[];
+  /** Admin API users: client certificates with the admin role (see issueAdminCert). */
+  admins?: string[];
 }
 
 export interface CertPaths {
@@ -17,6 +19,7 @@ export interface DevPkiPaths {
   ca: CertPaths;
   server: CertPaths;
   agents: Record<string, CertPaths>;
+  admins: Record<string, CertPaths>;
 }
 
 const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -46,16 +49,19 @@ async function pairExists(paths: CertPaths): Promise<boolean> {
  */
 export async function ensureDevPki(dir: string, options: DevPkiOptions = {}): Promise<DevPkiPaths> {
   const agentNames = options.agents ?? [];
-  for (const name of agentNames) {
+  const adminNames = options.admins ?? [];
+  for (const name of [...agentNames, ...adminNames]) {
     if (!AGENT_NAME.test(name)) throw new Error(`invalid agent name for a certificate file: ${JSON.stringify(name)}`);
   }
   await mkdir(join(dir, "agents"), { recursive: true, mode: 0o700 });
+  if (adminNames.length > 0) await mkdir(join(dir, "admins"), { recursive: true, mode: 0o700 });
 
   const paths: DevPkiPaths = {
     dir,
     ca: { cert: join(dir, "ca.pem"), key: join(dir, "ca.key") },
     server: { cert: join(dir, "server.pem"), key: join(dir, "server.key") },
     agents: {},
+    admins: {},
   };
 
   let ca: CertAndKey;
@@ -77,6 +83,11 @@ export async function ensureDevPki(dir: string, options: DevPkiOptions = {}): Pr
     const agentPaths = { cert: join(dir, "agents", `${name}.pem`), key: join(dir, "agents", `${name}.key`) };
     if (caIsNew || !(await pairExists(agentPaths))) await writePair(agentPaths, await issueClientCert(ca, name));
     paths.agents[name] = agentPaths;
+  }
+  for (const name of adminNames) {
+    const adminPaths = { cert: join(dir, "admins", `${name}.pem`), key: join(dir, "admins", `${name}.key`) };
+    if (caIsNew || !(await pairExists(adminPaths))) await writePair(adminPaths, await issueAdminCert(ca, name));
+    paths.admins[name] = adminPaths;
   }
   return paths;
 }

@@ -15,6 +15,10 @@ export const events = {
   NotificationSent: ev.NotificationSentSchema,
   NotificationThrottled: ev.NotificationThrottledSchema,
   NotificationFailed: ev.NotificationFailedSchema,
+  RetryRequested: ev.RetryRequestedSchema,
+  AdminAccessDenied: ev.AdminAccessDeniedSchema,
+  WatchdogAlertRaised: ev.WatchdogAlertRaisedSchema,
+  WatchdogAlertCleared: ev.WatchdogAlertClearedSchema,
 } as const satisfies Record<string, DescMessage>;
 
 export type EventTypeName = keyof typeof events;

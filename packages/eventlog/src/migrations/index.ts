@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as m0001 from "./0001_event_log.js";
 import * as m0002 from "./0002_agent_status.js";
 import * as m0003 from "./0003_partition_key_index.js";
+import * as m0004 from "./0004_admin_views.js";
 
 // Versioned migrations, applied in name order; a new one is a new file, never an edit.
 const migrations: Record<string, Migration> = {
   "0001_event_log": m0001,
   "0002_agent_status": m0002,
   "0003_partition_key_index": m0003,
+  "0004_admin_views": m0004,
 };
 
 export const migrationProvider: MigrationProvider = {

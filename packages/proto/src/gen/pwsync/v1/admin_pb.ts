@@ -2,8 +2,8 @@
 // @generated from file pwsync/v1/admin.proto (package pwsync.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pwsync/v1/admin.proto.
  */
 export const file_pwsync_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChVwd3N5bmMvdjEvYWRtaW4ucHJvdG8SCXB3c3luYy52MSISChBHZXRTdGF0dXNSZXF1ZXN0Io4CChFHZXRTdGF0dXNSZXNwb25zZRIVCg1jaGFuZ2VzX3RvdGFsGAEgASgEEhQKDHBhc3N3b3JkX3NldBgCIAEoBBIOCgZmYWlsZWQYAyABKAQSEgoKc3VwZXJzZWRlZBgEIAEoBBIRCglpbl9mbGlnaHQYBSABKAQSHAoUbGFzdF9nbG9iYWxfcG9zaXRpb24YBiABKAQSQwoMY29uc3VtZXJfbGFnGAcgAygLMi0ucHdzeW5jLnYxLkdldFN0YXR1c1Jlc3BvbnNlLkNvbnN1bWVyTGFnRW50cnkaMgoQQ29uc3VtZXJMYWdFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBIlAKEUxpc3RSZXNldHNSZXF1ZXN0EhQKDGFjY291bnRfbmFtZRgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSKnAQoMUmVzZXRTdW1tYXJ5EhEKCWNoYW5nZV9pZBgBIAEoCRIUCgxhY2NvdW50X25hbWUYAiABKAkSDQoFc3RhdGUYAyABKAkSLwoLY2FwdHVyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlYKEkxpc3RSZXNldHNSZXNwb25zZRInCgZyZXNldHMYASADKAsyFy5wd3N5bmMudjEuUmVzZXRTdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkCg9HZXRSZXNldFJlcXVlc3QSEQoJY2hhbmdlX2lkGAEgASgJIpEBCg1UaW1lbGluZUV2ZW50EhcKD2dsb2JhbF9wb3NpdGlvbhgBIAEoBBIWCg5zdHJlYW1fdmVyc2lvbhgCIAEoDRIMCgR0eXBlGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWRhdGFfanNvbhgFIAEoCSJmChBHZXRSZXNldFJlc3BvbnNlEigKB3N1bW1hcnkYASABKAsyFy5wd3N5bmMudjEuUmVzZXRTdW1tYXJ5EigKBmV2ZW50cxgCIAMoCzIYLnB3c3luYy52MS5UaW1lbGluZUV2ZW50MuYBCgxBZG1pblNlcnZpY2USRgoJR2V0U3RhdHVzEhsucHdzeW5jLnYxLkdldFN0YXR1c1JlcXVlc3QaHC5wd3N5bmMudjEuR2V0U3RhdHVzUmVzcG9uc2USSQoKTGlzdFJlc2V0cxIcLnB3c3luYy52MS5MaXN0UmVzZXRzUmVxdWVzdBodLnB3c3luYy52MS5MaXN0UmVzZXRzUmVzcG9uc2USQwoIR2V0UmVzZXQSGi5wd3N5bmMudjEuR2V0UmVzZXRSZXF1ZXN0GhsucHdzeW5jLnYxLkdldFJlc2V0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChVwd3N5bmMvdjEvYWRtaW4ucHJvdG8SCXB3c3luYy52MSISChBHZXRTdGF0dXNSZXF1ZXN0In0KDkNvbnN1bWVyU3RhdHVzEg0KBWdyb3VwGAEgASgJEgsKA2xhZxgCIAEoBBIUCgxsaXZlX21lbWJlcnMYAyABKA0SOQoVY2hlY2twb2ludF91cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJqCgxDaGFuZ2VDb3VudHMSDQoFdG90YWwYASABKAQSFAoMcGFzc3dvcmRfc2V0GAIgASgEEg4KBmZhaWxlZBgDIAEoBBISCgpzdXBlcnNlZGVkGAQgASgEEhEKCWluX2ZsaWdodBgFIAEoBCJtCg1XYXRjaGRvZ0FsZXJ0EgwKBGtpbmQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZkZXRhaWwYAyABKAkSLQoJcmFpc2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKpAwoRR2V0U3RhdHVzUmVzcG9uc2USHAoUbGFzdF9nbG9iYWxfcG9zaXRpb24YASABKAQSLAoJY29uc3VtZXJzGAIgAygLMhkucHdzeW5jLnYxLkNvbnN1bWVyU3RhdHVzEigKB2NoYW5nZXMYAyABKAsyFy5wd3N5bmMudjEuQ2hhbmdlQ291bnRzEhYKDnNlYWxlZF9zZWNyZXRzGAQgASgEEhkKEWFnZW50X3F1ZXVlX2RlcHRoGAUgASgEEiYKHm9sZGVzdF9hZ2VudF9xdWV1ZV9hZ2Vfc2Vjb25kcxgGIAEoBBIUCgxhZ2VudHNfdG90YWwYByABKA0SEwoLYWdlbnRzX2xpdmUYCCABKA0SJQoGdGVuYW50GAkgASgOMhUucHdzeW5jLnYxLlRlbmFudEtpbmQSFgoOZ3JhcGhfYmFzZV91cmwYCiABKAkSKAoGYWxlcnRzGAsgAygLMhgucHdzeW5jLnYxLldhdGNoZG9nQWxlcnQSLwoLc2VydmVyX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IvACCglBZ2VudEluZm8SEAoIYWdlbnRfaWQYASABKAkSGQoRZG9tYWluX2NvbnRyb2xsZXIYAiABKAkSFQoNYWdlbnRfdmVyc2lvbhgDIAEoCRIVCg1maWx0ZXJfbG9hZGVkGAQgASgIEhMKC3F1ZXVlX2RlcHRoGAUgASgEEiEKGW9sZGVzdF9xdWV1ZWRfYWdlX3NlY29uZHMYBiABKAQSNQoRbGFzdF9oZWFydGJlYXRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKE2xhc3RfY2hhbmdlX3NlZW5fYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXNlcnZlcl9pbl91c2UYCSABKAkSDAoEbGl2ZRgKIAEoCBI7ChdsYXN0X2NoYW5nZV9jYXB0dXJlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoSTGlzdEFnZW50c1Jlc3BvbnNlEiQKBmFnZW50cxgBIAMoCzIULnB3c3luYy52MS5BZ2VudEluZm8i2wEKEkxpc3RDaGFuZ2VzUmVxdWVzdBIPCgdhY2NvdW50GAEgASgJEiUKBXN0YXRlGAIgASgOMhYucHdzeW5jLnYxLkNoYW5nZVN0YXRlEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYWdlbnRfaWQYBSABKAkSEQoJcGFnZV9zaXplGAYgASgNEhIKCnBhZ2VfdG9rZW4YByABKAkixQIKDUNoYW5nZVN1bW1hcnkSEQoJY2hhbmdlX2lkGAEgASgJEhQKDGFjY291bnRfbmFtZRgCIAEoCRIbChN1c2VyX3ByaW5jaXBhbF9uYW1lGAMgASgJEhkKEWRvbWFpbl9jb250cm9sbGVyGAQgASgJEhAKCGFnZW50X2lkGAUgASgJEiUKBXN0YXRlGAYgASgOMhYucHdzeW5jLnYxLkNoYW5nZVN0YXRlEi8KC2NhcHR1cmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9sYXN0X2V2ZW50X3R5cGUYCSABKAkSDgoGZGV0YWlsGAogASgJEhAKCHRyYWNlX2lkGAsgASgJIlkKE0xpc3RDaGFuZ2VzUmVzcG9uc2USKQoHY2hhbmdlcxgBIAMoCzIYLnB3c3luYy52MS5DaGFuZ2VTdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIlChBHZXRDaGFuZ2VSZXF1ZXN0EhEKCWNoYW5nZV9pZBgBIAEoCSL6AQoNVGltZWxpbmVFdmVudBIXCg9nbG9iYWxfcG9zaXRpb24YASABKAQSFgoOc3RyZWFtX3ZlcnNpb24YAiABKA0SDAoEdHlwZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglkYXRhX2pzb24YBSABKAkSDQoFYWN0b3IYBiABKAkSGQoRc2luY2VfcHJldmlvdXNfbXMYByABKAQSGAoQc2luY2VfY2FwdHVyZV9tcxgIIAEoBBIQCgh0cmFjZV9pZBgJIAEoCRIRCglzdHJlYW1faWQYCiABKAkitAEKEUdldENoYW5nZVJlc3BvbnNlEikKB3N1bW1hcnkYASABKAsyGC5wd3N5bmMudjEuQ2hhbmdlU3VtbWFyeRIoCgZldmVudHMYAiADKAsyGC5wd3N5bmMudjEuVGltZWxpbmVFdmVudBIQCgh0b3RhbF9tcxgDIAEoDRIPCgd3b3JrX21zGAQgASgNEg8KB3dhaXRfbXMYBSABKA0SFgoOc2VjcmV0X3ByZXNlbnQYBiABKAgiVQoSV2F0Y2hFdmVudHNSZXF1ZXN0Eh0KFWFmdGVyX2dsb2JhbF9wb3NpdGlvbhgBIAEoBBINCgV0eXBlcxgCIAMoCRIRCgljaGFuZ2VfaWQYAyABKAkiPgoTV2F0Y2hFdmVudHNSZXNwb25zZRInCgVldmVudBgBIAEoCzIYLnB3c3luYy52MS5UaW1lbGluZUV2ZW50Ih8KHVZlcmlmeUdyYXBoQ3JlZGVudGlhbHNSZXF1ZXN0IvYBCh5WZXJpZnlHcmFwaENyZWRlbnRpYWxzUmVzcG9uc2USCgoCb2sYASABKAgSFAoMZmFpbGVkX3N0YWdlGAIgASgJEjQKEHRva2VuX2V4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2h0dHBfc3RhdHVzGAQgASgNEhgKEGdyYXBoX2Vycm9yX2NvZGUYBSABKAkSDgoGZGV0YWlsGAYgASgJEiUKBnRlbmFudBgHIAEoDjIVLnB3c3luYy52MS5UZW5hbnRLaW5kEhYKDmdyYXBoX2Jhc2VfdXJsGAggASgJIioKFFNlbmRUZXN0QWxlcnRSZXF1ZXN0EhIKCnJlY2lwaWVudHMYASADKAkiRAoVU2VuZFRlc3RBbGVydFJlc3BvbnNlEhIKCnJlY2lwaWVudHMYASADKAkSFwoPc210cF9tZXNzYWdlX2lkGAIgASgJIjcKElJldHJ5Q2hhbmdlUmVxdWVzdBIRCgljaGFuZ2VfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkYKE1JldHJ5Q2hhbmdlUmVzcG9uc2USFwoPZ2xvYmFsX3Bvc2l0aW9uGAEgASgEEhYKDnN0cmVhbV92ZXJzaW9uGAIgASgNKngKClRlbmFudEtpbmQSGwoXVEVOQU5UX0tJTkRfVU5TUEVDSUZJRUQQABIUChBURU5BTlRfS0lORF9SRUFMEAESFwoTVEVOQU5UX0tJTkRfU0FOREJPWBACEh4KGlRFTkFOVF9LSU5EX05PVF9DT05GSUdVUkVEEAMq8wEKC0NoYW5nZVN0YXRlEhwKGENIQU5HRV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFUNIQU5HRV9TVEFURV9DQVBUVVJFRBABEhkKFUNIQU5HRV9TVEFURV9SRVNPTFZFRBACEhkKFUNIQU5HRV9TVEFURV9SRVRSWUlORxADEh0KGUNIQU5HRV9TVEFURV9QQVNTV09SRF9TRVQQBBIXChNDSEFOR0VfU1RBVEVfRkFJTEVEEAUSGwoXQ0hBTkdFX1NUQVRFX1NVUEVSU0VERUQQBhIgChxDSEFOR0VfU1RBVEVfUkVUUllfUkVRVUVTVEVEEAcymAUKDEFkbWluU2VydmljZRJGCglHZXRTdGF0dXMSGy5wd3N5bmMudjEuR2V0U3RhdHVzUmVxdWVzdBocLnB3c3luYy52MS5HZXRTdGF0dXNSZXNwb25zZRJJCgpMaXN0QWdlbnRzEhwucHdzeW5jLnYxLkxpc3RBZ2VudHNSZXF1ZXN0Gh0ucHdzeW5jLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJMCgtMaXN0Q2hhbmdlcxIdLnB3c3luYy52MS5MaXN0Q2hhbmdlc1JlcXVlc3QaHi5wd3N5bmMudjEuTGlzdENoYW5nZXNSZXNwb25zZRJGCglHZXRDaGFuZ2USGy5wd3N5bmMudjEuR2V0Q2hhbmdlUmVxdWVzdBocLnB3c3luYy52MS5HZXRDaGFuZ2VSZXNwb25zZRJOCgtXYXRjaEV2ZW50cxIdLnB3c3luYy52MS5XYXRjaEV2ZW50c1JlcXVlc3QaHi5wd3N5bmMudjEuV2F0Y2hFdmVudHNSZXNwb25zZTABEm0KFlZlcmlmeUdyYXBoQ3JlZGVudGlhbHMSKC5wd3N5bmMudjEuVmVyaWZ5R3JhcGhDcmVkZW50aWFsc1JlcXVlc3QaKS5wd3N5bmMudjEuVmVyaWZ5R3JhcGhDcmVkZW50aWFsc1Jlc3BvbnNlElIKDVNlbmRUZXN0QWxlcnQSHy5wd3N5bmMudjEuU2VuZFRlc3RBbGVydFJlcXVlc3QaIC5wd3N5bmMudjEuU2VuZFRlc3RBbGVydFJlc3BvbnNlEkwKC1JldHJ5Q2hhbmdlEh0ucHdzeW5jLnYxLlJldHJ5Q2hhbmdlUmVxdWVzdBoeLnB3c3luYy52MS5SZXRyeUNoYW5nZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message pwsync.v1.GetStatusRequest
@@ -28,13 +28,51 @@ export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*
   messageDesc(file_pwsync_v1_admin, 0);
 
 /**
- * @generated from message pwsync.v1.GetStatusResponse
+ * @generated from message pwsync.v1.ConsumerStatus
  */
-export type GetStatusResponse = Message<"pwsync.v1.GetStatusResponse"> & {
+export type ConsumerStatus = Message<"pwsync.v1.ConsumerStatus"> & {
   /**
-   * @generated from field: uint64 changes_total = 1;
+   * Consumer group name: resolver, reset-executor, notifier.
+   *
+   * @generated from field: string group = 1;
    */
-  changesTotal: bigint;
+  group: string;
+
+  /**
+   * Committed events this group has not processed yet.
+   *
+   * @generated from field: uint64 lag = 2;
+   */
+  lag: bigint;
+
+  /**
+   * Replicas that heartbeated in the last few seconds.
+   *
+   * @generated from field: uint32 live_members = 3;
+   */
+  liveMembers: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp checkpoint_updated_at = 4;
+   */
+  checkpointUpdatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message pwsync.v1.ConsumerStatus.
+ * Use `create(ConsumerStatusSchema)` to create a new message.
+ */
+export const ConsumerStatusSchema: GenMessage<ConsumerStatus> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 1);
+
+/**
+ * @generated from message pwsync.v1.ChangeCounts
+ */
+export type ChangeCounts = Message<"pwsync.v1.ChangeCounts"> & {
+  /**
+   * @generated from field: uint64 total = 1;
+   */
+  total: bigint;
 
   /**
    * @generated from field: uint64 password_set = 2;
@@ -55,18 +93,118 @@ export type GetStatusResponse = Message<"pwsync.v1.GetStatusResponse"> & {
    * @generated from field: uint64 in_flight = 5;
    */
   inFlight: bigint;
+};
+
+/**
+ * Describes the message pwsync.v1.ChangeCounts.
+ * Use `create(ChangeCountsSchema)` to create a new message.
+ */
+export const ChangeCountsSchema: GenMessage<ChangeCounts> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 2);
+
+/**
+ * @generated from message pwsync.v1.WatchdogAlert
+ */
+export type WatchdogAlert = Message<"pwsync.v1.WatchdogAlert"> & {
+  /**
+   * agent_silent, filter_not_loaded, queue_aged, dc_silent.
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
 
   /**
-   * @generated from field: uint64 last_global_position = 6;
+   * The agent id or domain controller the alert is about.
+   *
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp raised_at = 4;
+   */
+  raisedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message pwsync.v1.WatchdogAlert.
+ * Use `create(WatchdogAlertSchema)` to create a new message.
+ */
+export const WatchdogAlertSchema: GenMessage<WatchdogAlert> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 3);
+
+/**
+ * @generated from message pwsync.v1.GetStatusResponse
+ */
+export type GetStatusResponse = Message<"pwsync.v1.GetStatusResponse"> & {
+  /**
+   * @generated from field: uint64 last_global_position = 1;
    */
   lastGlobalPosition: bigint;
 
   /**
-   * Events committed but not yet processed, per consumer group.
-   *
-   * @generated from field: map<string, uint64> consumer_lag = 7;
+   * @generated from field: repeated pwsync.v1.ConsumerStatus consumers = 2;
    */
-  consumerLag: { [key: string]: bigint };
+  consumers: ConsumerStatus[];
+
+  /**
+   * @generated from field: pwsync.v1.ChangeCounts changes = 3;
+   */
+  changes?: ChangeCounts | undefined;
+
+  /**
+   * Sealed passwords waiting in Postgres (changes not yet terminal, or failed and retryable).
+   *
+   * @generated from field: uint64 sealed_secrets = 4;
+   */
+  sealedSecrets: bigint;
+
+  /**
+   * Sum of the agents' local queue depths as last reported.
+   *
+   * @generated from field: uint64 agent_queue_depth = 5;
+   */
+  agentQueueDepth: bigint;
+
+  /**
+   * @generated from field: uint64 oldest_agent_queue_age_seconds = 6;
+   */
+  oldestAgentQueueAgeSeconds: bigint;
+
+  /**
+   * @generated from field: uint32 agents_total = 7;
+   */
+  agentsTotal: number;
+
+  /**
+   * @generated from field: uint32 agents_live = 8;
+   */
+  agentsLive: number;
+
+  /**
+   * @generated from field: pwsync.v1.TenantKind tenant = 9;
+   */
+  tenant: TenantKind;
+
+  /**
+   * @generated from field: string graph_base_url = 10;
+   */
+  graphBaseUrl: string;
+
+  /**
+   * @generated from field: repeated pwsync.v1.WatchdogAlert alerts = 11;
+   */
+  alerts: WatchdogAlert[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp server_time = 12;
+   */
+  serverTime?: Timestamp | undefined;
 };
 
 /**
@@ -74,41 +212,170 @@ export type GetStatusResponse = Message<"pwsync.v1.GetStatusResponse"> & {
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_admin, 1);
+  messageDesc(file_pwsync_v1_admin, 4);
 
 /**
- * @generated from message pwsync.v1.ListResetsRequest
+ * @generated from message pwsync.v1.ListAgentsRequest
  */
-export type ListResetsRequest = Message<"pwsync.v1.ListResetsRequest"> & {
+export type ListAgentsRequest = Message<"pwsync.v1.ListAgentsRequest"> & {
+};
+
+/**
+ * Describes the message pwsync.v1.ListAgentsRequest.
+ * Use `create(ListAgentsRequestSchema)` to create a new message.
+ */
+export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 5);
+
+/**
+ * @generated from message pwsync.v1.AgentInfo
+ */
+export type AgentInfo = Message<"pwsync.v1.AgentInfo"> & {
   /**
-   * @generated from field: string account_name = 1;
+   * Common name of the agent's client certificate.
+   *
+   * @generated from field: string agent_id = 1;
    */
-  accountName: string;
+  agentId: string;
 
   /**
-   * @generated from field: uint32 page_size = 2;
+   * @generated from field: string domain_controller = 2;
+   */
+  domainController: string;
+
+  /**
+   * @generated from field: string agent_version = 3;
+   */
+  agentVersion: string;
+
+  /**
+   * @generated from field: bool filter_loaded = 4;
+   */
+  filterLoaded: boolean;
+
+  /**
+   * @generated from field: uint64 queue_depth = 5;
+   */
+  queueDepth: bigint;
+
+  /**
+   * @generated from field: uint64 oldest_queued_age_seconds = 6;
+   */
+  oldestQueuedAgeSeconds: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_heartbeat_at = 7;
+   */
+  lastHeartbeatAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_change_seen_at = 8;
+   */
+  lastChangeSeenAt?: Timestamp | undefined;
+
+  /**
+   * primary or secondary ingest server, as the agent last reported; empty if it did not say.
+   *
+   * @generated from field: string server_in_use = 9;
+   */
+  serverInUse: string;
+
+  /**
+   * Heartbeat within the watchdog's threshold.
+   *
+   * @generated from field: bool live = 10;
+   */
+  live: boolean;
+
+  /**
+   * Last ChangeCaptured this agent's changes produced in the event log.
+   *
+   * @generated from field: google.protobuf.Timestamp last_change_captured_at = 11;
+   */
+  lastChangeCapturedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message pwsync.v1.AgentInfo.
+ * Use `create(AgentInfoSchema)` to create a new message.
+ */
+export const AgentInfoSchema: GenMessage<AgentInfo> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 6);
+
+/**
+ * @generated from message pwsync.v1.ListAgentsResponse
+ */
+export type ListAgentsResponse = Message<"pwsync.v1.ListAgentsResponse"> & {
+  /**
+   * @generated from field: repeated pwsync.v1.AgentInfo agents = 1;
+   */
+  agents: AgentInfo[];
+};
+
+/**
+ * Describes the message pwsync.v1.ListAgentsResponse.
+ * Use `create(ListAgentsResponseSchema)` to create a new message.
+ */
+export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 7);
+
+/**
+ * @generated from message pwsync.v1.ListChangesRequest
+ */
+export type ListChangesRequest = Message<"pwsync.v1.ListChangesRequest"> & {
+  /**
+   * Exact sAMAccountName, user principal name or mail (case-insensitive).
+   *
+   * @generated from field: string account = 1;
+   */
+  account: string;
+
+  /**
+   * @generated from field: pwsync.v1.ChangeState state = 2;
+   */
+  state: ChangeState;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp since = 3;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until = 4;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string agent_id = 5;
+   */
+  agentId: string;
+
+  /**
+   * Default 50, at most 500.
+   *
+   * @generated from field: uint32 page_size = 6;
    */
   pageSize: number;
 
   /**
-   * Opaque: the last_global_position of the previous page.
+   * Opaque; from the previous page's next_page_token.
    *
-   * @generated from field: string page_token = 3;
+   * @generated from field: string page_token = 7;
    */
   pageToken: string;
 };
 
 /**
- * Describes the message pwsync.v1.ListResetsRequest.
- * Use `create(ListResetsRequestSchema)` to create a new message.
+ * Describes the message pwsync.v1.ListChangesRequest.
+ * Use `create(ListChangesRequestSchema)` to create a new message.
  */
-export const ListResetsRequestSchema: GenMessage<ListResetsRequest> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_admin, 2);
+export const ListChangesRequestSchema: GenMessage<ListChangesRequest> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 8);
 
 /**
- * @generated from message pwsync.v1.ResetSummary
+ * @generated from message pwsync.v1.ChangeSummary
  */
-export type ResetSummary = Message<"pwsync.v1.ResetSummary"> & {
+export type ChangeSummary = Message<"pwsync.v1.ChangeSummary"> & {
   /**
    * @generated from field: string change_id = 1;
    */
@@ -120,54 +387,92 @@ export type ResetSummary = Message<"pwsync.v1.ResetSummary"> & {
   accountName: string;
 
   /**
-   * @generated from field: string state = 3;
+   * @generated from field: string user_principal_name = 3;
    */
-  state: string;
+  userPrincipalName: string;
 
   /**
-   * @generated from field: google.protobuf.Timestamp captured_at = 4;
+   * @generated from field: string domain_controller = 4;
+   */
+  domainController: string;
+
+  /**
+   * @generated from field: string agent_id = 5;
+   */
+  agentId: string;
+
+  /**
+   * @generated from field: pwsync.v1.ChangeState state = 6;
+   */
+  state: ChangeState;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp captured_at = 7;
    */
   capturedAt?: Timestamp | undefined;
 
   /**
-   * @generated from field: google.protobuf.Timestamp updated_at = 5;
+   * @generated from field: google.protobuf.Timestamp updated_at = 8;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Type of the change's latest pipeline event.
+   *
+   * @generated from field: string last_event_type = 9;
+   */
+  lastEventType: string;
+
+  /**
+   * Failure reason and detail, when failed.
+   *
+   * @generated from field: string detail = 10;
+   */
+  detail: string;
+
+  /**
+   * W3C trace id of the change (32 hex digits), for Tempo; empty when tracing was off.
+   *
+   * @generated from field: string trace_id = 11;
+   */
+  traceId: string;
 };
 
 /**
- * Describes the message pwsync.v1.ResetSummary.
- * Use `create(ResetSummarySchema)` to create a new message.
+ * Describes the message pwsync.v1.ChangeSummary.
+ * Use `create(ChangeSummarySchema)` to create a new message.
  */
-export const ResetSummarySchema: GenMessage<ResetSummary> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_admin, 3);
+export const ChangeSummarySchema: GenMessage<ChangeSummary> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 9);
 
 /**
- * @generated from message pwsync.v1.ListResetsResponse
+ * @generated from message pwsync.v1.ListChangesResponse
  */
-export type ListResetsResponse = Message<"pwsync.v1.ListResetsResponse"> & {
+export type ListChangesResponse = Message<"pwsync.v1.ListChangesResponse"> & {
   /**
-   * @generated from field: repeated pwsync.v1.ResetSummary resets = 1;
+   * @generated from field: repeated pwsync.v1.ChangeSummary changes = 1;
    */
-  resets: ResetSummary[];
+  changes: ChangeSummary[];
 
   /**
+   * Empty on the last page.
+   *
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
 };
 
 /**
- * Describes the message pwsync.v1.ListResetsResponse.
- * Use `create(ListResetsResponseSchema)` to create a new message.
+ * Describes the message pwsync.v1.ListChangesResponse.
+ * Use `create(ListChangesResponseSchema)` to create a new message.
  */
-export const ListResetsResponseSchema: GenMessage<ListResetsResponse> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_admin, 4);
+export const ListChangesResponseSchema: GenMessage<ListChangesResponse> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 10);
 
 /**
- * @generated from message pwsync.v1.GetResetRequest
+ * @generated from message pwsync.v1.GetChangeRequest
  */
-export type GetResetRequest = Message<"pwsync.v1.GetResetRequest"> & {
+export type GetChangeRequest = Message<"pwsync.v1.GetChangeRequest"> & {
   /**
    * @generated from field: string change_id = 1;
    */
@@ -175,11 +480,11 @@ export type GetResetRequest = Message<"pwsync.v1.GetResetRequest"> & {
 };
 
 /**
- * Describes the message pwsync.v1.GetResetRequest.
- * Use `create(GetResetRequestSchema)` to create a new message.
+ * Describes the message pwsync.v1.GetChangeRequest.
+ * Use `create(GetChangeRequestSchema)` to create a new message.
  */
-export const GetResetRequestSchema: GenMessage<GetResetRequest> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_admin, 5);
+export const GetChangeRequestSchema: GenMessage<GetChangeRequest> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 11);
 
 /**
  * @generated from message pwsync.v1.TimelineEvent
@@ -211,6 +516,35 @@ export type TimelineEvent = Message<"pwsync.v1.TimelineEvent"> & {
    * @generated from field: string data_json = 5;
    */
   dataJson: string;
+
+  /**
+   * Service or admin that appended it.
+   *
+   * @generated from field: string actor = 6;
+   */
+  actor: string;
+
+  /**
+   * Since the previous event of the change, and since the change was captured.
+   *
+   * @generated from field: uint64 since_previous_ms = 7;
+   */
+  sincePreviousMs: bigint;
+
+  /**
+   * @generated from field: uint64 since_capture_ms = 8;
+   */
+  sinceCaptureMs: bigint;
+
+  /**
+   * @generated from field: string trace_id = 9;
+   */
+  traceId: string;
+
+  /**
+   * @generated from field: string stream_id = 10;
+   */
+  streamId: string;
 };
 
 /**
@@ -218,38 +552,357 @@ export type TimelineEvent = Message<"pwsync.v1.TimelineEvent"> & {
  * Use `create(TimelineEventSchema)` to create a new message.
  */
 export const TimelineEventSchema: GenMessage<TimelineEvent> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_admin, 6);
+  messageDesc(file_pwsync_v1_admin, 12);
 
 /**
- * @generated from message pwsync.v1.GetResetResponse
+ * @generated from message pwsync.v1.GetChangeResponse
  */
-export type GetResetResponse = Message<"pwsync.v1.GetResetResponse"> & {
+export type GetChangeResponse = Message<"pwsync.v1.GetChangeResponse"> & {
   /**
-   * @generated from field: pwsync.v1.ResetSummary summary = 1;
+   * @generated from field: pwsync.v1.ChangeSummary summary = 1;
    */
-  summary?: ResetSummary | undefined;
+  summary?: ChangeSummary | undefined;
 
   /**
    * @generated from field: repeated pwsync.v1.TimelineEvent events = 2;
    */
   events: TimelineEvent[];
+
+  /**
+   * The seed's Benchmark line, from the terminal event (zero while in flight).
+   *
+   * @generated from field: uint32 total_ms = 3;
+   */
+  totalMs: number;
+
+  /**
+   * @generated from field: uint32 work_ms = 4;
+   */
+  workMs: number;
+
+  /**
+   * @generated from field: uint32 wait_ms = 5;
+   */
+  waitMs: number;
+
+  /**
+   * The sealed password is still stored (so a failed change can be retried).
+   *
+   * @generated from field: bool secret_present = 6;
+   */
+  secretPresent: boolean;
 };
 
 /**
- * Describes the message pwsync.v1.GetResetResponse.
- * Use `create(GetResetResponseSchema)` to create a new message.
+ * Describes the message pwsync.v1.GetChangeResponse.
+ * Use `create(GetChangeResponseSchema)` to create a new message.
  */
-export const GetResetResponseSchema: GenMessage<GetResetResponse> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_admin, 7);
+export const GetChangeResponseSchema: GenMessage<GetChangeResponse> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 13);
 
 /**
- * Administration API. Server reflection is on, so grpcurl can list and call it.
+ * @generated from message pwsync.v1.WatchEventsRequest
+ */
+export type WatchEventsRequest = Message<"pwsync.v1.WatchEventsRequest"> & {
+  /**
+   * Start after this global position; 0 means "only events committed from now on".
+   *
+   * @generated from field: uint64 after_global_position = 1;
+   */
+  afterGlobalPosition: bigint;
+
+  /**
+   * Only these event types; empty means all.
+   *
+   * @generated from field: repeated string types = 2;
+   */
+  types: string[];
+
+  /**
+   * Only this change's events.
+   *
+   * @generated from field: string change_id = 3;
+   */
+  changeId: string;
+};
+
+/**
+ * Describes the message pwsync.v1.WatchEventsRequest.
+ * Use `create(WatchEventsRequestSchema)` to create a new message.
+ */
+export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 14);
+
+/**
+ * @generated from message pwsync.v1.WatchEventsResponse
+ */
+export type WatchEventsResponse = Message<"pwsync.v1.WatchEventsResponse"> & {
+  /**
+   * @generated from field: pwsync.v1.TimelineEvent event = 1;
+   */
+  event?: TimelineEvent | undefined;
+};
+
+/**
+ * Describes the message pwsync.v1.WatchEventsResponse.
+ * Use `create(WatchEventsResponseSchema)` to create a new message.
+ */
+export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 15);
+
+/**
+ * @generated from message pwsync.v1.VerifyGraphCredentialsRequest
+ */
+export type VerifyGraphCredentialsRequest = Message<"pwsync.v1.VerifyGraphCredentialsRequest"> & {
+};
+
+/**
+ * Describes the message pwsync.v1.VerifyGraphCredentialsRequest.
+ * Use `create(VerifyGraphCredentialsRequestSchema)` to create a new message.
+ */
+export const VerifyGraphCredentialsRequestSchema: GenMessage<VerifyGraphCredentialsRequest> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 16);
+
+/**
+ * @generated from message pwsync.v1.VerifyGraphCredentialsResponse
+ */
+export type VerifyGraphCredentialsResponse = Message<"pwsync.v1.VerifyGraphCredentialsResponse"> & {
+  /**
+   * @generated from field: bool ok = 1;
+   */
+  ok: boolean;
+
+  /**
+   * token or read: the step that failed.
+   *
+   * @generated from field: string failed_stage = 2;
+   */
+  failedStage: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp token_expires_at = 3;
+   */
+  tokenExpiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint32 http_status = 4;
+   */
+  httpStatus: number;
+
+  /**
+   * @generated from field: string graph_error_code = 5;
+   */
+  graphErrorCode: string;
+
+  /**
+   * @generated from field: string detail = 6;
+   */
+  detail: string;
+
+  /**
+   * @generated from field: pwsync.v1.TenantKind tenant = 7;
+   */
+  tenant: TenantKind;
+
+  /**
+   * @generated from field: string graph_base_url = 8;
+   */
+  graphBaseUrl: string;
+};
+
+/**
+ * Describes the message pwsync.v1.VerifyGraphCredentialsResponse.
+ * Use `create(VerifyGraphCredentialsResponseSchema)` to create a new message.
+ */
+export const VerifyGraphCredentialsResponseSchema: GenMessage<VerifyGraphCredentialsResponse> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 17);
+
+/**
+ * @generated from message pwsync.v1.SendTestAlertRequest
+ */
+export type SendTestAlertRequest = Message<"pwsync.v1.SendTestAlertRequest"> & {
+  /**
+   * Defaults to the configured admin recipients.
+   *
+   * @generated from field: repeated string recipients = 1;
+   */
+  recipients: string[];
+};
+
+/**
+ * Describes the message pwsync.v1.SendTestAlertRequest.
+ * Use `create(SendTestAlertRequestSchema)` to create a new message.
+ */
+export const SendTestAlertRequestSchema: GenMessage<SendTestAlertRequest> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 18);
+
+/**
+ * @generated from message pwsync.v1.SendTestAlertResponse
+ */
+export type SendTestAlertResponse = Message<"pwsync.v1.SendTestAlertResponse"> & {
+  /**
+   * @generated from field: repeated string recipients = 1;
+   */
+  recipients: string[];
+
+  /**
+   * @generated from field: string smtp_message_id = 2;
+   */
+  smtpMessageId: string;
+};
+
+/**
+ * Describes the message pwsync.v1.SendTestAlertResponse.
+ * Use `create(SendTestAlertResponseSchema)` to create a new message.
+ */
+export const SendTestAlertResponseSchema: GenMessage<SendTestAlertResponse> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 19);
+
+/**
+ * @generated from message pwsync.v1.RetryChangeRequest
+ */
+export type RetryChangeRequest = Message<"pwsync.v1.RetryChangeRequest"> & {
+  /**
+   * @generated from field: string change_id = 1;
+   */
+  changeId: string;
+
+  /**
+   * Why, for the audit trail.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message pwsync.v1.RetryChangeRequest.
+ * Use `create(RetryChangeRequestSchema)` to create a new message.
+ */
+export const RetryChangeRequestSchema: GenMessage<RetryChangeRequest> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 20);
+
+/**
+ * @generated from message pwsync.v1.RetryChangeResponse
+ */
+export type RetryChangeResponse = Message<"pwsync.v1.RetryChangeResponse"> & {
+  /**
+   * @generated from field: uint64 global_position = 1;
+   */
+  globalPosition: bigint;
+
+  /**
+   * @generated from field: uint32 stream_version = 2;
+   */
+  streamVersion: number;
+};
+
+/**
+ * Describes the message pwsync.v1.RetryChangeResponse.
+ * Use `create(RetryChangeResponseSchema)` to create a new message.
+ */
+export const RetryChangeResponseSchema: GenMessage<RetryChangeResponse> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_admin, 21);
+
+/**
+ * @generated from enum pwsync.v1.TenantKind
+ */
+export enum TenantKind {
+  /**
+   * @generated from enum value: TENANT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Microsoft Graph itself.
+   *
+   * @generated from enum value: TENANT_KIND_REAL = 1;
+   */
+  REAL = 1,
+
+  /**
+   * The local sandbox tenant (development/demo): no real password is changed.
+   *
+   * @generated from enum value: TENANT_KIND_SANDBOX = 2;
+   */
+  SANDBOX = 2,
+
+  /**
+   * No Graph credentials configured for the admin service.
+   *
+   * @generated from enum value: TENANT_KIND_NOT_CONFIGURED = 3;
+   */
+  NOT_CONFIGURED = 3,
+}
+
+/**
+ * Describes the enum pwsync.v1.TenantKind.
+ */
+export const TenantKindSchema: GenEnum<TenantKind> = /*@__PURE__*/
+  enumDesc(file_pwsync_v1_admin, 0);
+
+/**
+ * @generated from enum pwsync.v1.ChangeState
+ */
+export enum ChangeState {
+  /**
+   * @generated from enum value: CHANGE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: CHANGE_STATE_CAPTURED = 1;
+   */
+  CAPTURED = 1,
+
+  /**
+   * @generated from enum value: CHANGE_STATE_RESOLVED = 2;
+   */
+  RESOLVED = 2,
+
+  /**
+   * @generated from enum value: CHANGE_STATE_RETRYING = 3;
+   */
+  RETRYING = 3,
+
+  /**
+   * @generated from enum value: CHANGE_STATE_PASSWORD_SET = 4;
+   */
+  PASSWORD_SET = 4,
+
+  /**
+   * @generated from enum value: CHANGE_STATE_FAILED = 5;
+   */
+  FAILED = 5,
+
+  /**
+   * @generated from enum value: CHANGE_STATE_SUPERSEDED = 6;
+   */
+  SUPERSEDED = 6,
+
+  /**
+   * @generated from enum value: CHANGE_STATE_RETRY_REQUESTED = 7;
+   */
+  RETRY_REQUESTED = 7,
+}
+
+/**
+ * Describes the enum pwsync.v1.ChangeState.
+ */
+export const ChangeStateSchema: GenEnum<ChangeState> = /*@__PURE__*/
+  enumDesc(file_pwsync_v1_admin, 1);
+
+/**
+ * Administration API for humans and scripts (grpcurl, the `pwsync` CLI). Server reflection and
+ * the standard grpc.health.v1.Health service are on, so grpcurl needs no .proto files.
+ * Authorization: mTLS with a client certificate that carries the admin role (a URI SAN
+ * spiffe://pwsync/admin/<name>, see services/admin/README.md); agent certificates are refused.
  *
  * @generated from service pwsync.v1.AdminService
  */
 export const AdminService: GenService<{
   /**
-   * Counts of changes by state and the event log's health.
+   * Services and consumer lag, queue depths, tenant kind, change counts and active watchdog alerts.
    *
    * @generated from rpc pwsync.v1.AdminService.GetStatus
    */
@@ -259,24 +912,74 @@ export const AdminService: GenService<{
     output: typeof GetStatusResponseSchema;
   },
   /**
-   * Recent changes, newest first, optionally filtered by account name.
+   * Every agent that ever sent a heartbeat, with what it last reported.
    *
-   * @generated from rpc pwsync.v1.AdminService.ListResets
+   * @generated from rpc pwsync.v1.AdminService.ListAgents
    */
-  listResets: {
+  listAgents: {
     methodKind: "unary";
-    input: typeof ListResetsRequestSchema;
-    output: typeof ListResetsResponseSchema;
+    input: typeof ListAgentsRequestSchema;
+    output: typeof ListAgentsResponseSchema;
   },
   /**
-   * One change with its full event timeline.
+   * Changes, newest first, filtered and paged.
    *
-   * @generated from rpc pwsync.v1.AdminService.GetReset
+   * @generated from rpc pwsync.v1.AdminService.ListChanges
    */
-  getReset: {
+  listChanges: {
     methodKind: "unary";
-    input: typeof GetResetRequestSchema;
-    output: typeof GetResetResponseSchema;
+    input: typeof ListChangesRequestSchema;
+    output: typeof ListChangesResponseSchema;
+  },
+  /**
+   * One change with every event, step durations and its trace id.
+   *
+   * @generated from rpc pwsync.v1.AdminService.GetChange
+   */
+  getChange: {
+    methodKind: "unary";
+    input: typeof GetChangeRequestSchema;
+    output: typeof GetChangeResponseSchema;
+  },
+  /**
+   * Tails the event log: events committed after a position (default: from now), as they commit.
+   *
+   * @generated from rpc pwsync.v1.AdminService.WatchEvents
+   */
+  watchEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchEventsRequestSchema;
+    output: typeof WatchEventsResponseSchema;
+  },
+  /**
+   * The seed's "Verify Credentials": obtains a Graph token, then performs one read.
+   *
+   * @generated from rpc pwsync.v1.AdminService.VerifyGraphCredentials
+   */
+  verifyGraphCredentials: {
+    methodKind: "unary";
+    input: typeof VerifyGraphCredentialsRequestSchema;
+    output: typeof VerifyGraphCredentialsResponseSchema;
+  },
+  /**
+   * Sends a test alert through the configured SMTP relay.
+   *
+   * @generated from rpc pwsync.v1.AdminService.SendTestAlert
+   */
+  sendTestAlert: {
+    methodKind: "unary";
+    input: typeof SendTestAlertRequestSchema;
+    output: typeof SendTestAlertResponseSchema;
+  },
+  /**
+   * Asks the pipeline to try a failed change again; possible while its sealed password exists.
+   *
+   * @generated from rpc pwsync.v1.AdminService.RetryChange
+   */
+  retryChange: {
+    methodKind: "unary";
+    input: typeof RetryChangeRequestSchema;
+    output: typeof RetryChangeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_pwsync_v1_admin, 0);

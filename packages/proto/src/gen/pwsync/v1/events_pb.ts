@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pwsync/v1/events.proto.
  */
 export const file_pwsync_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChZwd3N5bmMvdjEvZXZlbnRzLnByb3RvEglwd3N5bmMudjEisAIKDkNoYW5nZUNhcHR1cmVkEhEKCWNoYW5nZV9pZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIZChFkb21haW5fY29udHJvbGxlchgDIAEoCRIUCgxhY2NvdW50X25hbWUYBCABKAkSGwoTdXNlcl9wcmluY2lwYWxfbmFtZRgFIAEoCRIMCgRtYWlsGAYgASgJEhQKDGltbXV0YWJsZV9pZBgHIAEoCRIuCgpjaGFuZ2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNlaXZlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAogASgJEhYKDmFnZW50X3NlcXVlbmNlGAsgASgEIrUBCgxVc2VyUmVzb2x2ZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSIQoZZW50cmFfdXNlcl9wcmluY2lwYWxfbmFtZRgDIAEoCRIoCgptYXRjaGVkX2J5GAQgASgOMhQucHdzeW5jLnYxLk1hdGNoZWRCeRIuCgpjaGFuZ2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJpChBSZXNvbHV0aW9uRmFpbGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIyCgZyZWFzb24YAiABKA4yIi5wd3N5bmMudjEuUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SDgoGZGV0YWlsGAMgASgJIr8BCg5SZXRyeVNjaGVkdWxlZBIRCgljaGFuZ2VfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoDRITCgtodHRwX3N0YXR1cxgDIAEoDRIYChBncmFwaF9lcnJvcl9jb2RlGAQgASgJEhAKCGRlbGF5X21zGAUgASgNEhgKEGZyb21fcmV0cnlfYWZ0ZXIYBiABKAgSLgoKbm90X2JlZm9yZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoLUmVzZXRUaW1pbmcSEAoIdG90YWxfbXMYASABKA0SDwoHd29ya19tcxgCIAEoDRIPCgd3YWl0X21zGAMgASgNInEKC1Bhc3N3b3JkU2V0EhEKCWNoYW5nZV9pZBgBIAEoCRIVCg1lbnRyYV91c2VyX2lkGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNEiYKBnRpbWluZxgEIAEoCzIWLnB3c3luYy52MS5SZXNldFRpbWluZyLfAQoLUmVzZXRGYWlsZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSLQoGcmVhc29uGAMgASgOMh0ucHdzeW5jLnYxLlJlc2V0RmFpbHVyZVJlYXNvbhIOCgZkZXRhaWwYBCABKAkSEwoLaHR0cF9zdGF0dXMYBSABKA0SGAoQZ3JhcGhfZXJyb3JfY29kZRgGIAEoCRIQCghhdHRlbXB0cxgHIAEoDRImCgZ0aW1pbmcYCCABKAsyFi5wd3N5bmMudjEuUmVzZXRUaW1pbmciVwoKU3VwZXJzZWRlZBIRCgljaGFuZ2VfaWQYASABKAkSFQoNZW50cmFfdXNlcl9pZBgCIAEoCRIfChdzdXBlcnNlZGVkX2J5X2NoYW5nZV9pZBgDIAEoCSIjCg5TZWNyZXRTaHJlZGRlZBIRCgljaGFuZ2VfaWQYASABKAkikwEKEE5vdGlmaWNhdGlvblNlbnQSEQoJY2hhbmdlX2lkGAEgASgJEiYKBHJvbGUYAiABKA4yGC5wd3N5bmMudjEuUmVjaXBpZW50Um9sZRIRCglyZWNpcGllbnQYAyABKAkSFwoPc210cF9tZXNzYWdlX2lkGAQgASgJEhgKEGFib3V0X2V2ZW50X3R5cGUYBSABKAkitAEKFU5vdGlmaWNhdGlvblRocm90dGxlZBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIzCg90aHJvdHRsZWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGFib3V0X2V2ZW50X3R5cGUYBSABKAkijAEKEk5vdGlmaWNhdGlvbkZhaWxlZBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIOCgZkZXRhaWwYBCABKAkSGAoQYWJvdXRfZXZlbnRfdHlwZRgFIAEoCSp9CglNYXRjaGVkQnkSGgoWTUFUQ0hFRF9CWV9VTlNQRUNJRklFRBAAEhsKF01BVENIRURfQllfSU1NVVRBQkxFX0lEEAESEwoPTUFUQ0hFRF9CWV9NQUlMEAISIgoeTUFUQ0hFRF9CWV9VU0VSX1BSSU5DSVBBTF9OQU1FEAMqxwIKF1Jlc29sdXRpb25GYWlsdXJlUmVhc29uEikKJVJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fVU5TUEVDSUZJRUQQABInCiNSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX05PVF9GT1VORBABEicKI1JFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fQU1CSUdVT1VTEAISJgoiUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9ESVNBQkxFRBADEi4KKlJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fRElSRUNUT1JZX1NZTkNFRBAEEikKJVJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fR1JBUEhfRVJST1IQBRIsCihSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX05PX0lERU5USUZJRVJTEAYqzgIKElJlc2V0RmFpbHVyZVJlYXNvbhIkCiBSRVNFVF9GQUlMVVJFX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH1JFU0VUX0ZBSUxVUkVfUkVBU09OX0NPTVBMRVhJVFkQARIqCiZSRVNFVF9GQUlMVVJFX1JFQVNPTl9SRVRSSUVTX0VYSEFVU1RFRBACEiIKHlJFU0VUX0ZBSUxVUkVfUkVBU09OX0ZPUkJJRERFThADEicKI1JFU0VUX0ZBSUxVUkVfUkVBU09OX1VTRVJfTk9UX0ZPVU5EEAQSKQolUkVTRVRfRkFJTFVSRV9SRUFTT05fRElSRUNUT1JZX1NZTkNFRBAFEiYKIlJFU0VUX0ZBSUxVUkVfUkVBU09OX1VOU0VBTF9GQUlMRUQQBhIhCh1SRVNFVF9GQUlMVVJFX1JFQVNPTl9SRUpFQ1RFRBAHKmYKDVJlY2lwaWVudFJvbGUSHgoaUkVDSVBJRU5UX1JPTEVfVU5TUEVDSUZJRUQQABIYChRSRUNJUElFTlRfUk9MRV9BRE1JThABEhsKF1JFQ0lQSUVOVF9ST0xFX0VORF9VU0VSEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZwd3N5bmMvdjEvZXZlbnRzLnByb3RvEglwd3N5bmMudjEisAIKDkNoYW5nZUNhcHR1cmVkEhEKCWNoYW5nZV9pZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIZChFkb21haW5fY29udHJvbGxlchgDIAEoCRIUCgxhY2NvdW50X25hbWUYBCABKAkSGwoTdXNlcl9wcmluY2lwYWxfbmFtZRgFIAEoCRIMCgRtYWlsGAYgASgJEhQKDGltbXV0YWJsZV9pZBgHIAEoCRIuCgpjaGFuZ2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNlaXZlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAogASgJEhYKDmFnZW50X3NlcXVlbmNlGAsgASgEIrUBCgxVc2VyUmVzb2x2ZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSIQoZZW50cmFfdXNlcl9wcmluY2lwYWxfbmFtZRgDIAEoCRIoCgptYXRjaGVkX2J5GAQgASgOMhQucHdzeW5jLnYxLk1hdGNoZWRCeRIuCgpjaGFuZ2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJpChBSZXNvbHV0aW9uRmFpbGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIyCgZyZWFzb24YAiABKA4yIi5wd3N5bmMudjEuUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SDgoGZGV0YWlsGAMgASgJIr8BCg5SZXRyeVNjaGVkdWxlZBIRCgljaGFuZ2VfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoDRITCgtodHRwX3N0YXR1cxgDIAEoDRIYChBncmFwaF9lcnJvcl9jb2RlGAQgASgJEhAKCGRlbGF5X21zGAUgASgNEhgKEGZyb21fcmV0cnlfYWZ0ZXIYBiABKAgSLgoKbm90X2JlZm9yZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoLUmVzZXRUaW1pbmcSEAoIdG90YWxfbXMYASABKA0SDwoHd29ya19tcxgCIAEoDRIPCgd3YWl0X21zGAMgASgNInEKC1Bhc3N3b3JkU2V0EhEKCWNoYW5nZV9pZBgBIAEoCRIVCg1lbnRyYV91c2VyX2lkGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNEiYKBnRpbWluZxgEIAEoCzIWLnB3c3luYy52MS5SZXNldFRpbWluZyLfAQoLUmVzZXRGYWlsZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSLQoGcmVhc29uGAMgASgOMh0ucHdzeW5jLnYxLlJlc2V0RmFpbHVyZVJlYXNvbhIOCgZkZXRhaWwYBCABKAkSEwoLaHR0cF9zdGF0dXMYBSABKA0SGAoQZ3JhcGhfZXJyb3JfY29kZRgGIAEoCRIQCghhdHRlbXB0cxgHIAEoDRImCgZ0aW1pbmcYCCABKAsyFi5wd3N5bmMudjEuUmVzZXRUaW1pbmciVwoKU3VwZXJzZWRlZBIRCgljaGFuZ2VfaWQYASABKAkSFQoNZW50cmFfdXNlcl9pZBgCIAEoCRIfChdzdXBlcnNlZGVkX2J5X2NoYW5nZV9pZBgDIAEoCSIjCg5TZWNyZXRTaHJlZGRlZBIRCgljaGFuZ2VfaWQYASABKAkikwEKEE5vdGlmaWNhdGlvblNlbnQSEQoJY2hhbmdlX2lkGAEgASgJEiYKBHJvbGUYAiABKA4yGC5wd3N5bmMudjEuUmVjaXBpZW50Um9sZRIRCglyZWNpcGllbnQYAyABKAkSFwoPc210cF9tZXNzYWdlX2lkGAQgASgJEhgKEGFib3V0X2V2ZW50X3R5cGUYBSABKAkitAEKFU5vdGlmaWNhdGlvblRocm90dGxlZBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIzCg90aHJvdHRsZWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGFib3V0X2V2ZW50X3R5cGUYBSABKAkijAEKEk5vdGlmaWNhdGlvbkZhaWxlZBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIOCgZkZXRhaWwYBCABKAkSGAoQYWJvdXRfZXZlbnRfdHlwZRgFIAEoCSJlCg5SZXRyeVJlcXVlc3RlZBIRCgljaGFuZ2VfaWQYASABKAkSFAoMcmVxdWVzdGVkX2J5GAIgASgJEg4KBnJlYXNvbhgDIAEoCRIaChJyZXRyaWVkX2V2ZW50X3R5cGUYBCABKAkiewoRQWRtaW5BY2Nlc3NEZW5pZWQSDgoGbWV0aG9kGAEgASgJEgwKBGNvZGUYAiABKAkSDwoHc3ViamVjdBgDIAEoCRIMCgRwZWVyGAQgASgJEg4KBmRldGFpbBgFIAEoCRIZChFzdXBwcmVzc2VkX2JlZm9yZRgGIAEoDSJEChNXYXRjaGRvZ0FsZXJ0UmFpc2VkEgwKBGtpbmQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZkZXRhaWwYAyABKAkiNQoUV2F0Y2hkb2dBbGVydENsZWFyZWQSDAoEa2luZBgBIAEoCRIPCgdzdWJqZWN0GAIgASgJKn0KCU1hdGNoZWRCeRIaChZNQVRDSEVEX0JZX1VOU1BFQ0lGSUVEEAASGwoXTUFUQ0hFRF9CWV9JTU1VVEFCTEVfSUQQARITCg9NQVRDSEVEX0JZX01BSUwQAhIiCh5NQVRDSEVEX0JZX1VTRVJfUFJJTkNJUEFMX05BTUUQAyrHAgoXUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SKQolUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9VTlNQRUNJRklFRBAAEicKI1JFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fTk9UX0ZPVU5EEAESJwojUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9BTUJJR1VPVVMQAhImCiJSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX0RJU0FCTEVEEAMSLgoqUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9ESVJFQ1RPUllfU1lOQ0VEEAQSKQolUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9HUkFQSF9FUlJPUhAFEiwKKFJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fTk9fSURFTlRJRklFUlMQBirOAgoSUmVzZXRGYWlsdXJlUmVhc29uEiQKIFJFU0VUX0ZBSUxVUkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASIwofUkVTRVRfRkFJTFVSRV9SRUFTT05fQ09NUExFWElUWRABEioKJlJFU0VUX0ZBSUxVUkVfUkVBU09OX1JFVFJJRVNfRVhIQVVTVEVEEAISIgoeUkVTRVRfRkFJTFVSRV9SRUFTT05fRk9SQklEREVOEAMSJwojUkVTRVRfRkFJTFVSRV9SRUFTT05fVVNFUl9OT1RfRk9VTkQQBBIpCiVSRVNFVF9GQUlMVVJFX1JFQVNPTl9ESVJFQ1RPUllfU1lOQ0VEEAUSJgoiUkVTRVRfRkFJTFVSRV9SRUFTT05fVU5TRUFMX0ZBSUxFRBAGEiEKHVJFU0VUX0ZBSUxVUkVfUkVBU09OX1JFSkVDVEVEEAcqZgoNUmVjaXBpZW50Um9sZRIeChpSRUNJUElFTlRfUk9MRV9VTlNQRUNJRklFRBAAEhgKFFJFQ0lQSUVOVF9ST0xFX0FETUlOEAESGwoXUkVDSVBJRU5UX1JPTEVfRU5EX1VTRVIQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message pwsync.v1.ChangeCaptured
@@ -485,6 +485,152 @@ export type NotificationFailed = Message<"pwsync.v1.NotificationFailed"> & {
  */
 export const NotificationFailedSchema: GenMessage<NotificationFailed> = /*@__PURE__*/
   messageDesc(file_pwsync_v1_events, 11);
+
+/**
+ * An admin asked the pipeline to try a failed change again (AdminService.RetryChange). The
+ * resolver looks the user up afresh; the reset-executor treats the change as open again.
+ *
+ * @generated from message pwsync.v1.RetryRequested
+ */
+export type RetryRequested = Message<"pwsync.v1.RetryRequested"> & {
+  /**
+   * @generated from field: string change_id = 1;
+   */
+  changeId: string;
+
+  /**
+   * Admin certificate identity that asked.
+   *
+   * @generated from field: string requested_by = 2;
+   */
+  requestedBy: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The failure being retried: ResolutionFailed or ResetFailed.
+   *
+   * @generated from field: string retried_event_type = 4;
+   */
+  retriedEventType: string;
+};
+
+/**
+ * Describes the message pwsync.v1.RetryRequested.
+ * Use `create(RetryRequestedSchema)` to create a new message.
+ */
+export const RetryRequestedSchema: GenMessage<RetryRequested> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_events, 12);
+
+/**
+ * An admin API call was refused (stream "admin-audit"). Recorded so probing is visible.
+ *
+ * @generated from message pwsync.v1.AdminAccessDenied
+ */
+export type AdminAccessDenied = Message<"pwsync.v1.AdminAccessDenied"> & {
+  /**
+   * Full gRPC method path.
+   *
+   * @generated from field: string method = 1;
+   */
+  method: string;
+
+  /**
+   * UNAUTHENTICATED or PERMISSION_DENIED.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * Certificate common name, empty when no valid certificate was presented.
+   *
+   * @generated from field: string subject = 3;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: string peer = 4;
+   */
+  peer: string;
+
+  /**
+   * @generated from field: string detail = 5;
+   */
+  detail: string;
+
+  /**
+   * Denials not recorded individually since the previous record (rate limit).
+   *
+   * @generated from field: uint32 suppressed_before = 6;
+   */
+  suppressedBefore: number;
+};
+
+/**
+ * Describes the message pwsync.v1.AdminAccessDenied.
+ * Use `create(AdminAccessDeniedSchema)` to create a new message.
+ */
+export const AdminAccessDeniedSchema: GenMessage<AdminAccessDenied> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_events, 13);
+
+/**
+ * The watchdog saw a silent failure (stream "watchdog-<kind>-<subject>").
+ *
+ * @generated from message pwsync.v1.WatchdogAlertRaised
+ */
+export type WatchdogAlertRaised = Message<"pwsync.v1.WatchdogAlertRaised"> & {
+  /**
+   * agent_silent, filter_not_loaded, queue_aged, dc_silent.
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message pwsync.v1.WatchdogAlertRaised.
+ * Use `create(WatchdogAlertRaisedSchema)` to create a new message.
+ */
+export const WatchdogAlertRaisedSchema: GenMessage<WatchdogAlertRaised> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_events, 14);
+
+/**
+ * The condition behind a WatchdogAlertRaised is gone.
+ *
+ * @generated from message pwsync.v1.WatchdogAlertCleared
+ */
+export type WatchdogAlertCleared = Message<"pwsync.v1.WatchdogAlertCleared"> & {
+  /**
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+};
+
+/**
+ * Describes the message pwsync.v1.WatchdogAlertCleared.
+ * Use `create(WatchdogAlertClearedSchema)` to create a new message.
+ */
+export const WatchdogAlertClearedSchema: GenMessage<WatchdogAlertCleared> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_events, 15);
 
 /**
  * @generated from enum pwsync.v1.MatchedBy

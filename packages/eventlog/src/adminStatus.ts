@@ -1,0 +1,87 @@
+import { sql, type Kysely } from "kysely";
+import { consumerLag } from "./checkpoints.js";
+import type { ChangeStateName, Database } from "./schema.js";
+
+export interface ConsumerGroupStatus {
+  group: string;
+  lag: number;
+  liveMembers: number;
+  checkpointUpdatedAt: Date | null;
+}
+
+/** Every consumer group that ever stored a checkpoint or registered a member. */
+export async function consumerGroupStatus(db: Kysely<Database>, liveWithinSeconds = 5): Promise<ConsumerGroupStatus[]> {
+  const groups = await sql<{ group_name: string; updated_at: Date | null; live: string }>`
+    SELECT g.group_name,
+           (SELECT max(updated_at) FROM consumer_checkpoints c WHERE c.group_name = g.group_name) AS updated_at,
+           (SELECT count(*) FROM consumer_members m WHERE m.group_name = g.group_name AND m.heartbeat_at > now() - make_interval(secs => ${liveWithinSeconds})) AS live
+      FROM (SELECT group_name FROM consumer_checkpoints UNION SELECT group_name FROM consumer_members) g
+     ORDER BY g.group_name`.execute(db);
+  return Promise.all(
+    groups.rows.map(async (g) => ({ group: g.group_name, lag: await consumerLag(db, g.group_name), liveMembers: Number(g.live), checkpointUpdatedAt: g.updated_at })),
+  );
+}
+
+export async function changeCountsByState(db: Kysely<Database>): Promise<Record<ChangeStateName, number>> {
+  const rows = await db.selectFrom("change_summaries").select((eb) => ["state", eb.fn.countAll<string>().as("n")]).groupBy("state").execute();
+  const counts: Record<ChangeStateName, number> = { captured: 0, resolved: 0, retrying: 0, password_set: 0, failed: 0, superseded: 0, retry_requested: 0 };
+  for (const row of rows) if (row.state) counts[row.state] = Number(row.n);
+  return counts;
+}
+
+export async function eventLogHead(db: Kysely<Database>): Promise<{ lastGlobalPosition: bigint; sealedSecrets: number }> {
+  const result = await sql<{ last: string | null; sealed: string }>`
+    SELECT (SELECT max(global_position) FROM events) AS last, (SELECT count(*) FROM sealed_secrets) AS sealed`.execute(db);
+  const row = result.rows[0];
+  return { lastGlobalPosition: BigInt(row?.last ?? 0), sealedSecrets: Number(row?.sealed ?? 0) };
+}
+
+export interface AgentRow {
+  agentId: string;
+  domainController: string;
+  agentVersion: string;
+  filterLoaded: boolean;
+  queueDepth: number;
+  oldestQueuedAgeSeconds: number;
+  lastChangeSeenAt: Date | null;
+  lastHeartbeatAt: Date;
+  serverInUse: string;
+  /** Last ChangeCaptured in the log from this agent. */
+  lastChangeCapturedAt: Date | null;
+}
+
+export async function listAgentStatus(db: Kysely<Database>): Promise<AgentRow[]> {
+  const result = await sql<{
+    agent_id: string;
+    domain_controller: string;
+    agent_version: string;
+    filter_loaded: boolean;
+    queue_depth: string;
+    oldest_queued_age_seconds: string;
+    last_change_seen_at: Date | null;
+    last_heartbeat_at: Date;
+    server_in_use: string;
+    last_captured: Date | null;
+  }>`
+    SELECT a.*, (SELECT max(e.created_at) FROM events e WHERE e.type = 'ChangeCaptured' AND e.data->>'agentId' = a.agent_id) AS last_captured
+      FROM agent_status a ORDER BY a.agent_id`.execute(db);
+  return result.rows.map((r) => ({
+    agentId: r.agent_id,
+    domainController: r.domain_controller,
+    agentVersion: r.agent_version,
+    filterLoaded: r.filter_loaded,
+    queueDepth: Number(r.queue_depth),
+    oldestQueuedAgeSeconds: Number(r.oldest_queued_age_seconds),
+    lastChangeSeenAt: r.last_change_seen_at,
+    lastHeartbeatAt: r.last_heartbeat_at,
+    serverInUse: r.server_in_use,
+    lastChangeCapturedAt: r.last_captured,
+  }));
+}
+
+/** Last ChangeCaptured per domain controller ever seen in the log (for "DC gone silent"). */
+export async function lastCaptureByDomainController(db: Kysely<Database>): Promise<Map<string, Date>> {
+  const result = await sql<{ dc: string; last: Date }>`
+    SELECT data->>'domainController' AS dc, max(created_at) AS last FROM events WHERE type = 'ChangeCaptured' GROUP BY 1`.execute(db);
+  return new Map(result.rows.filter((r) => r.dc).map((r) => [r.dc, r.last]));
+}

@@ -1,0 +1,239 @@
+import * as grpc from "@grpc/grpc-js";
+import { openEventLog, readStream, type EventLog } from "@pwsync/eventlog";
+import { createGraphClient, type GraphClient } from "@pwsync/graph";
+import { mtlsChannelCredentials, type RunningGrpcServer } from "@pwsync/grpc";
+import { createLogger } from "@pwsync/log";
+import { createCa, ensureDevPki, issueAdminCert, type DevPkiPaths } from "@pwsync/pki";
+import { startSandboxTenant, type SandboxTenantHandle } from "@pwsync/sandbox-tenant";
+import { startSmtpCatcher, type SmtpCatcher } from "@pwsync/smtp-catcher";
+import { createTestDatabase } from "@pwsync/testkit";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { denialRecorder } from "./audit.js";
+import { adminSection } from "./config.js";
+import { DynamicClient } from "./dynamic-client.js";
+import { startAdminServer } from "./server.js";
+import { testAlertSender, type TestAlertSender } from "./test-alert.js";
+import * as seed from "./test-support/seed.js";
+
+// The admin API as grpcurl sees it: a client that knows no proto, only server reflection.
+
+const tenantId = "00000000-0000-0000-0000-00000000ad01";
+const clientId = "00000000-0000-0000-0000-0000000ad902";
+const clientSecret = `secret-${Math.random().toString(36).slice(2)}`;
+
+let log: EventLog;
+let pki: DevPkiPaths;
+let server: RunningGrpcServer;
+let sandbox: SandboxTenantHandle;
+let graph: GraphClient;
+let smtp: SmtpCatcher;
+let sender: TestAlertSender;
+let admin: DynamicClient;
+let address: string;
+const seeded: Record<string, seed.SeededChange> = {};
+const logLines: string[] = [];
+const logger = createLogger({ service: "admin-test", destination: new Writable({ write: (c, _e, cb) => (logLines.push(String(c)), cb()) }) });
+
+const ADMIN = "pwsync.v1.AdminService";
+const pem = (p: string) => readFileSync(p);
+const clientFor = (files: { cert: string; key: string } | undefined) =>
+  new DynamicClient(address, mtlsChannelCredentials({ ca: pem(pki.ca.cert), ...(files ? { cert: pem(files.cert), key: pem(files.key) } : {}) }));
+
+beforeAll(async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "admin-pki-"));
+  pki = await ensureDevPki(dir, { agents: ["dc01-agent"], admins: ["alice"] });
+  log = await openEventLog(await createTestDatabase("admin"));
+  sandbox = await startSandboxTenant({ tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") }, tenantId, apps: [{ clientId, clientSecret }], users: [], scryptCost: 1024 });
+  graph = await createGraphClient({ tenantId, clientId, clientSecret, authorityHost: sandbox.url, graphBaseUrl: sandbox.url, caPem: readFileSync(pki.ca.cert, "utf8") });
+  smtp = await startSmtpCatcher({ port: 0, host: "127.0.0.1", dir: mkdtempSync(path.join(tmpdir(), "admin-smtp-")) });
+  sender = testAlertSender({ smtp: { host: "127.0.0.1", port: smtp.port, startTls: "off", from: "pwsync@contoso.example" }, adminRecipients: ["helpdesk@contoso.example"] }, "postgres://unused");
+
+  seeded.ok = await seed.captured(log, "alice");
+  await seed.passwordSet(log, seeded.ok);
+  seeded.retryable = await seed.captured(log, "bob", { agentId: "dc02-agent", dc: "dc02.corp.example" });
+  await seed.resolutionFailed(log, seeded.retryable);
+  seeded.shredded = await seed.captured(log, "carol");
+  await seed.resetFailedShredded(log, seeded.shredded);
+  seeded.inFlight = await seed.captured(log, "dave");
+  for (let i = 0; i < 5; i++) await seed.captured(log, `bulk${i}`);
+  await seed.agentHeartbeat(log, "dc01-agent", "dc01.corp.example", { queueDepth: 2, oldestAge: 4, serverInUse: "secondary" });
+  await seed.consumerCheckpoint(log, "resolver");
+
+  const settings = adminSection.parse({ host: "127.0.0.1", port: 0, tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key } });
+  server = await startAdminServer(settings, {
+    log,
+    logger,
+    denials: denialRecorder(log, logger, 100),
+    graph: { client: graph, baseUrl: sandbox.url },
+    testAlert: sender,
+    watchdog: settings.watchdog,
+  });
+  address = `localhost:${server.port}`;
+  admin = clientFor(pki.admins.alice);
+});
+
+afterAll(async () => {
+  admin?.close();
+  await server?.shutdown(100);
+  sender?.close();
+  await smtp?.close();
+  graph?.close();
+  await sandbox?.close();
+  await log?.close();
+});
+
+describe("reflection (what grpcurl list / describe see)", () => {
+  it("lists the admin and health services", async () => {
+    const services = await admin.listServices();
+    expect(services).toEqual(expect.arrayContaining([ADMIN, "grpc.health.v1.Health"]));
+  });
+
+  it("describes every AdminService RPC from fetched descriptors", async () => {
+    const service = await admin.describe(ADMIN);
+    expect(service.methods.map((m) => m.name).sort()).toEqual(
+      ["GetChange", "GetStatus", "ListAgents", "ListChanges", "RetryChange", "SendTestAlert", "VerifyGraphCredentials", "WatchEvents"].sort(),
+    );
+    expect(service.methods.find((m) => m.name === "WatchEvents")!.methodKind).toBe("server_streaming");
+  });
+
+  it("answers the standard health check", async () => {
+    expect(await admin.call("grpc.health.v1.Health/Check", { service: ADMIN })).toEqual({ status: "SERVING" });
+  });
+});
+
+describe("every RPC, called with JSON bodies", () => {
+  it("GetStatus: counts, consumer lag, queue depth, tenant", async () => {
+    const status = (await admin.call(`${ADMIN}/GetStatus`, {})) as Record<string, any>;
+    expect(status.changes).toMatchObject({ total: "9", passwordSet: "1", failed: "2", inFlight: "6" });
+    expect(status.consumers).toEqual([expect.objectContaining({ group: "resolver", liveMembers: 1 })]);
+    expect(Number(status.consumers[0].lag)).toBeGreaterThan(0);
+    expect(status).toMatchObject({ agentQueueDepth: "2", agentsTotal: 1, agentsLive: 1, tenant: "TENANT_KIND_SANDBOX", sealedSecrets: "7" });
+  });
+
+  it("ListAgents: identity, version, server in use", async () => {
+    const { agents } = (await admin.call(`${ADMIN}/ListAgents`, {})) as { agents: Array<Record<string, unknown>> };
+    expect(agents).toEqual([expect.objectContaining({ agentId: "dc01-agent", agentVersion: "1.2.3", serverInUse: "secondary", live: true, filterLoaded: true, queueDepth: "2" })]);
+  });
+
+  it("ListChanges: filters by account, state and agent, pages newest first", async () => {
+    const byAccount = (await admin.call(`${ADMIN}/ListChanges`, { account: "BOB@contoso.example" })) as { changes: Array<Record<string, unknown>> };
+    expect(byAccount.changes).toEqual([expect.objectContaining({ changeId: seeded.retryable!.changeId, state: "CHANGE_STATE_FAILED", agentId: "dc02-agent" })]);
+    const failed = (await admin.call(`${ADMIN}/ListChanges`, { state: "CHANGE_STATE_FAILED" })) as { changes: Array<{ accountName: string }> };
+    expect(failed.changes.map((c) => c.accountName).sort()).toEqual(["bob", "carol"]);
+    const byAgent = (await admin.call(`${ADMIN}/ListChanges`, { agentId: "dc02-agent" })) as { changes: unknown[] };
+    expect(byAgent.changes).toHaveLength(1);
+    const future = (await admin.call(`${ADMIN}/ListChanges`, { since: new Date(Date.now() + 3_600_000).toISOString() })) as { changes: unknown[] };
+    expect(future.changes).toHaveLength(0);
+
+    const seen: string[] = [];
+    let token = "";
+    for (let page = 0; page < 10; page++) {
+      const response = (await admin.call(`${ADMIN}/ListChanges`, { pageSize: 4, pageToken: token })) as { changes: Array<{ changeId: string }>; nextPageToken: string };
+      seen.push(...response.changes.map((c) => c.changeId));
+      token = response.nextPageToken;
+      if (!token) break;
+    }
+    expect(seen).toHaveLength(9);
+    expect(new Set(seen).size).toBe(9);
+    expect(seen.at(-1)).toBe(seeded.ok!.changeId);
+  });
+
+  it("GetChange: the whole timeline with durations, actors, trace id and timing", async () => {
+    const change = (await admin.call(`${ADMIN}/GetChange`, { changeId: seeded.ok!.changeId })) as Record<string, any>;
+    const traceId = seeded.ok!.traceparent.split("-")[1];
+    expect(change.summary).toMatchObject({ accountName: "alice", state: "CHANGE_STATE_PASSWORD_SET", traceId });
+    expect(change.events.map((e: { type: string }) => e.type)).toEqual(["ChangeCaptured", "UserResolved", "RetryScheduled", "PasswordSet", "SecretShredded"]);
+    expect(change.events.map((e: { actor: string }) => e.actor)).toEqual(["ingest", "resolver", "reset-executor", "reset-executor", "reset-executor"]);
+    expect(change.events.every((e: { traceId: string }) => e.traceId === traceId)).toBe(true);
+    expect(JSON.parse(change.events[3].dataJson)).toMatchObject({ attempts: 2 });
+    expect(change).toMatchObject({ totalMs: 2400, workMs: 310, waitMs: 1900, secretPresent: false });
+  });
+
+  it("GetChange: NOT_FOUND and INVALID_ARGUMENT", async () => {
+    await expect(admin.call(`${ADMIN}/GetChange`, { changeId: "00000000-0000-0000-0000-000000000000" })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(admin.call(`${ADMIN}/GetChange`, { changeId: "nope" })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  });
+
+  it("WatchEvents: streams events committed after a position, filtered by change", async () => {
+    const head = (await admin.call(`${ADMIN}/GetStatus`, {})) as { lastGlobalPosition: string };
+    const target = seeded.inFlight!;
+    const watching = admin.stream(`${ADMIN}/WatchEvents`, { afterGlobalPosition: head.lastGlobalPosition, changeId: target.changeId }, 1);
+    await seed.captured(log, "someone-else");
+    await seed.resolved(log, target);
+    const [message] = (await watching) as Array<{ event: Record<string, unknown> }>;
+    expect(message!.event).toMatchObject({ type: "UserResolved", streamId: `change-${target.changeId}`, actor: "resolver" });
+  });
+
+  it("VerifyGraphCredentials: token and a read against the sandbox tenant", async () => {
+    expect(await admin.call(`${ADMIN}/VerifyGraphCredentials`, {})).toMatchObject({ ok: true, tenant: "TENANT_KIND_SANDBOX", failedStage: "" });
+  });
+
+  it("SendTestAlert: a [TEST] mail reaches the relay", async () => {
+    const response = (await admin.call(`${ADMIN}/SendTestAlert`, {})) as { recipients: string[]; smtpMessageId: string };
+    expect(response.recipients).toEqual(["helpdesk@contoso.example"]);
+    expect(smtp.messages()).toEqual([expect.objectContaining({ envelopeTo: ["helpdesk@contoso.example"], subject: expect.stringMatching(/^\[TEST\] Password sync failed for TEST-ALERT/) })]);
+  });
+
+  it("RetryChange: appends RetryRequested for a failed change whose secret exists, with the admin's name", async () => {
+    const c = seeded.retryable!;
+    const response = (await admin.call(`${ADMIN}/RetryChange`, { changeId: c.changeId, reason: "user created in Entra" })) as { streamVersion: number };
+    expect(response.streamVersion).toBe(3);
+    const stream = await readStream(log.db, `change-${c.changeId}`);
+    expect(stream.at(-1)).toMatchObject({ type: "RetryRequested", metadata: { actor: "admin:alice", traceparent: c.traceparent } });
+    expect(stream.at(-1)!.data).toMatchObject({ requestedBy: "alice", retriedEventType: "ResolutionFailed", reason: "user created in Entra" });
+    // Now it is no longer failed: a second retry is refused.
+    await expect(admin.call(`${ADMIN}/RetryChange`, { changeId: c.changeId })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+  });
+
+  it("RetryChange: refused once the sealed password is gone, or for a change that did not fail", async () => {
+    await expect(admin.call(`${ADMIN}/RetryChange`, { changeId: seeded.shredded!.changeId })).rejects.toMatchObject({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: expect.stringContaining("sealed password was already destroyed"),
+    });
+    await expect(admin.call(`${ADMIN}/RetryChange`, { changeId: seeded.ok!.changeId })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+  });
+});
+
+describe("authorization", () => {
+  const denialsFor = async (code: string) =>
+    (await readStream(log.db, "admin-audit")).filter((e) => e.type === "AdminAccessDenied" && (e.data as { code: string }).code === code).map((e) => e.data as Record<string, unknown>);
+
+  it("an agent certificate gets PERMISSION_DENIED, recorded with its name", async () => {
+    const agent = clientFor(pki.agents["dc01-agent"]);
+    try {
+      await expect(agent.call(`${ADMIN}/GetStatus`, {})).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(agent.call(`${ADMIN}/RetryChange`, { changeId: seeded.inFlight!.changeId })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(agent.stream(`${ADMIN}/WatchEvents`, {}, 1)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    } finally {
+      agent.close();
+    }
+    const denials = await denialsFor("PERMISSION_DENIED");
+    expect(denials.map((d) => d.method)).toEqual([`/${ADMIN}/GetStatus`, `/${ADMIN}/RetryChange`, `/${ADMIN}/WatchEvents`]);
+    expect(denials.every((d) => d.subject === "dc01-agent")).toBe(true);
+  });
+
+  it("no certificate, or one from another CA, gets UNAUTHENTICATED, recorded", async () => {
+    const before = (await denialsFor("UNAUTHENTICATED")).length;
+    const anonymous = clientFor(undefined);
+    const otherCa = await createCa("someone else's CA");
+    const foreign = await issueAdminCert(otherCa, "mallory");
+    const stranger = new DynamicClient(address, mtlsChannelCredentials({ ca: pem(pki.ca.cert), cert: foreign.cert, key: foreign.key }));
+    try {
+      await expect(anonymous.call(`${ADMIN}/ListChanges`, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      await expect(stranger.call(`${ADMIN}/ListChanges`, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    } finally {
+      anonymous.close();
+      stranger.close();
+    }
+    expect((await denialsFor("UNAUTHENTICATED")).length).toBe(before + 2);
+  });
+
+  it("a denied caller changes nothing", async () => {
+    const stream = await readStream(log.db, `change-${seeded.inFlight!.changeId}`);
+    expect(stream.some((e) => e.type === "RetryRequested")).toBe(false);
+  });
+});

@@ -1,0 +1,39 @@
+import { loadConfig } from "@pwsync/config";
+import { openEventLog } from "@pwsync/eventlog";
+import { graphClientFromConfig } from "@pwsync/graph";
+import { createLogger } from "@pwsync/log";
+import { runService } from "@pwsync/service-runtime";
+import { denialRecorder } from "./audit.js";
+import { adminConfigSchema } from "./config.js";
+import { tenantKind } from "./handlers.js";
+import { startAdminServer } from "./server.js";
+import { testAlertSender } from "./test-alert.js";
+import { startWatchdog } from "./watchdog.js";
+import { watchdogMailer } from "./watchdog-mail.js";
+import { TenantKind } from "@pwsync/proto";
+
+await runService(
+  "admin",
+  async (logger) => {
+    const config = loadConfig(adminConfigSchema);
+    const log = await openEventLog(config.database.url, { applicationName: "pwsync-admin", maxConnections: config.database.maxConnections });
+    const graph = config.graph ? { client: await graphClientFromConfig(config.graph), baseUrl: config.graph.baseUrl } : undefined;
+    const testAlert = config.notifier ? testAlertSender(config.notifier, config.database.url) : undefined;
+    const deps = { log, logger, graph, testAlert, watchdog: config.admin.watchdog, denials: denialRecorder(log, logger, config.admin.deniedRecordsPerMinute) };
+    const server = await startAdminServer(config.admin, deps);
+    const watchdog = config.admin.watchdog.enabled
+      ? startWatchdog({ log, logger, settings: config.admin.watchdog, ...(testAlert && config.admin.watchdog.email ? { notify: watchdogMailer(testAlert) } : {}) })
+      : undefined;
+    const tenant = tenantKind(deps);
+    if (tenant === TenantKind.SANDBOX) logger.warn({ graph: graph?.baseUrl }, "Graph points at the SANDBOX tenant: no real password is changed");
+    logger.info({ host: config.admin.host, port: server.port, tenant: TenantKind[tenant], watchdog: config.admin.watchdog.enabled }, "admin API listening (mTLS, reflection on)");
+    return async () => {
+      await watchdog?.stop();
+      await server.shutdown();
+      testAlert?.close();
+      graph?.client.close();
+      await log.close();
+    };
+  },
+  createLogger,
+);
