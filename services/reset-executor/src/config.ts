@@ -23,6 +23,12 @@ export const executorSection = z.object({
   /** Minimum password length Entra enforces (cloud default 8). */
   minPasswordLength: z.number().int().min(1).max(256).default(8),
   healthPort: z.number().int().min(0).max(65535).default(0),
+  /**
+   * How long a failed change keeps its sealed password so an admin can retry it after fixing
+   * the cause (AdminService.RetryChange); 0 shreds at once. Also closes the window for changes
+   * that failed in the resolver (with resolver.retainSecretOnFailure).
+   */
+  retainSecretOnFailureHours: z.number().min(0).max(168).default(24),
 });
 
 export const executorConfigSchema = z.object({

@@ -8,6 +8,7 @@ import { runService } from "@pwsync/service-runtime";
 import { executorConfigSchema } from "./config.js";
 import { startExecutor } from "./processor.js";
 import { SlidingWindowLimiter } from "./rate-limiter.js";
+import { startSecretReaper } from "./secret-reaper.js";
 
 await runService(
   "reset-executor",
@@ -19,7 +20,9 @@ await runService(
     const { writesPerWindow, windowSeconds } = config.executor.rateLimit;
     const limiter = new SlidingWindowLimiter(writesPerWindow, windowSeconds * 1000);
     const shutdown = new AbortController();
-    const processor = await startExecutor({ log, graph, logger, keys, config: config.executor, limiter, requestTimeoutMs: config.graph.requestTimeoutMs, signal: shutdown.signal });
+    const retentionMs = config.executor.retainSecretOnFailureHours * 3_600_000;
+    const processor = await startExecutor({ log, graph, logger, keys, config: config.executor, limiter, requestTimeoutMs: config.graph.requestTimeoutMs, signal: shutdown.signal, retainSecretOnFailure: retentionMs > 0 });
+    const reaper = startSecretReaper(log, retentionMs, logger);
     // Replicas share the app's Graph write budget evenly.
     const share = setInterval(() => {
       liveMembers(log.db, "reset-executor").then((members) => limiter.setLimit(writesPerWindow / members), () => {});
@@ -31,6 +34,7 @@ await runService(
     );
     return async () => {
       clearInterval(share);
+      await reaper.stop();
       health.setServing(false);
       shutdown.abort();
       await processor.stop();

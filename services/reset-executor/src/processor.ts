@@ -31,6 +31,11 @@ export interface ExecutorDeps {
   requestTimeoutMs: number;
   /** Aborted on shutdown so a long Retry-After wait does not hold the process. */
   signal: AbortSignal;
+  /**
+   * Keep the sealed password after ResetFailed so an admin can retry the change; the secret
+   * reaper shreds it when the retry window closes. Absent: shred at once.
+   */
+  retainSecretOnFailure?: boolean;
 }
 
 export const TERMINAL_TYPES = ["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"] as const;
@@ -74,20 +79,20 @@ function describeGraphFailure(error: ClassifiedGraphError, userPrincipalName: st
   }
 }
 
-/** The terminal events plus the shredding of the sealed password, in one transaction. */
-function terminal(progress: Progress, event: NewEvent, userState?: { entraUserId: string; changedAt: Date }): Writes {
+/** The terminal events plus the shredding of the sealed password (unless kept), in one transaction. */
+function terminal(progress: Progress, event: NewEvent, userState?: { entraUserId: string; changedAt: Date }, keepSecret = false): Writes {
   return async (trx) => {
     const appended = await appendToStream(
       trx,
       progress.streamId,
       [
         { ...event, metadata: { ...progress.metadata, actor: "reset-executor" } },
-        { ...newEvent("SecretShredded", { changeId: progress.changeId }), metadata: { ...progress.metadata, actor: "reset-executor" } },
+        ...(keepSecret ? [] : [{ ...newEvent("SecretShredded", { changeId: progress.changeId }), metadata: { ...progress.metadata, actor: "reset-executor" } }]),
       ],
       { expectedVersion: progress.version },
     );
     if (!appended.success) throw new Error(`change ${progress.changeId} moved on while it was being reset (version ${progress.version} expected)`);
-    await shredSealedSecret(trx, progress.changeId);
+    if (!keepSecret) await shredSealedSecret(trx, progress.changeId);
     if (userState) {
       // The newest change seen for a user, whatever its outcome: an older one arriving later
       // must not put an older password in place.
@@ -133,9 +138,11 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent): Promise<Writes | void> {
   const resolved = decodeEvent("UserResolved", event.data);
   const stream = await readStream(deps.log.db, event.streamId);
-  if (stream.some((e) => (TERMINAL_TYPES as readonly string[]).includes(e.type))) return;
+  // An admin's RetryRequested reopens a failed change: only what follows the latest one counts.
+  const current = stream.slice(lastRetryRequestIndex(stream) + 1);
+  if (current.some((e) => (TERMINAL_TYPES as readonly string[]).includes(e.type))) return;
   const captured = decodeEvent("ChangeCaptured", stream[0]!.data) as EventPayload<"ChangeCaptured">;
-  const retries = stream.filter((e) => e.type === "RetryScheduled").map((e) => decodeEvent("RetryScheduled", e.data));
+  const retries = current.filter((e) => e.type === "RetryScheduled").map((e) => decodeEvent("RetryScheduled", e.data));
   const progress: Progress = {
     changeId: resolved.changeId,
     streamId: event.streamId,
@@ -155,7 +162,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
     deps.logger.info({ ...logContext, supersededBy: by }, "older change superseded by a newer one for the same user");
     return terminal(progress, newEvent("Superseded", { changeId: resolved.changeId, entraUserId: resolved.entraUserId, supersededByChangeId: by }));
   };
-  const fail = (reason: ResetFailureReason, detail: string, graphError?: ClassifiedGraphError) => {
+  const fail = (reason: ResetFailureReason, detail: string, graphError?: ClassifiedGraphError, secretExists = true) => {
     deps.logger.warn({ ...logContext, reason: ResetFailureReason[reason], detail, attempts: progress.attempts }, "password reset failed");
     return terminal(
       progress,
@@ -170,6 +177,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
         timing: timing(progress),
       }),
       userState,
+      secretExists && deps.retainSecretOnFailure === true,
     );
   };
 
@@ -177,7 +185,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
   if (newer) return supersede(newer);
 
   const secret = await loadSealedSecret(deps.log.db, resolved.changeId);
-  if (!secret) return fail(ResetFailureReason.UNSEAL_FAILED, "the sealed password is missing from sealed_secrets; the change cannot be applied");
+  if (!secret) return fail(ResetFailureReason.UNSEAL_FAILED, "the sealed password is missing from sealed_secrets; the change cannot be applied", undefined, false);
   let password: Buffer;
   try {
     password = unseal(deps.keys, resolved.changeId, decodeEnvelope(secret.envelope));
@@ -251,6 +259,11 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
   } finally {
     password.fill(0);
   }
+}
+
+function lastRetryRequestIndex(stream: StoredEvent[]): number {
+  for (let i = stream.length - 1; i >= 0; i--) if (stream[i]!.type === "RetryRequested") return i;
+  return -1;
 }
 
 export function startExecutor(deps: ExecutorDeps): Promise<Processor> {

@@ -14,8 +14,10 @@ export const resolverConfigSchema = z.object({
        */
       matchOrder: z.array(lookupAttribute).min(1).default(["immutableId", "userPrincipalName", "mail"]),
       healthPort: z.number().int().min(0).max(65535).default(0),
+      /** Keep the sealed password of a failed change for an admin retry (the reset-executor's reaper shreds it later). */
+      retainSecretOnFailure: z.boolean().default(true),
     })
-    .default({ matchOrder: ["immutableId", "userPrincipalName", "mail"], healthPort: 0 }),
+    .default({ matchOrder: ["immutableId", "userPrincipalName", "mail"], healthPort: 0, retainSecretOnFailure: true }),
 });
 
 export type ResolverConfig = z.infer<typeof resolverConfigSchema>;

@@ -1,2 +1,2 @@
 export { resolverConfigSchema, type ResolverConfig } from "./config.js";
-export { startResolver, userPartitionKey, handleChangeCaptured } from "./processor.js";
+export { startResolver, userPartitionKey, handleChangeCaptured, handleRetryRequested } from "./processor.js";

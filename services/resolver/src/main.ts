@@ -13,7 +13,7 @@ await runService(
     const config = loadConfig(resolverConfigSchema);
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-resolver", maxConnections: config.database.maxConnections });
     const graph = await graphClientFromConfig(config.graph);
-    const processor = await startResolver({ log, graph, logger, matchOrder: config.resolver.matchOrder });
+    const processor = await startResolver({ log, graph, logger, matchOrder: config.resolver.matchOrder, retainSecretOnFailure: config.resolver.retainSecretOnFailure });
     const health = await insecureHealthServer("127.0.0.1", config.resolver.healthPort, "pwsync.v1.Resolver");
     logger.info({ matchOrder: config.resolver.matchOrder, graph: config.graph.baseUrl, healthPort: health.port }, "resolver consuming ChangeCaptured");
     return async () => {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { appendToStream, shredSealedSecret, startProcessor, type EventLog, type Processor, type StoredEvent, type Writes } from "@pwsync/eventlog";
+import { appendToStream, readStream, shredSealedSecret, startProcessor, type EventLog, type Processor, type StoredEvent, type Writes } from "@pwsync/eventlog";
 import { classifyGraphError, findUsers, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResolutionFailureReason } from "@pwsync/proto";
@@ -11,6 +11,12 @@ export interface ResolverDeps {
   graph: GraphClient;
   logger: Logger;
   matchOrder: readonly LookupAttribute[];
+  /**
+   * Keep the sealed password when resolution fails, so an admin can retry the change
+   * (AdminService.RetryChange) after fixing the cause; the reset-executor's secret reaper
+   * shreds it when the retry window closes. Absent: shred at once.
+   */
+  retainSecretOnFailure?: boolean;
 }
 
 /** The partition key that makes one user's changes reach the reset-executor in order. */
@@ -39,14 +45,14 @@ export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEven
   const lookups: Lookup[] = [];
   for (const planned of plannedLookups(deps.matchOrder, captured)) {
     const result = await lookUp(deps, captured.changeId, planned.by, planned.value);
-    if ("graphFailure" in result) return failure(event, captured.changeId, ResolutionFailureReason.GRAPH_ERROR, result.graphFailure);
+    if ("graphFailure" in result) return failure(deps, event, captured.changeId, ResolutionFailureReason.GRAPH_ERROR, result.graphFailure);
     lookups.push(result);
     if (result.found.length > 0) break;
   }
   const resolution = decide(captured.accountName, lookups);
   if (resolution.kind === "failed") {
     deps.logger.warn({ changeId: captured.changeId, account: captured.accountName, reason: ResolutionFailureReason[resolution.reason], detail: resolution.detail }, "user not resolved");
-    return failure(event, captured.changeId, resolution.reason, resolution.detail);
+    return failure(deps, event, captured.changeId, resolution.reason, resolution.detail);
   }
   deps.logger.info({ changeId: captured.changeId, account: captured.accountName, entraUserId: resolution.user.id }, "user resolved");
   return async (trx) => {
@@ -71,27 +77,50 @@ export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEven
   };
 }
 
-function failure(event: StoredEvent, changeId: string, reason: ResolutionFailureReason, detail: string): Writes {
+function failure(deps: ResolverDeps, event: StoredEvent, changeId: string, reason: ResolutionFailureReason, detail: string): Writes {
+  const keep = deps.retainSecretOnFailure === true;
   return async (trx) => {
     const appended = await appendToStream(
       trx,
       event.streamId,
       [
         { ...newEvent("ResolutionFailed", { changeId, reason, detail }), metadata: { ...event.metadata, actor: "resolver" } },
-        // Terminal: the sealed password is destroyed in the same transaction.
-        { ...newEvent("SecretShredded", { changeId }), metadata: { ...event.metadata, actor: "resolver" } },
+        // Terminal: the sealed password is destroyed in the same transaction, unless it is
+        // kept for the retry window.
+        ...(keep ? [] : [{ ...newEvent("SecretShredded", { changeId }), metadata: { ...event.metadata, actor: "resolver" } }]),
       ],
       { expectedVersion: event.streamVersion },
     );
-    if (appended.success) await shredSealedSecret(trx, changeId);
+    if (appended.success && !keep) await shredSealedSecret(trx, changeId);
   };
+}
+
+const PIPELINE_AFTER_RETRY = new Set(["UserResolved", "ResolutionFailed", "SecretShredded", "RetryRequested"]);
+
+/**
+ * An admin's RetryRequested: the change is resolved afresh from its ChangeCaptured, appending
+ * after the RetryRequested, so everything downstream happens as for a new capture.
+ */
+export async function handleRetryRequested(deps: ResolverDeps, event: StoredEvent): Promise<Writes | void> {
+  const stream = await readStream(deps.log.db, event.streamId);
+  const captured = stream[0];
+  const after = stream.filter((e) => e.streamVersion > event.streamVersion);
+  if (captured?.type !== "ChangeCaptured" || after.some((e) => PIPELINE_AFTER_RETRY.has(e.type))) {
+    // Already acted on (redelivery), or the change moved on (shredded, retried again).
+    deps.logger.warn({ streamId: event.streamId }, "retry request already handled or superseded; ignored");
+    return;
+  }
+  const request = decodeEvent("RetryRequested", event.data);
+  deps.logger.info({ changeId: request.changeId, requestedBy: request.requestedBy }, "retrying a failed change");
+  // Appends go after whatever followed the request (a late NotificationSent for the failure).
+  return handleChangeCaptured(deps, { ...event, data: captured.data, streamVersion: stream.length });
 }
 
 export function startResolver(deps: ResolverDeps): Promise<Processor> {
   return startProcessor(deps.log, {
     group: "resolver",
-    eventTypes: ["ChangeCaptured"],
-    handle: (event) => handleChangeCaptured(deps, event),
+    eventTypes: ["ChangeCaptured", "RetryRequested"],
+    handle: (event) => (event.type === "RetryRequested" ? handleRetryRequested(deps, event) : handleChangeCaptured(deps, event)),
     logger: deps.logger,
   });
 }

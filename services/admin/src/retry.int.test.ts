@@ -1,0 +1,123 @@
+import { toBinary } from "@bufbuild/protobuf";
+import { buildPasswordChange } from "@pwsync/agent-link";
+import { generateRecipientKeyPair, loadRecipientKeyPair, loadRecipientPublicKey } from "@pwsync/crypto";
+import { loadSealedSecret, openEventLog, readStream, type EventLog, type Processor } from "@pwsync/eventlog";
+import { createGraphClient, type GraphClient } from "@pwsync/graph";
+import { commitChanges, validateChange } from "@pwsync/ingest";
+import { createLogger } from "@pwsync/log";
+import { ensureDevPki } from "@pwsync/pki";
+import { SealedSecretSchema } from "@pwsync/proto";
+import { executorSection, reapExpiredSecrets, SlidingWindowLimiter, startExecutor } from "@pwsync/reset-executor";
+import { startResolver } from "@pwsync/resolver";
+import { sandboxControl, startSandboxTenant, type SandboxTenantHandle } from "@pwsync/sandbox-tenant";
+import { createTestDatabase, eventually } from "@pwsync/testkit";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requestRetry } from "./retry.js";
+
+// A failed change keeps its sealed password for the retry window; an admin's RetryRequested
+// runs it through the real resolver and reset-executor again; the reaper closes the window.
+
+const tenantId = "00000000-0000-0000-0000-0000000e7e01";
+const clientId = "00000000-0000-0000-0000-0000000e7e02";
+const clientSecret = `secret-${randomUUID()}`;
+const users = [0, 1].map((i) => ({ id: `u-${i}`, userPrincipalName: `retry${i}@contoso.example`, mail: `retry${i}@contoso.example`, onPremisesImmutableId: Buffer.alloc(16, i + 7).toString("base64"), accountEnabled: true, onPremisesSyncEnabled: null, adminProtected: false }));
+const newPassword = (n: number) => `Retry-Canary-${randomUUID().slice(0, 8)}-${n}!Aa`;
+
+let log: EventLog;
+let sandbox: SandboxTenantHandle;
+let graph: GraphClient;
+let control: ReturnType<typeof sandboxControl>;
+let resolver: Processor;
+let executor: Processor;
+const shutdown = new AbortController();
+const keys = generateRecipientKeyPair();
+const recipient = loadRecipientPublicKey(keys.publicPem);
+const lines: string[] = [];
+const logger = createLogger({ service: "retry-test", destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
+
+beforeAll(async () => {
+  const pki = await ensureDevPki(mkdtempSync(path.join(tmpdir(), "retry-pki-")));
+  const caPem = readFileSync(pki.ca.cert, "utf8");
+  sandbox = await startSandboxTenant({ tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") }, tenantId, apps: [{ clientId, clientSecret }], users, scryptCost: 1024 });
+  control = sandboxControl(sandbox.url, caPem);
+  graph = await createGraphClient({ tenantId, clientId, clientSecret, authorityHost: sandbox.url, graphBaseUrl: sandbox.url, caPem });
+  log = await openEventLog(await createTestDatabase("retry"));
+  const keyPair = loadRecipientKeyPair(keys.privatePem);
+  resolver = await startResolver({ log, graph, logger, matchOrder: ["immutableId"], retainSecretOnFailure: true });
+  executor = await startExecutor({
+    log,
+    graph,
+    logger,
+    keys: new Map([[keyPair.keyId, keyPair]]),
+    config: executorSection.parse({ keysDir: "/unused", retryLimit: 1, backoff: { baseMs: 20, maxMs: 100 }, minPasswordLength: 4 }),
+    limiter: new SlidingWindowLimiter(1000, 1000),
+    requestTimeoutMs: 10_000,
+    signal: shutdown.signal,
+    retainSecretOnFailure: true,
+  });
+});
+
+afterAll(async () => {
+  shutdown.abort();
+  await resolver?.stop();
+  await executor?.stop();
+  graph?.close();
+  await sandbox?.close();
+  await log?.close();
+});
+
+async function capture(user: (typeof users)[number], secret: string): Promise<string> {
+  const changeId = randomUUID();
+  const message = buildPasswordChange(
+    recipient,
+    { changeId, accountName: user.userPrincipalName.split("@")[0]!, objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"), userPrincipalName: user.userPrincipalName, changedAt: new Date(), domainController: "dc01" },
+    Buffer.from(secret),
+  );
+  const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
+  if (!verdict.ok) throw new Error(verdict.message);
+  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agentId: "dc01", receivedAt: new Date() }]);
+  return changeId;
+}
+
+const types = async (changeId: string) => (await readStream(log.db, `change-${changeId}`)).map((e) => e.type);
+const until = (changeId: string, last: string) => eventually(`${changeId} to reach ${last}`, async () => ((await types(changeId)).at(-1) === last ? types(changeId) : undefined));
+
+describe("retry of a failed change", () => {
+  it("keeps the secret on failure; RetryRequested re-resolves and sets the password; then shreds", async () => {
+    const secret = newPassword(1);
+    await control.faults({ reset: true, fail: { count: 1, status: 503, writesOnly: true } });
+    const changeId = await capture(users[0]!, secret);
+    expect(await until(changeId, "ResetFailed")).toEqual(["ChangeCaptured", "UserResolved", "ResetFailed"]);
+    expect(await loadSealedSecret(log.db, changeId)).toBeDefined();
+    await control.faults({ reset: true });
+
+    await requestRetry(log, changeId, "alice", "relay back");
+    expect(await until(changeId, "SecretShredded")).toEqual(["ChangeCaptured", "UserResolved", "ResetFailed", "RetryRequested", "UserResolved", "PasswordSet", "SecretShredded"]);
+    expect(await control.signIn(users[0]!.userPrincipalName, secret)).toBe(true);
+    expect(await loadSealedSecret(log.db, changeId)).toBeUndefined();
+    const set = (await readStream(log.db, `change-${changeId}`)).find((e) => e.type === "PasswordSet")!;
+    expect(set.data).toMatchObject({ attempts: 1 });
+  });
+
+  it("the reaper shreds a failed change's secret once the window has passed; a retry is then refused", async () => {
+    await control.faults({ reset: true, fail: { count: 1, status: 503, writesOnly: true } });
+    const changeId = await capture(users[1]!, newPassword(2));
+    await until(changeId, "ResetFailed");
+    await control.faults({ reset: true });
+    expect(await reapExpiredSecrets(log, 3_600_000, logger)).toBe(0);
+    expect(await loadSealedSecret(log.db, changeId)).toBeDefined();
+    expect(await reapExpiredSecrets(log, 3_600_000, logger, new Date(Date.now() + 2 * 3_600_000))).toBe(1);
+    expect(await types(changeId)).toEqual(["ChangeCaptured", "UserResolved", "ResetFailed", "SecretShredded"]);
+    expect(await loadSealedSecret(log.db, changeId)).toBeUndefined();
+    await expect(requestRetry(log, changeId, "alice", "")).rejects.toMatchObject({ message: expect.stringContaining("sealed password was already destroyed") });
+  });
+
+  it("no password appears in any log line", () => {
+    expect(lines.join("\n")).not.toMatch(/Retry-Canary/);
+  });
+});
