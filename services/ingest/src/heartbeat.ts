@@ -12,6 +12,7 @@ export async function recordHeartbeat(log: EventLog, agentId: string, beat: Hear
     oldest_queued_age_seconds: String(beat.oldestQueuedAgeSeconds),
     last_change_seen_at: beat.lastChangeSeenAt ? timestampDate(beat.lastChangeSeenAt) : null,
     last_heartbeat_at: new Date(),
+    server_in_use: beat.serverInUse.slice(0, 32),
   };
   await log.db
     .insertInto("agent_status")
