@@ -1,0 +1,142 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { Ack } from "@pwsync/agent-link";
+import { loadRecipientPublicKey } from "@pwsync/crypto";
+import type { Logger } from "@pwsync/log";
+import { captureFrame } from "./capture/capture.js";
+import type { AgentConfig } from "./config.js";
+import { startFrameServer } from "./endpoint/frameServer.js";
+import type { AckStatus, DecodedFrame } from "./frame/index.js";
+import { Directory } from "./ldap/directory.js";
+import { DurableQueue } from "./queue/durableQueue.js";
+import { QueueAlarms } from "./sender/alarms.js";
+import { heartbeatAny } from "./sender/heartbeat.js";
+import { Sender, type NamedEndpoint } from "./sender/sender.js";
+import { drainSpool } from "./spool/drainSpool.js";
+import { dpapiUnprotect, noProtection } from "./spool/unprotect.js";
+import { AGENT_VERSION } from "./version.js";
+
+export interface RunningAgent {
+  queue: DurableQueue;
+  sender: Sender;
+  stop(): Promise<void>;
+}
+
+export function endpointsOf(config: AgentConfig["ingest"]): NamedEndpoint[] {
+  const tls = { caPem: readFileSync(config.tls.caFile), certPem: readFileSync(config.tls.certFile), keyPem: readFileSync(config.tls.keyFile) };
+  const one = (role: NamedEndpoint["role"], s: { address: string; serverName?: string | undefined }): NamedEndpoint => ({
+    role,
+    address: s.address,
+    ...tls,
+    ...(s.serverName ? { serverName: s.serverName } : {}),
+  });
+  return [one("primary", config.primary), ...(config.secondary ? [one("secondary", config.secondary)] : [])];
+}
+
+/** Windows: is our DLL listed in LSA's Notification Packages (loaded at the next boot)? */
+function filterRegistered(): boolean {
+  if (process.platform !== "win32") return false;
+  try {
+    const out = execFileSync("reg", ["query", "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa", "/v", "Notification Packages"], { encoding: "utf8", windowsHide: true });
+    return /pwsync-filter/i.test(out);
+  } catch {
+    return false;
+  }
+}
+
+export async function startAgent(config: AgentConfig, logger: Logger, hooks: { beforeRecordingAck?: (ack: Ack) => void } = {}): Promise<RunningAgent> {
+  const recipient = loadRecipientPublicKey(readFileSync(config.ingest.sealingPublicKeyFile, "utf8"));
+  const directory = new Directory(config.ldap);
+  const queue = await DurableQueue.open(path.join(config.agent.dataDir, "queue"), { segmentBytes: config.queue.segmentBytes, logger });
+  const endpoints = endpointsOf(config.ingest);
+  let lastChangeSeenAt: Date | undefined;
+  let framesSeen = 0;
+
+  const handle = async (frame: DecodedFrame): Promise<AckStatus> => {
+    framesSeen++;
+    const outcome = await captureFrame(
+      { domainController: config.agent.domainController, directory, recipient, queue, logger, onCaptured: (at) => (lastChangeSeenAt = at) },
+      frame,
+    );
+    return outcome.kind === "retryLater" ? "retryLater" : "accepted";
+  };
+
+  const sender = new Sender({ queue, endpoints, config: config.ingest, dataDir: config.agent.dataDir, logger, ...(hooks.beforeRecordingAck ? { beforeRecordingAck: hooks.beforeRecordingAck } : {}) });
+  sender.start();
+  const frameServer = await startFrameServer({ path: config.endpoint.path, readTimeoutMs: config.endpoint.readTimeoutMs, maxConnections: config.endpoint.maxConnections, logger, handle });
+
+  const timers: NodeJS.Timeout[] = [];
+  let spoolBusy = false;
+  if (config.spool.dir) {
+    const unprotect = config.spool.protection === "dpapi" ? dpapiUnprotect : noProtection;
+    const spoolDir = config.spool.dir;
+    const drain = () => {
+      if (spoolBusy) return;
+      spoolBusy = true;
+      drainSpool(spoolDir, unprotect, handle, logger)
+        .catch((err: unknown) => logger.error({ err: (err as Error).message }, "spool drain failed"))
+        .finally(() => (spoolBusy = false));
+    };
+    drain();
+    timers.push(setInterval(drain, config.spool.scanIntervalMs));
+  }
+
+  const alarms = new QueueAlarms({ queueAgeMs: config.alarms.queueAgeMs, queueDepth: config.alarms.queueDepth }, logger);
+  const queueFacts = () => {
+    const head = queue.head();
+    return { depth: queue.depth, oldestAgeMs: head ? Date.now() - head.enqueuedAt.getTime() : 0 };
+  };
+  timers.push(setInterval(() => alarms.check(queueFacts()), config.alarms.checkIntervalMs));
+  const beat = () => {
+    const facts = queueFacts();
+    heartbeatAny(
+      endpoints,
+      {
+        agentVersion: AGENT_VERSION,
+        filterLoaded: framesSeen > 0 || filterRegistered(),
+        queueDepth: facts.depth,
+        oldestQueuedAgeSeconds: facts.oldestAgeMs / 1000,
+        ...(lastChangeSeenAt ? { lastChangeSeenAt } : {}),
+        domainController: config.agent.domainController,
+      },
+      config.ingest.timeoutMs,
+    ).then(
+      ({ role }) => logger.debug({ server: role, queueDepth: facts.depth }, "heartbeat sent"),
+      (err: unknown) => logger.warn({ err: (err as Error).message }, "heartbeat not delivered"),
+    );
+  };
+  timers.push(setInterval(beat, config.ingest.heartbeatIntervalMs));
+  beat();
+  for (const t of timers) t.unref();
+
+  const facts = queueFacts();
+  alarms.check(facts);
+  // The seed's start lines ("Loaded Database: …statedb.txt", "PasswordClientService v… Started"), as one record.
+  logger.info(
+    {
+      version: AGENT_VERSION,
+      queue: path.join(config.agent.dataDir, "queue"),
+      queueDepth: facts.depth,
+      oldestQueuedAgeSeconds: Math.floor(facts.oldestAgeMs / 1000),
+      endpoint: config.endpoint.path,
+      primary: config.ingest.primary.address,
+      secondary: config.ingest.secondary?.address,
+      ldap: config.ldap.url,
+      sealingKeyId: recipient.keyId,
+    },
+    `dc-agent v${AGENT_VERSION} started`,
+  );
+
+  return {
+    queue,
+    sender,
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      await frameServer.close();
+      await sender.stop();
+      await queue.close();
+      await directory.close();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import { toBinary } from "@bufbuild/protobuf";
+import { buildPasswordChange } from "@pwsync/agent-link";
+import type { RecipientPublicKey } from "@pwsync/crypto";
+import type { Logger } from "@pwsync/log";
+import { PasswordChangeSchema } from "@pwsync/proto";
+import { utf16leToUtf8, wipe, type DecodedFrame } from "../frame/index.js";
+import { DirectoryError, type Directory } from "../ldap/directory.js";
+import type { DurableQueue } from "../queue/durableQueue.js";
+import { changeIdFor } from "./changeId.js";
+
+export type CaptureOutcome =
+  | { kind: "queued"; changeId: string; seq: number }
+  | { kind: "dropped"; reason: string }
+  /** The directory could not be asked; the filter should keep (spool) the frame and resend. */
+  | { kind: "retryLater"; reason: string };
+
+export interface CaptureDeps {
+  domainController: string;
+  directory: Pick<Directory, "lookup">;
+  recipient: RecipientPublicKey;
+  queue: DurableQueue;
+  logger: Logger;
+  onCaptured?(at: Date): void;
+}
+
+/**
+ * One frame from the filter: look the account up, seal the password at once, append the
+ * sealed change to the durable queue. Only the sealed form is ever written anywhere; the
+ * plaintext buffers are wiped before this returns, whatever happens.
+ */
+export async function captureFrame(deps: CaptureDeps, frame: DecodedFrame): Promise<CaptureOutcome> {
+  const changeId = changeIdFor(deps.domainController, frame);
+  const log = deps.logger.child({ changeId, account: frame.accountName, filterSequence: frame.sequence.toString() });
+  let utf8: Buffer | null = null;
+  try {
+    deps.onCaptured?.(frame.capturedAt);
+    log.info({}, "processing password change");
+    let lookup;
+    try {
+      lookup = await deps.directory.lookup(frame.accountName);
+    } catch (err) {
+      const reason = err instanceof DirectoryError ? err.message : `LDAP lookup failed: ${(err as Error).message}`;
+      log.error({ err: reason }, "cannot look the account up; asking the filter to keep the frame");
+      return { kind: "retryLater", reason };
+    }
+    if (lookup.kind === "notMatched") {
+      log.info({ reason: lookup.reason }, "change dropped: account outside the sync scope");
+      return { kind: "dropped", reason: lookup.reason };
+    }
+    const account = lookup.account;
+    utf8 = utf16leToUtf8(frame.password);
+    if (!utf8) return { kind: "dropped", reason: "password is not well-formed UTF-16" };
+    const change = buildPasswordChange(
+      deps.recipient,
+      {
+        changeId,
+        accountName: frame.accountName,
+        ...(account.userPrincipalName ? { userPrincipalName: account.userPrincipalName } : {}),
+        ...(account.mail ? { mail: account.mail } : {}),
+        ...(account.objectGuid ? { objectGuid: account.objectGuid } : {}),
+        changedAt: account.passwordLastSet ?? frame.capturedAt,
+        domainController: deps.domainController,
+        agentSequence: frame.sequence,
+      },
+      utf8,
+    );
+    const seq = await deps.queue.append(toBinary(PasswordChangeSchema, change));
+    log.info({ seq, mail: account.mail, upn: account.userPrincipalName, disabled: account.disabled }, "change sealed and queued");
+    return { kind: "queued", changeId, seq };
+  } finally {
+    wipe(frame.password);
+    if (utf8) wipe(utf8);
+  }
+}

@@ -1,0 +1,49 @@
+// dc-agent entry point.
+//   dc-agent            run the agent (service mode)
+//   dc-agent verify [--account NAME]   print a pass/fail table of every dependency; exit 1 on any failure
+// Configuration: one YAML file (PWSYNC_CONFIG) + PWSYNC_* environment overrides.
+import { ConfigError, loadConfig } from "@pwsync/config";
+import { createLogger, type Logger } from "@pwsync/log";
+import { runService } from "@pwsync/service-runtime";
+import { startAgent } from "./agent.js";
+import { agentConfigSchema, type AgentConfig } from "./config.js";
+import { RotatingFile } from "./support/rotatingFile.js";
+import { formatTable, runVerify } from "./verify/verify.js";
+
+function load(): AgentConfig {
+  try {
+    return loadConfig(agentConfigSchema) as AgentConfig;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pwsync dc-agent: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+const [command = "run", ...args] = process.argv.slice(2);
+const config = load();
+
+if (command === "verify") {
+  const i = args.indexOf("--account");
+  const results = await runVerify(config, i >= 0 && args[i + 1] !== undefined ? { account: args[i + 1]! } : {});
+  process.stdout.write(formatTable(results));
+  process.exit(results.every((r) => r.ok) ? 0 : 1);
+} else if (command === "run") {
+  const file = config.log.file ? new RotatingFile(config.log.file, config.log.maxBytes, config.log.keep) : undefined;
+  const makeLogger = (o: { service: string }): Logger => createLogger({ service: o.service, level: config.log.level, ...(file ? { destination: file } : {}) });
+  await runService(
+    "dc-agent",
+    async (logger) => {
+      // Fault injection for the crash test (dc-agent/src/agent.int.test.ts) only.
+      const crash = process.env.DC_AGENT_FAULT === "kill-after-ingest-ack";
+      const agent = await startAgent(config, logger, crash ? { beforeRecordingAck: () => process.kill(process.pid, "SIGKILL") } : {});
+      return () => agent.stop();
+    },
+    makeLogger,
+  );
+} else {
+  process.stderr.write(`usage: dc-agent [run] | dc-agent verify [--account NAME]\n`);
+  process.exit(2);
+}

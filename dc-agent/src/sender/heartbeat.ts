@@ -1,0 +1,55 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc";
+import { AgentIngestService, HeartbeatRequestSchema, type HeartbeatRequest, type HeartbeatResponse } from "@pwsync/proto";
+import type { NamedEndpoint } from "./sender.js";
+
+const IngestClient = makeClient(AgentIngestService);
+
+type HeartbeatClient = grpc.Client & {
+  heartbeat(req: HeartbeatRequest, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: HeartbeatResponse) => void): void;
+};
+
+export interface HeartbeatFacts {
+  agentVersion: string;
+  filterLoaded: boolean;
+  queueDepth: number;
+  oldestQueuedAgeSeconds: number;
+  lastChangeSeenAt?: Date;
+  domainController: string;
+}
+
+/** One Heartbeat call over mTLS; resolves with the server's clock or rejects with the gRPC error. */
+export function sendHeartbeat(endpoint: NamedEndpoint, facts: HeartbeatFacts, deadlineMs: number): Promise<HeartbeatResponse> {
+  const options: grpc.ChannelOptions = endpoint.serverName ? { "grpc.ssl_target_name_override": endpoint.serverName } : {};
+  const client = new IngestClient(endpoint.address, mtlsChannelCredentials({ ca: endpoint.caPem, cert: endpoint.certPem, key: endpoint.keyPem }), options) as unknown as HeartbeatClient;
+  const request = create(HeartbeatRequestSchema, {
+    agentVersion: facts.agentVersion,
+    filterLoaded: facts.filterLoaded,
+    queueDepth: BigInt(facts.queueDepth),
+    oldestQueuedAgeSeconds: BigInt(Math.max(0, Math.floor(facts.oldestQueuedAgeSeconds))),
+    ...(facts.lastChangeSeenAt ? { lastChangeSeenAt: timestampFromDate(facts.lastChangeSeenAt) } : {}),
+    domainController: facts.domainController,
+  });
+  return new Promise<HeartbeatResponse>((resolve, reject) => {
+    client.heartbeat(request, { deadline: Date.now() + deadlineMs }, (err, res) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res!);
+    });
+  });
+}
+
+/** Primary first, then the secondary: the first server that answers gets the beat. */
+export async function heartbeatAny(endpoints: NamedEndpoint[], facts: HeartbeatFacts, deadlineMs: number): Promise<{ role: string; response: HeartbeatResponse }> {
+  const errors: string[] = [];
+  for (const endpoint of endpoints) {
+    try {
+      return { role: endpoint.role, response: await sendHeartbeat(endpoint, facts, deadlineMs) };
+    } catch (err) {
+      errors.push(`${endpoint.role} ${endpoint.address}: ${(err as grpc.ServiceError).details ?? (err as Error).message}`);
+    }
+  }
+  throw new Error(`heartbeat failed on every server: ${errors.join("; ")}`);
+}

@@ -1,0 +1,51 @@
+import { readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import path from "node:path";
+import type { Logger } from "@pwsync/log";
+import { decodeFrame, decodeSpoolEnvelope, spoolDrainOrder, wipe, type AckStatus, type DecodedFrame } from "../frame/index.js";
+import type { Unprotect } from "./unprotect.js";
+
+/**
+ * Feeds the frames the filter spooled while the agent was unreachable through the same
+ * handler as live frames, oldest first. A file is deleted once its frame is queued (or
+ * dropped as out of scope); a file that cannot be read as a frame is renamed *.rejected
+ * with a log line, so one bad file never blocks the ones after it.
+ * Returns false when the handler asked to retry later (the directory is unreachable).
+ */
+export async function drainSpool(dir: string, unprotect: Unprotect, handle: (frame: DecodedFrame) => Promise<AckStatus>, logger: Logger): Promise<boolean> {
+  let names: string[];
+  try {
+    names = spoolDrainOrder(readdirSync(dir));
+  } catch {
+    return true; // no spool folder yet: the filter never spooled
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    const reject = (problem: string) => {
+      logger.warn({ file: name, problem }, "spooled frame unreadable; renamed *.rejected");
+      renameSync(file, `${file}.rejected`);
+    };
+    const envelope = decodeSpoolEnvelope(readFileSync(file));
+    if (!envelope.ok) {
+      reject(envelope.error.message);
+      continue;
+    }
+    let frameBytes: Buffer;
+    try {
+      frameBytes = await unprotect(envelope.value.blob);
+    } catch (err) {
+      reject((err as Error).message);
+      continue;
+    }
+    const decoded = decodeFrame(frameBytes);
+    wipe(frameBytes);
+    if (!decoded.ok) {
+      reject(`${decoded.error.code}: ${decoded.error.message}`);
+      continue;
+    }
+    const status = await handle(decoded.value);
+    if (status === "retryLater") return false;
+    rmSync(file, { force: true });
+    logger.info({ file: name, status }, "spooled frame drained");
+  }
+  return true;
+}
