@@ -18,6 +18,7 @@ import { DynamicClient } from "./dynamic-client.js";
 import { startAdminServer } from "./server.js";
 import { testAlertSender, type TestAlertSender } from "./test-alert.js";
 import * as seed from "./test-support/seed.js";
+import { runCli } from "./cli.js";
 
 // The admin API as grpcurl sees it: a client that knows no proto, only server reflection.
 
@@ -235,5 +236,49 @@ describe("authorization", () => {
   it("a denied caller changes nothing", async () => {
     const stream = await readStream(log.db, `change-${seeded.inFlight!.changeId}`);
     expect(stream.some((e) => e.type === "RetryRequested")).toBe(false);
+  });
+});
+
+describe("pwsync CLI (same API, tables or --json)", () => {
+  const cli = async (...args: string[]) => {
+    let out = "";
+    let err = "";
+    const env = { PWSYNC_ADMIN_ADDR: address, PWSYNC_ADMIN_CA: pki.ca.cert, PWSYNC_ADMIN_CERT: pki.admins.alice!.cert, PWSYNC_ADMIN_KEY: pki.admins.alice!.key };
+    const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t), env });
+    return { code, out, err };
+  };
+
+  it("status prints consumers and counts as a table", async () => {
+    const { code, out } = await cli("status");
+    expect(code).toBe(0);
+    expect(out).toMatch(/tenant:\s+sandbox/);
+    expect(out).toMatch(/CONSUMER\s+LAG\s+REPLICAS/);
+    expect(out).toMatch(/^resolver\s+\d+\s+1/m);
+  });
+
+  it("changes --state failed --json is the API's proto3 JSON", async () => {
+    const { code, out } = await cli("changes", "--state", "failed", "--json");
+    expect(code).toBe(0);
+    const parsed = JSON.parse(out) as { changes: Array<{ accountName: string; state: string }> };
+    expect(parsed.changes.every((c) => c.state === "CHANGE_STATE_FAILED")).toBe(true);
+  });
+
+  it("change <id> prints the timeline with actors", async () => {
+    const { code, out } = await cli("change", seeded.ok!.changeId);
+    expect(code).toBe(0);
+    expect(out).toContain("timing:   total 2400 ms, work 310 ms, wait 1900 ms");
+    expect(out).toMatch(/PasswordSet\s+reset-executor/);
+  });
+
+  it("agents lists the agent with the server in use", async () => {
+    const { out } = await cli("agents");
+    expect(out).toMatch(/dc01-agent\s+dc01\.corp\.example\s+1\.2\.3\s+loaded\s+2\s+4s\s+secondary/);
+  });
+
+  it("errors carry the gRPC code; missing credentials are a usage error", async () => {
+    expect(await cli("retry", seeded.ok!.changeId)).toMatchObject({ code: 1, err: expect.stringContaining("FAILED_PRECONDITION") });
+    let err = "";
+    expect(await runCli(["status"], { out: () => {}, err: (t) => (err += t), env: {} })).toBe(2);
+    expect(err).toContain("--ca, --cert and --key");
   });
 });
