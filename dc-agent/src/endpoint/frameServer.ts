@@ -69,6 +69,8 @@ function serveOne(socket: net.Socket, options: FrameServerOptions): void {
   let buf = Buffer.alloc(0);
   let expected = 0;
   let finished = false;
+  /** The frame is complete and being handled; the filter's half-close is expected now. */
+  let handling = false;
 
   const finish = (status: AckStatus, sequence: bigint) => {
     if (finished) return;
@@ -96,10 +98,10 @@ function serveOne(socket: net.Socket, options: FrameServerOptions): void {
     wipe(buf);
   });
   socket.on("end", () => {
-    if (!finished) refuse(`connection closed after ${buf.length} of ${expected || "at least " + HEADER_BYTES} bytes`, "Truncated");
+    if (!finished && !handling) refuse(`connection closed after ${buf.length} of ${expected || "at least " + HEADER_BYTES} bytes`, "Truncated");
   });
   socket.on("data", (chunk: Buffer) => {
-    if (finished) {
+    if (finished || handling) {
       wipe(chunk);
       return;
     }
@@ -125,6 +127,7 @@ function serveOne(socket: net.Socket, options: FrameServerOptions): void {
       const decoded = decodeFrame(buf);
       if (!decoded.ok) return refuse(decoded.error.message, decoded.error.code);
       const sequence = decoded.value.sequence;
+      handling = true;
       wipe(buf);
       socket.pause();
       options.handle(decoded.value).then(
