@@ -52,6 +52,10 @@ static void deliver(const pw_item *item)
     WCHAR text[17];
     enum pw_send_result r = pw_pipe_send(&g_cfg, item->frame, item->len, &err);
 
+    /* A pipe that exists but failed mid-exchange is retried once before spooling; if the
+     * agent did queue the first attempt, it drops the repeat by its sequence. */
+    if (r == PW_SEND_IO_ERROR) r = pw_pipe_send(&g_cfg, item->frame, item->len, &err);
+
     if (r == PW_SEND_ACCEPTED || r == PW_SEND_REJECTED) {
         if (agent_down) pw_event(EVENTLOG_INFORMATION_TYPE, PW_MSG_AGENT_REACHABLE, NULL, NULL, NULL, NULL);
         agent_down = FALSE;
