@@ -23,6 +23,14 @@ export function buildLookupFilter(template: string, accountName: string, groups:
 /** Checks a configured template once at start: it must contain `{0}` and parse as a filter. */
 export function checkFilterTemplate(template: string): void {
   if (!template.includes("{0}")) throw new FilterTemplateError(`ldap.filter must contain {0} (the account name): ${template}`);
+  // ldapts' parser tolerates a missing closing parenthesis; count them ourselves (values
+  // cannot contain bare parentheses: RFC 4515 requires them escaped as \28 / \29).
+  let depth = 0;
+  for (const ch of template) {
+    depth += ch === "(" ? 1 : ch === ")" ? -1 : 0;
+    if (depth < 0) break;
+  }
+  if (depth !== 0 || !template.startsWith("(")) throw new FilterTemplateError(`ldap.filter is not a valid LDAP filter (unbalanced parentheses): ${template}`);
   try {
     FilterParser.parseString(buildLookupFilter(template, "probe"));
   } catch (err) {
