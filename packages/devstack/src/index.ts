@@ -1,2 +1,3 @@
 export * from "./process.js";
 export * from "./stack.js";
+export * from "./load.js";

@@ -13,4 +13,5 @@ export * from "./listChanges.js";
 export * from "./readAllAfter.js";
 export * from "./adminStatus.js";
 export * from "./failedChanges.js";
+export * from "./readEventsByType.js";
 export * from "./watchdogAlerts.js";

@@ -430,4 +430,40 @@ describe("processor", () => {
       expect((await processedRows(log.db)).map((r) => r.globalPosition)).toEqual([silent]);
     });
   });
+
+  it("runs handlers of different partition keys concurrently but one key's events after each other's commit", async () => {
+    const { log } = await freshDatabase("concurrent");
+    const keys = Array.from({ length: 6 }, (_, k) => `user-${k}`);
+    for (let i = 0; i < 120; i++) {
+      const key = keys[i % keys.length]!;
+      await appendToStream(log.db, `change-conc-${i}`, [{ type: "Plain", data: { key, i } }], { expectedVersion: "no_stream", partitionKey: key });
+    }
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const violations: string[] = [];
+    const handledPerKey = new Map<string, number[]>();
+    await start(log, {
+      group: "concurrent",
+      concurrency: 8,
+      handle: async (event) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        const { key, i } = event.data as { key: string; i: number };
+        // The previous event of this key must already be committed when this one starts.
+        const previous = handledPerKey.get(key)?.at(-1);
+        if (previous !== undefined) {
+          const row = await sql<{ n: string }>`SELECT count(*) AS n FROM processed WHERE stream_id = ${`change-conc-${previous}`}`.execute(log.db);
+          if (Number(row.rows[0]!.n) !== 1) violations.push(`${key}: event ${i} started before ${previous} was committed`);
+        }
+        handledPerKey.set(key, [...(handledPerKey.get(key) ?? []), i]);
+        await sleep(5);
+        inFlight--;
+        return recordProcessed("solo", event);
+      },
+    });
+    await eventually("all processed", async () => (await processedCount(log.db)) === 120, 30_000);
+    expect(violations).toEqual([]);
+    for (const [key, order] of handledPerKey) expect({ key, order }).toEqual({ key, order: [...order].sort((a, b) => a - b) });
+    expect(maxInFlight).toBeGreaterThan(1);
+  });
 });

@@ -29,6 +29,11 @@ export interface ProcessorOptions {
    */
   handle: (event: StoredEvent) => Promise<Writes | void>;
   batchSize?: number;
+  /**
+   * Handlers run at once within a partition (default 1). Events with the same partition key
+   * are still handled one after the other, each after the previous one committed.
+   */
+  concurrency?: number;
   pollIntervalMs?: number;
   /** How often membership is refreshed and partitions rebalanced. */
   rebalanceIntervalMs?: number;
@@ -62,6 +67,10 @@ function positionOf(event: StoredEvent): Position {
   return { transactionId: event.transactionId, globalPosition: event.globalPosition };
 }
 
+function samePosition(a: Position, b: Position): boolean {
+  return a.transactionId === b.transactionId && a.globalPosition === b.globalPosition;
+}
+
 function isAfter(a: Position, b: Position): boolean {
   return a.transactionId > b.transactionId || (a.transactionId === b.transactionId && a.globalPosition > b.globalPosition);
 }
@@ -84,6 +93,7 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
   const memberId = options.memberId ?? `${process.pid}-${randomUUID().slice(0, 8)}`;
   const logger = options.logger ?? silent;
   const batchSize = options.batchSize ?? 200;
+  const concurrency = Math.max(1, options.concurrency ?? 1);
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   const rebalanceIntervalMs = options.rebalanceIntervalMs ?? 1000;
   const key = lockKey(options.group);
@@ -162,8 +172,15 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
     workers.set(partition, worker);
   }
 
-  async function handleWithRetry(event: StoredEvent, worker: PartitionWorker, sleep: (ms: number) => Promise<void>): Promise<Writes | void | typeof STOPPED> {
+  /** Sleeps up to `ms`, returning early once the worker is stopping. */
+  async function pause(worker: PartitionWorker, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (!worker.stopping && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(200, until - Date.now())));
+  }
+
+  async function handleWithRetry(event: StoredEvent, worker: PartitionWorker): Promise<Writes | void | typeof STOPPED> {
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1 && worker.stopping) return STOPPED;
       try {
         return await options.handle(event);
       } catch (err) {
@@ -172,10 +189,86 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
           { err: (err as Error).message, group: options.group, streamId: event.streamId, type: event.type, globalPosition: String(event.globalPosition), attempt, retryInMs: delay },
           "event handler failed; will retry",
         );
-        await sleep(delay);
-        if (worker.stopping) return STOPPED;
+        await pause(worker, delay);
       }
     }
+  }
+
+  /**
+   * Handles one batch of a partition. Up to `concurrency` handlers run at once, but events with
+   * the same partition key wait until the previous one is committed (so a handler always sees
+   * its predecessor's effects), and commits happen strictly in log order, several ready events
+   * per transaction, each moving the checkpoint by compare-and-set.
+   */
+  async function processBatch(worker: PartitionWorker, events: StoredEvent[], from: Position): Promise<Position> {
+    let checkpoint = from;
+    let aborted = false;
+    const committed = events.map(() => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      return { promise, resolve };
+    });
+    const lastCommitOfKey = new Map<string, Promise<void>>();
+    const settled = events.map(() => false);
+    let running = 0;
+    // On a graceful stop (shutdown, rebalance), every event up to the furthest one already
+    // started is still finished and committed, so its side effects are not repeated by the
+    // next owner; nothing after it starts.
+    let furthestStarted = -1;
+    const queue: Array<() => void> = [];
+    const slot = async () => {
+      while (running >= concurrency) await new Promise<void>((r) => queue.push(r));
+      running++;
+    };
+    const results = events.map((event, i) => {
+      const prior = lastCommitOfKey.get(event.partitionKey) ?? Promise.resolve();
+      lastCommitOfKey.set(event.partitionKey, committed[i]!.promise);
+      return (async () => {
+        await prior;
+        if (aborted) return STOPPED;
+        await slot();
+        try {
+          if (aborted || (worker.stopping && i > furthestStarted)) return STOPPED;
+          furthestStarted = Math.max(furthestStarted, i);
+          return await handleWithRetry(event, worker);
+        } finally {
+          running--;
+          queue.shift()?.();
+          settled[i] = true;
+        }
+      })();
+    });
+    const abort = async () => {
+      aborted = true;
+      for (const c of committed) c.resolve();
+      await Promise.allSettled(results);
+    };
+    try {
+      let i = 0;
+      while (i < events.length) {
+        const group: Array<{ event: StoredEvent; writes: Writes | void }> = [];
+        const first = await results[i]!;
+        if (first === STOPPED) break;
+        group.push({ event: events[i]!, writes: first });
+        while (group.length < 64 && i + group.length < events.length && settled[i + group.length]) {
+          const next = await results[i + group.length]!;
+          if (next === STOPPED) break;
+          group.push({ event: events[i + group.length]!, writes: next });
+        }
+        const to = positionOf(group.at(-1)!.event);
+        await log.db.transaction().execute(async (trx) => {
+          for (const { writes } of group) if (writes) await writes(trx);
+          if ((await storeCheckpoint(trx, options.group, worker.partition, checkpoint, to)) === "mismatch") throw new CheckpointMismatch();
+        });
+        checkpoint = to;
+        processed += group.length;
+        for (let k = 0; k < group.length; k++) committed[i + k]!.resolve();
+        i += group.length;
+      }
+    } finally {
+      await abort();
+    }
+    return checkpoint;
   }
 
   async function runPartition(worker: PartitionWorker, sleep: (ms: number) => Promise<void>): Promise<void> {
@@ -188,20 +281,9 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
           await sleep(pollIntervalMs);
           continue;
         }
-        for (const event of batch.events) {
-          if (worker.stopping) return;
-          const writes = await handleWithRetry(event, worker, sleep);
-          if (writes === STOPPED) return;
-          const from = checkpoint;
-          const to = positionOf(event);
-          await log.db.transaction().execute(async (trx) => {
-            if (writes) await writes(trx);
-            if ((await storeCheckpoint(trx, options.group, partition, from, to)) === "mismatch") throw new CheckpointMismatch();
-          });
-          checkpoint = to;
-          processed++;
-        }
-        if (isAfter(batch.scannedTo, checkpoint)) {
+        if (batch.events.length > 0) checkpoint = await processBatch(worker, batch.events, checkpoint);
+        if (worker.stopping) return;
+        if (isAfter(batch.scannedTo, checkpoint) && (batch.events.length === 0 || samePosition(checkpoint, positionOf(batch.events.at(-1)!)))) {
           if ((await storeCheckpoint(log.db, options.group, partition, checkpoint, batch.scannedTo)) === "mismatch") throw new CheckpointMismatch();
           checkpoint = batch.scannedTo;
         }

@@ -17,6 +17,7 @@ import {
 import { classifyGraphError, setPassword, type ClassifiedGraphError, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResetFailureReason, type EventPayload } from "@pwsync/proto";
+import { tracedHandler } from "@pwsync/telemetry";
 import type { ExecutorSection } from "./config.js";
 import { checkEntraPasswordRules } from "./password-rules.js";
 import { backoffDelay, type SlidingWindowLimiter } from "./rate-limiter.js";
@@ -270,7 +271,9 @@ export function startExecutor(deps: ExecutorDeps): Promise<Processor> {
   return startProcessor(deps.log, {
     group: "reset-executor",
     eventTypes: ["UserResolved"],
-    handle: (event) => handleUserResolved(deps, event),
+    // One user's changes still run one after the other (partition key = user).
+    concurrency: 16,
+    handle: tracedHandler("reset-executor", (event) => handleUserResolved(deps, event)),
     logger: deps.logger,
   });
 }

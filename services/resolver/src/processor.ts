@@ -3,6 +3,7 @@ import { appendToStream, readStream, shredSealedSecret, startProcessor, type Eve
 import { classifyGraphError, findUsers, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResolutionFailureReason } from "@pwsync/proto";
+import { tracedHandler } from "@pwsync/telemetry";
 import type { LookupAttribute } from "./config.js";
 import { decide, plannedLookups, type Lookup } from "./decide.js";
 
@@ -120,7 +121,7 @@ export function startResolver(deps: ResolverDeps): Promise<Processor> {
   return startProcessor(deps.log, {
     group: "resolver",
     eventTypes: ["ChangeCaptured", "RetryRequested"],
-    handle: (event) => (event.type === "RetryRequested" ? handleRetryRequested(deps, event) : handleChangeCaptured(deps, event)),
+    handle: tracedHandler("resolver", (event) => (event.type === "RetryRequested" ? handleRetryRequested(deps, event) : handleChangeCaptured(deps, event))),
     logger: deps.logger,
   });
 }

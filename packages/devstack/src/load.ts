@@ -1,0 +1,118 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { buildPasswordChange, IngestStream } from "@pwsync/agent-link";
+import type { RecipientPublicKey } from "@pwsync/crypto";
+import { readStreamsEventsByType, type EventLog } from "@pwsync/eventlog";
+import type { SandboxUserSpec, Stack } from "./stack.js";
+
+export const TERMINAL_EVENT_TYPES = ["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"] as const;
+
+export interface PlannedChange {
+  changeId: string;
+  user: SandboxUserSpec;
+  password: string;
+  changedAt: Date;
+  agent: string;
+}
+
+export interface SentChange extends PlannedChange {
+  sentAt: number;
+  ackedAt: number;
+}
+
+/** A password Entra accepts, different every time. */
+export function generatedPassword(): string {
+  return `Pw-${randomBytes(9).toString("base64url")}-7a!`;
+}
+
+export function planChanges(users: SandboxUserSpec[], count: number, agents: string[], passwords?: Map<string, string[]>): PlannedChange[] {
+  const start = Date.now() - count;
+  return Array.from({ length: count }, (_, i) => {
+    const user = users[i % users.length]!;
+    const fromFile = passwords?.get(user.userPrincipalName.split("@")[0]!);
+    const password = fromFile?.[Math.floor(i / users.length) % fromFile.length] ?? generatedPassword();
+    // changedAt grows with i, so the newest change per user is the one planned last.
+    return { changeId: randomUUID(), user, password, changedAt: new Date(start + i), agent: agents[i % agents.length]! };
+  });
+}
+
+/**
+ * Pushes changes exactly as a dc-agent does (sealed, over mTLS, one stream per agent), at up
+ * to `ratePerSecond` (steady offered load) or as fast as acks allow.
+ */
+export async function pushChanges(
+  stack: Pick<Stack, "agentEndpoint" | "recipient">,
+  planned: PlannedChange[],
+  options: { ratePerSecond?: number; streamsPerAgent?: number; onProgress?: (sent: number) => void } = {},
+): Promise<SentChange[]> {
+  const streams = new Map<string, IngestStream[]>();
+  const streamFor = (agent: string, i: number) => {
+    let list = streams.get(agent);
+    if (!list) {
+      list = Array.from({ length: options.streamsPerAgent ?? 1 }, () => new IngestStream(stack.agentEndpoint(agent)));
+      streams.set(agent, list);
+    }
+    return list[i % list.length]!;
+  };
+  const started = performance.now();
+  const sent: Promise<SentChange>[] = [];
+  for (let i = 0; i < planned.length; i++) {
+    const change = planned[i]!;
+    if (options.ratePerSecond) {
+      const due = started + (i * 1000) / options.ratePerSecond;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    } else if (i % 500 === 0) {
+      await new Promise((r) => setImmediate(r));
+    }
+    const message = buildPasswordChange(
+      stack.recipient as RecipientPublicKey,
+      {
+        changeId: change.changeId,
+        accountName: change.user.userPrincipalName.split("@")[0]!,
+        userPrincipalName: change.user.userPrincipalName,
+        mail: change.user.mail,
+        objectGuid: Buffer.from(change.user.onPremisesImmutableId, "base64"),
+        changedAt: change.changedAt,
+        domainController: `${change.agent}.contoso.example`,
+        agentSequence: BigInt(i),
+      },
+      Buffer.from(change.password, "utf8"),
+    );
+    const sentAt = Date.now();
+    sent.push(streamFor(change.agent, i).send(message).then(() => ({ ...change, sentAt, ackedAt: Date.now() })));
+    options.onProgress?.(i + 1);
+  }
+  const result = await Promise.all(sent);
+  await Promise.all([...streams.values()].flat().map((s) => s.close()));
+  return result;
+}
+
+export interface Outcome {
+  type: string;
+  createdAt: Date;
+  data: Record<string, unknown>;
+}
+
+/** Polls the log until every change has a terminal event (or the deadline passes). */
+export async function waitForOutcomes(log: EventLog, changeIds: Set<string>, options: { timeoutMs: number; onProgress?: (done: number) => void }): Promise<Map<string, Outcome>> {
+  const outcomes = new Map<string, Outcome>();
+  const deadline = Date.now() + options.timeoutMs;
+  while (outcomes.size < changeIds.size && Date.now() < deadline) {
+    const pending = [...changeIds].filter((id) => !outcomes.has(id));
+    for (let i = 0; i < pending.length; i += 5000) {
+      const streams = pending.slice(i, i + 5000).map((id) => `change-${id}`);
+      for (const event of await readStreamsEventsByType(log.db, streams, TERMINAL_EVENT_TYPES)) {
+        const changeId = event.streamId.slice("change-".length);
+        if (!outcomes.has(changeId)) outcomes.set(changeId, { type: event.type, createdAt: event.createdAt, data: event.data as Record<string, unknown> });
+      }
+    }
+    options.onProgress?.(outcomes.size);
+    if (outcomes.size < changeIds.size) await new Promise((r) => setTimeout(r, 200));
+  }
+  return outcomes;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
