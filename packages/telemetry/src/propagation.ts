@@ -77,3 +77,23 @@ export function contextFromGrpcMetadata(metadata: grpc.Metadata, base: Context =
 }
 
 export { propagation };
+
+interface TracedEvent {
+  type: string;
+  streamId: string;
+  globalPosition: bigint;
+  metadata: TraceCarrier & Record<string, unknown>;
+}
+
+/**
+ * Wraps a consumer's event handler so each event is handled in a span continuing the change's
+ * trace, and the handler sees metadata whose traceparent is that span: events it appends with
+ * `{...event.metadata}` become the span's children. With telemetry off the traceparent passes
+ * through unchanged.
+ */
+export function tracedHandler<E extends TracedEvent, R>(service: string, handle: (event: E) => Promise<R>): (event: E) => Promise<R> {
+  return (event) =>
+    withEventSpan(`${service} ${event.type}`, event.metadata, { "pwsync.event_type": event.type, "pwsync.stream_id": event.streamId, "pwsync.global_position": String(event.globalPosition) }, (span) =>
+      handle({ ...event, metadata: { ...event.metadata, ...traceMetadata(span) } }),
+    );
+}

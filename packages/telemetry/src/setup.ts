@@ -74,3 +74,6 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     },
   };
 }
+
+/** The `telemetry:` section alone, for services whose own schema does not include it. */
+export const telemetryConfigSchema = z.object({ telemetry: telemetrySection });

@@ -11,16 +11,21 @@ import { testAlertSender } from "./test-alert.js";
 import { startWatchdog } from "./watchdog.js";
 import { watchdogMailer } from "./watchdog-mail.js";
 import { TenantKind } from "@pwsync/proto";
+import { observeBacklog, startTelemetry, telemetryConfigSchema } from "@pwsync/telemetry";
+import { backlog } from "./backlog.js";
 
 await runService(
   "admin",
   async (logger) => {
     const config = loadConfig(adminConfigSchema);
+    const telemetry = startTelemetry({ serviceName: "admin", settings: loadConfig(telemetryConfigSchema).telemetry });
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-admin", maxConnections: config.database.maxConnections });
     const graph = config.graph ? { client: await graphClientFromConfig(config.graph), baseUrl: config.graph.baseUrl } : undefined;
     const testAlert = config.notifier ? testAlertSender(config.notifier, config.database.url) : undefined;
     const deps = { log, logger, graph, testAlert, watchdog: config.admin.watchdog, denials: denialRecorder(log, logger, config.admin.deniedRecordsPerMinute) };
     const server = await startAdminServer(config.admin, deps);
+    // Consumer lag and agent queues as metrics, read only when the SDK collects.
+    if (telemetry.enabled) observeBacklog(() => backlog(log));
     const watchdog = config.admin.watchdog.enabled
       ? startWatchdog({ log, logger, settings: config.admin.watchdog, ...(testAlert && config.admin.watchdog.email ? { notify: watchdogMailer(testAlert) } : {}) })
       : undefined;
@@ -33,6 +38,7 @@ await runService(
       testAlert?.close();
       graph?.client.close();
       await log.close();
+      await telemetry.shutdown();
     };
   },
   createLogger,

@@ -11,12 +11,14 @@ import { executorSection, reapExpiredSecrets, SlidingWindowLimiter, startExecuto
 import { startResolver } from "@pwsync/resolver";
 import { sandboxControl, startSandboxTenant, type SandboxTenantHandle } from "@pwsync/sandbox-tenant";
 import { createTestDatabase, eventually } from "@pwsync/testkit";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTelemetry, type Telemetry } from "@pwsync/telemetry";
+import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { requestRetry } from "./retry.js";
 
 // A failed change keeps its sealed password for the retry window; an admin's RetryRequested
@@ -40,7 +42,11 @@ const recipient = loadRecipientPublicKey(keys.publicPem);
 const lines: string[] = [];
 const logger = createLogger({ service: "retry-test", destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
 
+const spans = new InMemorySpanExporter();
+let telemetry: Telemetry;
+
 beforeAll(async () => {
+  telemetry = startTelemetry({ serviceName: "retry-test", spanExporter: spans });
   const pki = await ensureDevPki(mkdtempSync(path.join(tmpdir(), "retry-pki-")));
   const caPem = readFileSync(pki.ca.cert, "utf8");
   sandbox = await startSandboxTenant({ tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") }, tenantId, apps: [{ clientId, clientSecret }], users, scryptCost: 1024 });
@@ -69,13 +75,14 @@ afterAll(async () => {
   graph?.close();
   await sandbox?.close();
   await log?.close();
+  await telemetry?.shutdown();
 });
 
 async function capture(user: (typeof users)[number], secret: string): Promise<string> {
   const changeId = randomUUID();
   const message = buildPasswordChange(
     recipient,
-    { changeId, accountName: user.userPrincipalName.split("@")[0]!, objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"), userPrincipalName: user.userPrincipalName, changedAt: new Date(), domainController: "dc01" },
+    { changeId, accountName: user.userPrincipalName.split("@")[0]!, objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"), userPrincipalName: user.userPrincipalName, changedAt: new Date(), domainController: "dc01", traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01` },
     Buffer.from(secret),
   );
   const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
@@ -119,5 +126,20 @@ describe("retry of a failed change", () => {
 
   it("no password appears in any log line", () => {
     expect(lines.join("\n")).not.toMatch(/Retry-Canary/);
+  });
+
+  it("one change is one trace: resolver and executor spans chain through the events; no password in any span", async () => {
+    await telemetry.flush();
+    const finished = spans.getFinishedSpans();
+    const text = JSON.stringify(finished.map((s) => ({ name: s.name, attributes: s.attributes, events: s.events, status: s.status })));
+    expect(text).not.toMatch(/Retry-Canary/);
+    const changeId = (await log.db.selectFrom("change_summaries").select("change_id").where("account_name", "=", "retry0").executeTakeFirstOrThrow()).change_id;
+    const ofChange = finished.filter((s) => s.attributes["pwsync.stream_id"] === `change-${changeId}`);
+    expect(ofChange.map((s) => s.name)).toEqual(["resolver ChangeCaptured", "reset-executor UserResolved", "resolver RetryRequested", "reset-executor UserResolved"]);
+    expect(new Set(ofChange.map((s) => s.spanContext().traceId)).size).toBe(1);
+    // The executor's span is the child of the resolver's, through UserResolved's metadata.
+    expect(ofChange[1]!.parentSpanContext?.spanId).toBe(ofChange[0]!.spanContext().spanId);
+    const resolvedAgain = (await readStream(log.db, `change-${changeId}`)).filter((e) => e.type === "UserResolved")[1]!;
+    expect(resolvedAgain.metadata.traceparent).toContain(ofChange[2]!.spanContext().spanId);
   });
 });

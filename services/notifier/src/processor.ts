@@ -19,6 +19,7 @@ import { alertFacts, type TerminalFailure } from "./facts.js";
 import { describeSmtpError, isPermanentSmtpError, type Mailer } from "./mailer.js";
 import { render, type Templates } from "./templates.js";
 import { countSent, loadThrottleWindows } from "./throttle-store.js";
+import { tracedHandler } from "@pwsync/telemetry";
 
 export const NOTIFIER_GROUP = "notifier";
 export const NOTIFIED_EVENT_TYPES = ["ResolutionFailed", "ResetFailed"] as const;
@@ -207,7 +208,7 @@ export function startNotificationProcessor(deps: NotifierDeps, options: { member
   return startProcessor(deps.log, {
     group: NOTIFIER_GROUP,
     eventTypes: NOTIFIED_EVENT_TYPES,
-    handle: createNotificationHandler(deps),
+    handle: tracedHandler("notifier", createNotificationHandler(deps)),
     logger: deps.logger,
     ...options,
   });

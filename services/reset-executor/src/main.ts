@@ -9,11 +9,13 @@ import { executorConfigSchema } from "./config.js";
 import { startExecutor } from "./processor.js";
 import { SlidingWindowLimiter } from "./rate-limiter.js";
 import { startSecretReaper } from "./secret-reaper.js";
+import { startTelemetry, telemetryConfigSchema } from "@pwsync/telemetry";
 
 await runService(
   "reset-executor",
   async (logger) => {
     const config = loadConfig(executorConfigSchema);
+    const telemetry = startTelemetry({ serviceName: "reset-executor", settings: loadConfig(telemetryConfigSchema).telemetry });
     const keys = loadKeyRing(config.executor.keysDir);
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-reset-executor", maxConnections: config.database.maxConnections });
     const graph = await graphClientFromConfig(config.graph);
@@ -41,6 +43,7 @@ await runService(
       await health.shutdown(100);
       graph.close();
       await log.close();
+      await telemetry.shutdown();
     };
   },
   createLogger,

@@ -6,11 +6,13 @@ import { createLogger } from "@pwsync/log";
 import { runService } from "@pwsync/service-runtime";
 import { resolverConfigSchema } from "./config.js";
 import { startResolver } from "./processor.js";
+import { startTelemetry, telemetryConfigSchema } from "@pwsync/telemetry";
 
 await runService(
   "resolver",
   async (logger) => {
     const config = loadConfig(resolverConfigSchema);
+    const telemetry = startTelemetry({ serviceName: "resolver", settings: loadConfig(telemetryConfigSchema).telemetry });
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-resolver", maxConnections: config.database.maxConnections });
     const graph = await graphClientFromConfig(config.graph);
     const processor = await startResolver({ log, graph, logger, matchOrder: config.resolver.matchOrder, retainSecretOnFailure: config.resolver.retainSecretOnFailure });
@@ -22,6 +24,7 @@ await runService(
       await health.shutdown(100);
       graph.close();
       await log.close();
+      await telemetry.shutdown();
     };
   },
   createLogger,

@@ -121,6 +121,8 @@ export function startResolver(deps: ResolverDeps): Promise<Processor> {
   return startProcessor(deps.log, {
     group: "resolver",
     eventTypes: ["ChangeCaptured", "RetryRequested"],
+    // Lookups of different changes are independent; Graph latency, not CPU, bounds them.
+    concurrency: 16,
     handle: tracedHandler("resolver", (event) => (event.type === "RetryRequested" ? handleRetryRequested(deps, event) : handleChangeCaptured(deps, event))),
     logger: deps.logger,
   });
