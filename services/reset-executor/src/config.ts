@@ -26,9 +26,11 @@ export const executorSection = z.object({
   /**
    * How long a failed change keeps its sealed password so an admin can retry it after fixing
    * the cause (AdminService.RetryChange); 0 shreds at once. Also closes the window for changes
-   * that failed in the resolver (with resolver.retainSecretOnFailure).
+   * that failed in the resolver (with resolver.retainSecretOnFailure). Off by default: a
+   * sealed password then lives only until its change is terminal; opting in trades that for
+   * retries without a new password change.
    */
-  retainSecretOnFailureHours: z.number().min(0).max(168).default(24),
+  retainSecretOnFailureHours: z.number().min(0).max(168).default(0),
 });
 
 export const executorConfigSchema = z.object({

@@ -14,10 +14,13 @@ export const resolverConfigSchema = z.object({
        */
       matchOrder: z.array(lookupAttribute).min(1).default(["immutableId", "userPrincipalName", "mail"]),
       healthPort: z.number().int().min(0).max(65535).default(0),
-      /** Keep the sealed password of a failed change for an admin retry (the reset-executor's reaper shreds it later). */
-      retainSecretOnFailure: z.boolean().default(true),
+      /**
+       * Keep the sealed password of a failed change for an admin retry (the reset-executor's
+       * reaper shreds it when executor.retainSecretOnFailureHours ends). Off by default.
+       */
+      retainSecretOnFailure: z.boolean().default(false),
     })
-    .default({ matchOrder: ["immutableId", "userPrincipalName", "mail"], healthPort: 0, retainSecretOnFailure: true }),
+    .default({ matchOrder: ["immutableId", "userPrincipalName", "mail"], healthPort: 0, retainSecretOnFailure: false }),
 });
 
 export type ResolverConfig = z.infer<typeof resolverConfigSchema>;
