@@ -1,6 +1,7 @@
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import type * as grpc from "@grpc/grpc-js";
+import { pwsyncMetrics } from "./metrics.js";
 import { redactAttributes } from "./redaction.js";
 
 // Trace context travels in three carriers: an event's metadata (traceparent/tracestate, stored
@@ -96,4 +97,20 @@ export function tracedHandler<E extends TracedEvent, R>(service: string, handle:
     withEventSpan(`${service} ${event.type}`, event.metadata, { "pwsync.event_type": event.type, "pwsync.stream_id": event.streamId, "pwsync.global_position": String(event.globalPosition) }, (span) =>
       handle({ ...event, metadata: { ...event.metadata, ...traceMetadata(span) } }),
     );
+}
+
+/**
+ * Records a change's outcome on the span handling it (the seed's Total / Work / Wait split as
+ * attributes) and counts it in pwsync.changes. Safe with telemetry off.
+ */
+export function recordOutcome(outcome: string, timing?: { totalMs?: number; workMs?: number; waitMs?: number; attempts?: number }): void {
+  const span = trace.getActiveSpan();
+  span?.setAttributes(
+    redactAttributes({
+      "pwsync.outcome": outcome,
+      ...(timing?.totalMs !== undefined ? { "pwsync.total_ms": timing.totalMs, "pwsync.work_ms": timing.workMs ?? 0, "pwsync.wait_ms": timing.waitMs ?? 0 } : {}),
+      ...(timing?.attempts !== undefined ? { "pwsync.attempts": timing.attempts } : {}),
+    }),
+  );
+  pwsyncMetrics().changes.add(1, { outcome });
 }

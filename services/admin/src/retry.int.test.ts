@@ -139,6 +139,9 @@ describe("retry of a failed change", () => {
     expect(new Set(ofChange.map((s) => s.spanContext().traceId)).size).toBe(1);
     // The executor's span is the child of the resolver's, through UserResolved's metadata.
     expect(ofChange[1]!.parentSpanContext?.spanId).toBe(ofChange[0]!.spanContext().spanId);
+    // The seed's Benchmark line rides on the executor spans.
+    expect(ofChange[1]!.attributes).toMatchObject({ "pwsync.outcome": "ResetFailed", "pwsync.attempts": 1 });
+    expect(ofChange[3]!.attributes).toMatchObject({ "pwsync.outcome": "PasswordSet", "pwsync.total_ms": expect.any(Number), "pwsync.work_ms": expect.any(Number), "pwsync.wait_ms": expect.any(Number) });
     const resolvedAgain = (await readStream(log.db, `change-${changeId}`)).filter((e) => e.type === "UserResolved")[1]!;
     expect(resolvedAgain.metadata.traceparent).toContain(ofChange[2]!.spanContext().spanId);
   });

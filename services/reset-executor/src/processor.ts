@@ -17,7 +17,7 @@ import {
 import { classifyGraphError, setPassword, type ClassifiedGraphError, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResetFailureReason, type EventPayload } from "@pwsync/proto";
-import { tracedHandler } from "@pwsync/telemetry";
+import { recordOutcome, tracedHandler } from "@pwsync/telemetry";
 import type { ExecutorSection } from "./config.js";
 import { checkEntraPasswordRules } from "./password-rules.js";
 import { backoffDelay, type SlidingWindowLimiter } from "./rate-limiter.js";
@@ -82,6 +82,7 @@ function describeGraphFailure(error: ClassifiedGraphError, userPrincipalName: st
 
 /** The terminal events plus the shredding of the sealed password (unless kept), in one transaction. */
 function terminal(progress: Progress, event: NewEvent, userState?: { entraUserId: string; changedAt: Date }, keepSecret = false): Writes {
+  recordOutcome(event.type, { ...timing(progress), attempts: progress.attempts });
   return async (trx) => {
     const appended = await appendToStream(
       trx,

@@ -3,7 +3,7 @@ import { appendToStream, readStream, shredSealedSecret, startProcessor, type Eve
 import { classifyGraphError, findUsers, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResolutionFailureReason } from "@pwsync/proto";
-import { tracedHandler } from "@pwsync/telemetry";
+import { recordOutcome, tracedHandler } from "@pwsync/telemetry";
 import type { LookupAttribute } from "./config.js";
 import { decide, plannedLookups, type Lookup } from "./decide.js";
 
@@ -80,6 +80,7 @@ export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEven
 
 function failure(deps: ResolverDeps, event: StoredEvent, changeId: string, reason: ResolutionFailureReason, detail: string): Writes {
   const keep = deps.retainSecretOnFailure === true;
+  recordOutcome("ResolutionFailed");
   return async (trx) => {
     const appended = await appendToStream(
       trx,
