@@ -114,3 +114,16 @@ export function recordOutcome(outcome: string, timing?: { totalMs?: number; work
   );
   pwsyncMetrics().changes.add(1, { outcome });
 }
+
+/** One Graph request: latency histogram, 429 counter, and an event on the active span. */
+export function recordGraphAttempt(operation: string, ms: number, httpStatus: number, kind = "ok"): void {
+  const m = pwsyncMetrics();
+  m.graphLatency.record(ms, { operation, status: String(httpStatus) });
+  if (httpStatus === 429) m.graphThrottled.add(1, { operation });
+  trace.getActiveSpan()?.addEvent("graph.attempt", { "graph.operation": operation, "http.response.status_code": httpStatus, "pwsync.graph.kind": kind, "pwsync.duration_ms": Math.round(ms) });
+}
+
+/** An alert email's fate (sent / throttled / failed) by recipient role. */
+export function recordAlert(result: string, role: string): void {
+  pwsyncMetrics().alerts.add(1, { result, role });
+}

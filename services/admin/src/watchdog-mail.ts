@@ -1,3 +1,4 @@
+import { recordAlert } from "@pwsync/telemetry";
 import type { TestAlertSender } from "./test-alert.js";
 import type { WatchdogNotice } from "./watchdog.js";
 
@@ -10,6 +11,12 @@ export function watchdogMailer(sender: Pick<TestAlertSender, "mailer" | "adminRe
       state === "raised"
         ? `${alert.detail}\n\nThis alert is sent once; you will get another message when the condition clears.\nSee it with: pwsync status\n`
         : `The condition "${alert.kind}" for ${alert.subject} has cleared.\n`;
-    await sender.mailer.send(sender.adminRecipients.join(", "), { subject: subject.replace(/[\r\n]+/g, " "), text }, `watchdog-${alert.kind}`);
+    await sender.mailer.send(sender.adminRecipients.join(", "), { subject: subject.replace(/[\r\n]+/g, " "), text }, `watchdog-${alert.kind}`).then(
+      () => recordAlert("sent", "watchdog"),
+      (err: unknown) => {
+        recordAlert("failed", "watchdog");
+        throw err;
+      },
+    );
   };
 }

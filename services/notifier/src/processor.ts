@@ -19,7 +19,7 @@ import { alertFacts, type TerminalFailure } from "./facts.js";
 import { describeSmtpError, isPermanentSmtpError, type Mailer } from "./mailer.js";
 import { render, type Templates } from "./templates.js";
 import { countSent, loadThrottleWindows } from "./throttle-store.js";
-import { tracedHandler } from "@pwsync/telemetry";
+import { recordAlert, tracedHandler } from "@pwsync/telemetry";
 
 export const NOTIFIER_GROUP = "notifier";
 export const NOTIFIED_EVENT_TYPES = ["ResolutionFailed", "ResetFailed"] as const;
@@ -194,6 +194,7 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
           for (const o of fresh) {
             if (o.kind === "sent") await countSent(trx, o.recipient, now, config.throttle.windowMinutes);
             logger.info({ changeId, about: event.type, role: o.role, recipient: o.recipient, outcome: o.kind, ...(o.kind === "failed" ? { detail: o.detail } : {}) }, `notification ${o.kind}`);
+            recordAlert(o.kind, String(o.role));
           }
           return;
         }

@@ -17,7 +17,7 @@ import {
 import { classifyGraphError, setPassword, type ClassifiedGraphError, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResetFailureReason, type EventPayload } from "@pwsync/proto";
-import { recordOutcome, tracedHandler } from "@pwsync/telemetry";
+import { recordGraphAttempt, recordOutcome, tracedHandler } from "@pwsync/telemetry";
 import type { ExecutorSection } from "./config.js";
 import { checkEntraPasswordRules } from "./password-rules.js";
 import { backoffDelay, type SlidingWindowLimiter } from "./rate-limiter.js";
@@ -213,6 +213,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
       try {
         await withTimeout(setPassword(deps.graph, resolved.entraUserId, text, { forceChangePasswordNextSignIn: deps.config.forceChangePasswordNextSignIn }), deps.requestTimeoutMs);
         progress.workMs += performance.now() - started;
+        recordGraphAttempt("set_password", performance.now() - started, 204);
         deps.logger.info({ ...logContext, attempts: progress.attempts, ...timing(progress) }, "password set in Entra ID");
         return terminal(
           progress,
@@ -222,6 +223,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
       } catch (err) {
         progress.workMs += performance.now() - started;
         error = classifyGraphError(err);
+        recordGraphAttempt("set_password", performance.now() - started, error.httpStatus, error.kind);
       }
       if (!RETRYABLE.has(error.kind)) return fail(FAILURE_REASON[error.kind] ?? ResetFailureReason.REJECTED, describeGraphFailure(error, upn), error);
       if (progress.attempts >= deps.config.retryLimit)
