@@ -246,7 +246,9 @@ describe("notifier", () => {
     expect(failed!.type).toBe("NotificationFailed");
     const detail = fromJson(events.NotificationFailed, failed!.event.data as JsonValue).detail;
     expect(detail).toMatch(/^gave up after 2 attempts; the SMTP relay 127\.0\.0\.1:\d+ was unavailable: .*ECONNREFUSED/);
-    expect(await h.eventLog.db.selectFrom("notifier_throttle").selectAll().execute()).toEqual([]);
+    // A slot is reserved before each try and given back when the relay is down: nothing counts.
+    const windows = await h.eventLog.db.selectFrom("notifier_throttle").select("sent_in_window").execute();
+    expect(windows.reduce((sum, w) => sum + w.sent_in_window, 0)).toBe(0);
   });
 
   it("does not email again when the events are delivered again (checkpoint replay)", async () => {

@@ -18,7 +18,7 @@ import { decide, outcomeKey, type Decision, type Role } from "./decide.js";
 import { alertFacts, type TerminalFailure } from "./facts.js";
 import { describeSmtpError, isPermanentSmtpError, type Mailer } from "./mailer.js";
 import { render, type Templates } from "./templates.js";
-import { countSent, loadThrottleWindows } from "./throttle-store.js";
+import { loadThrottleWindows, releaseSlot, reserveSlot } from "./throttle-store.js";
 import { recordAlert, tracedHandler } from "@pwsync/telemetry";
 
 export const NOTIFIER_GROUP = "notifier";
@@ -147,6 +147,11 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
       } else if (relayError) {
         unsent.push(decision);
       } else {
+        const throttledUntil = await reserveSlot(log.db, recipient, now, config.throttle.windowMinutes, config.throttle.maxPerWindow);
+        if (throttledUntil) {
+          pending.outcomes.set(key, { kind: "throttled", role: decision.role, recipient, throttledUntil });
+          continue;
+        }
         try {
           const { messageId } = await mailer.send(recipient, render(templates, decision.role, facts), changeId);
           pending.outcomes.set(key, { kind: "sent", role: decision.role, recipient, messageId });
@@ -154,6 +159,7 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
           if (isPermanentSmtpError(err)) {
             pending.outcomes.set(key, { kind: "failed", role: decision.role, recipient, detail: `the SMTP relay refused the message: ${describeSmtpError(err)}` });
           } else {
+            await releaseSlot(log.db, recipient);
             relayError = err;
             unsent.push(decision);
           }
@@ -192,7 +198,6 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
         );
         if (result.success) {
           for (const o of fresh) {
-            if (o.kind === "sent") await countSent(trx, o.recipient, now, config.throttle.windowMinutes);
             logger.info({ changeId, about: event.type, role: o.role, recipient: o.recipient, outcome: o.kind, ...(o.kind === "failed" ? { detail: o.detail } : {}) }, `notification ${o.kind}`);
             recordAlert(o.kind, String(o.role));
           }

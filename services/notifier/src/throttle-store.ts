@@ -11,19 +11,36 @@ export async function loadThrottleWindows(db: Executor, recipients: readonly str
 }
 
 /**
- * Counts one sent alert. The window rule is the one in decide.ts's windowExpired, applied in SQL
- * so two replicas counting for the same recipient at once both land (the row lock orders them).
+ * Takes one slot of the recipient's window atomically, before the email is sent, so workers of
+ * different partitions or replicas alerting the same recipient at once cannot both pass a full
+ * window. Returns undefined when reserved, or when the window frees up again.
  */
-export async function countSent(trx: Transaction<Database>, recipient: string, now: Date, windowMinutes: number): Promise<void> {
+export async function reserveSlot(db: Executor, recipient: string, now: Date, windowMinutes: number, maxPerWindow: number): Promise<Date | undefined> {
   const expired = sql<boolean>`notifier_throttle.window_started_at + make_interval(secs => ${windowMinutes * 60}) <= ${now}`;
-  await trx
+  const reserved = await db
     .insertInto("notifier_throttle")
     .values({ recipient, window_started_at: now, sent_in_window: 1 })
     .onConflict((oc) =>
-      oc.column("recipient").doUpdateSet({
-        window_started_at: sql`CASE WHEN ${expired} THEN ${now}::timestamptz ELSE notifier_throttle.window_started_at END`,
-        sent_in_window: sql`CASE WHEN ${expired} THEN 1 ELSE notifier_throttle.sent_in_window + 1 END`,
-      }),
+      oc
+        .column("recipient")
+        .doUpdateSet({
+          window_started_at: sql`CASE WHEN ${expired} THEN ${now}::timestamptz ELSE notifier_throttle.window_started_at END`,
+          sent_in_window: sql`CASE WHEN ${expired} THEN 1 ELSE notifier_throttle.sent_in_window + 1 END`,
+        })
+        .where(sql<boolean>`${expired} OR notifier_throttle.sent_in_window < ${maxPerWindow}`),
     )
+    .returning("sent_in_window")
+    .executeTakeFirst();
+  if (reserved) return undefined;
+  const row = await db.selectFrom("notifier_throttle").select("window_started_at").where("recipient", "=", recipient).executeTakeFirst();
+  return new Date((row?.window_started_at ?? now).getTime() + windowMinutes * 60_000);
+}
+
+/** Gives a reserved slot back when the relay could not take the message (it will be retried). */
+export async function releaseSlot(db: Executor, recipient: string): Promise<void> {
+  await db
+    .updateTable("notifier_throttle")
+    .set({ sent_in_window: sql`greatest(sent_in_window - 1, 0)` })
+    .where("recipient", "=", recipient)
     .execute();
 }
