@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every test, from a fresh Debian machine with Node 20: installs what the tests need (npm
+# packages; Debian's samba for a real AD DC; mingw-w64 and wine for the LSA filter), then runs
+# proto lint + breaking-change check, the typecheck, every vitest suite (unit, integration,
+# end-to-end) and the filter's wine suite. Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+started=$(date +%s)
+step() { echo; echo "=== $* ($(( $(date +%s) - started ))s)"; }
+
+step "npm dependencies"
+bash scripts/ensure-deps.sh
+step "Debian packages for the real-parts tests (samba, mingw-w64, wine)"
+bash dc-agent/scripts/install-test-deps.sh
+bash lsa-filter/scripts/install-toolchain.sh
+
+step "proto: buf lint and buf breaking"
+npx buf lint
+bash scripts/buf-breaking.sh
+
+step "typecheck"
+npx tsc -p tsconfig.json
+
+step "vitest: unit, integration and end-to-end suites"
+npx vitest run
+
+step "lsa-filter: build x64/x86 and exercise the DLL under wine"
+bash lsa-filter/test/run.sh
+
+step "all tests passed"
