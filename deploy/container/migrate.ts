@@ -1,0 +1,27 @@
+// One-shot schema migration (compose `migrate` service, Kubernetes Job / pre-upgrade hook).
+// Every service also migrates at start under kysely's lock table, so this is not required for
+// correctness; it makes an upgrade's schema change a visible, separately failing step that
+// finishes before new replicas roll out.
+import { databaseSection, loadConfig, z } from "@pwsync/config";
+import { openEventLog } from "@pwsync/eventlog";
+import { createLogger } from "@pwsync/log";
+
+const logger = createLogger({ service: "migrate" });
+try {
+  const config = loadConfig(z.object({ database: databaseSection }));
+  const log = await openEventLog(config.database.url, { applicationName: "pwsync-migrate", maxConnections: 2 });
+  // Grafana's audit view reads the event log through a read-only role; it is granted exactly the
+  // tables it needs (never sealed_secrets), after the migration created them.
+  const readonlyRole = process.env.PWSYNC_MIGRATE_READONLY_ROLE;
+  if (readonlyRole) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(readonlyRole)) throw new Error(`PWSYNC_MIGRATE_READONLY_ROLE ${JSON.stringify(readonlyRole)} is not a plain role name`);
+    await log.pool.query(`GRANT SELECT ON events, change_summaries, agent_status TO ${readonlyRole}`);
+    logger.info({ role: readonlyRole }, "read-only role granted the audit tables");
+  }
+  await log.close();
+  logger.info({}, "event log schema is up to date");
+} catch (err) {
+  logger.fatal({ err: (err as Error).message }, "migration failed");
+  logger.flush?.();
+  process.exitCode = 1;
+}
