@@ -48,6 +48,7 @@ process.stdout.write(
   [
     "",
     `  agent ingest (mTLS gRPC)  ${stack.ingestAddress}`,
+    `  admin API (mTLS gRPC, reflection)  ${stack.adminAddress}  — try: npm run pwsync -- status --addr ${stack.adminAddress} --ca ${rel(stack.pki.ca.cert)} --cert ${rel(path.join(stack.pki.dir, "admins/admin.pem"))} --key ${rel(path.join(stack.pki.dir, "admins/admin.key"))}`,
     stack.sandboxUrl ? `  SANDBOX tenant (not Microsoft!)  ${stack.sandboxUrl}  — sign-in check: POST ${stack.sandboxUrl}/sandbox/signin` : "  Microsoft Graph: real tenant from your --config",
     `  SMTP catcher              127.0.0.1:${stack.smtpPort}  → mail in ${rel(stack.mailDir)}/`,
     `  PostgreSQL event log      ${stack.databaseUrl.replace(/:[^:@/]+@/, ":***@")}`,

@@ -14,7 +14,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../
 const entry = (service: string) => path.join(repoRoot, "services", service, "src", "main.ts");
 
 export const WORKER_SERVICES = ["resolver", "reset-executor", "notifier"] as const;
-export type ServiceName = "sandbox-tenant" | "smtp-catcher" | "ingest" | (typeof WORKER_SERVICES)[number];
+export type ServiceName = "sandbox-tenant" | "smtp-catcher" | "ingest" | "admin" | (typeof WORKER_SERVICES)[number];
 
 export interface SandboxUserSpec {
   id: string;
@@ -39,7 +39,7 @@ export interface StackOptions {
   progress?: (message: string) => void;
 }
 
-export const FIXED_PORTS = { postgres: 54329, ingest: 7443, sandbox: 8443, smtp: 2525 } as const;
+export const FIXED_PORTS = { postgres: 54329, ingest: 7443, admin: 7444, sandbox: 8443, smtp: 2525 } as const;
 
 export interface Stack {
   readonly dataDir: string;
@@ -47,6 +47,7 @@ export interface Stack {
   readonly pki: DevPkiPaths;
   readonly databaseUrl: string;
   readonly ingestAddress: string;
+  readonly adminAddress: string;
   readonly sandboxUrl: string | undefined;
   readonly smtpPort: number;
   readonly mailDir: string;
@@ -108,7 +109,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   let postgres: LocalPostgres | undefined;
 
   const stopAll = async () => {
-    const order = ["ingest", ...WORKER_SERVICES, "smtp-catcher", "sandbox-tenant"];
+    const order = ["ingest", "admin", ...WORKER_SERVICES, "smtp-catcher", "sandbox-tenant"];
     const byOrder = [...services.values()].sort((a, b) => order.indexOf(a.name.split("#")[0]!) - order.indexOf(b.name.split("#")[0]!));
     for (const service of byOrder) await stopService(service);
     await postgres?.stop();
@@ -124,7 +125,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const agents = options.agents ?? ["dc01", "dc02"];
     say("preparing dev PKI and sealing key");
-    const pki = await ensureDevPki(dirs.pki, { agents });
+    const pki = await ensureDevPki(dirs.pki, { agents, admins: ["admin"] });
     const recipient = ensureSealingKey(dirs.keys);
     const baseEnv = { ...process.env, PWSYNC_CONFIG: path.join(dataDir, "pwsync.yaml"), PWSYNC_PARENT_PID: String(process.pid) };
     const ready = (msg: string) => (line: Record<string, unknown>) => line.msg === msg;
@@ -180,6 +181,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     smtpSpec.env.PWSYNC_SMTP_CATCHER_PORT = String(smtp.readyValue);
 
     const ingestPort = fixed ? FIXED_PORTS.ingest : await freePort();
+    const adminPort = fixed ? FIXED_PORTS.admin : await freePort();
     const generated = {
       database: { url: databaseUrl, maxConnections: 10 },
       graph,
@@ -188,6 +190,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         port: ingestPort,
         tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key },
         acceptedKeyIds: [recipient.keyId],
+      },
+      admin: {
+        host: "127.0.0.1",
+        port: adminPort,
+        tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key },
       },
       resolver: { matchOrder: ["immutableId", "userPrincipalName", "mail"] },
       executor: { keysDir: dirs.keys, retryLimit: 5 },
@@ -208,6 +215,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const ingestSpec = { name: "ingest", entry: entry("ingest"), env: baseEnv, logFile: path.join(dirs.logs, "ingest.log"), ready: (line: Record<string, unknown>) => (line.msg === "ingest listening (mTLS)" ? line.port : undefined) };
     specs.set("ingest", ingestSpec);
     services.set("ingest", await spawnService(ingestSpec));
+
+    say("starting admin API");
+    const adminSpec = { name: "admin", entry: entry("admin"), env: baseEnv, logFile: path.join(dirs.logs, "admin.log"), ready: ready("admin API listening (mTLS, reflection on)") };
+    specs.set("admin", adminSpec);
+    services.set("admin", await spawnService(adminSpec));
 
     const readyMessages: Record<(typeof WORKER_SERVICES)[number], string> = {
       resolver: "resolver consuming ChangeCaptured",
@@ -231,6 +243,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       pki,
       databaseUrl,
       ingestAddress: `127.0.0.1:${ingestPort}`,
+      adminAddress: `127.0.0.1:${adminPort}`,
       sandboxUrl,
       smtpPort: smtp.readyValue,
       mailDir: dirs.mail,
