@@ -177,7 +177,7 @@ describe.each(overlays)("k8s overlay %s", (overlay) => {
     expect(ipOpen).toEqual(["admin", "ingest"]);
     for (const worker of ["resolver", "reset-executor", "notifier"]) expect(policies.find((p) => p.metadata.name === worker)?.spec.ingress).toEqual([]);
     // Every pod that talks to Postgres carries the label the database policy admits.
-    for (const w of workloads(manifests).filter((w) => [...PWSYNC_SERVICES, "migrate"].includes(w.metadata.labels?.["app.kubernetes.io/name"] as string))) {
+    for (const w of workloads(manifests).filter((w) => [...PWSYNC_SERVICES, "migrate"].includes((w.metadata.labels as Record<string, string> | undefined)?.["app.kubernetes.io/name"] ?? ""))) {
       expect((w.spec as any).template.metadata.labels["pwsync.io/database-client"], w.metadata.name).toBe("true");
     }
   });
