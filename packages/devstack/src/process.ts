@@ -28,7 +28,9 @@ export interface RunningService<T = unknown> {
  * that exits first fails the start with its last lines of output.
  */
 export async function spawnService<T>(spec: ServiceSpec): Promise<RunningService<T>> {
-  const child = spawn(process.execPath, ["--import", "tsx", spec.entry, ...(spec.args ?? [])], {
+  // PWSYNC_NODE_ARGS passes flags to every service's node (e.g. --cpu-prof for profiling).
+  const nodeArgs = (process.env.PWSYNC_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", spec.entry, ...(spec.args ?? [])], {
     env: spec.env,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -33,7 +33,7 @@ export interface StackOptions {
   /** Configuration merged over the generated pwsync.yaml (a user's file, or a test's settings). */
   overlay?: Record<string, unknown>;
   agents?: string[];
-  sandbox?: { users?: SandboxUserSpec[]; writeBudget?: string; scryptCost?: number };
+  sandbox?: { users?: SandboxUserSpec[]; writeBudget?: string; scryptCost?: number; persistState?: boolean };
   /** Replicas per worker service (default 1 each). */
   replicas?: Partial<Record<(typeof WORKER_SERVICES)[number], number>>;
   progress?: (message: string) => void;
@@ -150,7 +150,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           SANDBOX_CLIENT_SECRET: clientSecret,
           SANDBOX_TENANT_ID: tenantId,
           SANDBOX_CLIENT_ID: clientId,
-          SANDBOX_STATE_FILE: path.join(dirs.sandbox, "state.json"),
+          ...(options.sandbox?.persistState === false ? {} : { SANDBOX_STATE_FILE: path.join(dirs.sandbox, "state.json") }),
           SANDBOX_WRITE_BUDGET: options.sandbox?.writeBudget ?? "3000/150",
           ...(options.sandbox?.scryptCost ? { SANDBOX_SCRYPT_COST: String(options.sandbox.scryptCost) } : {}),
         },

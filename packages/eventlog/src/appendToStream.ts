@@ -36,13 +36,19 @@ export async function appendToStream(
 async function appendInTransaction(trx: Transaction<Database>, streamId: string, events: NewEvent[], options: AppendOptions): Promise<AppendResult> {
   const count = events.length;
   const { expectedVersion } = options;
+  const partitionKey = options.partitionKey ?? streamId;
+  const partition = partitionOf(partitionKey);
+  // Sent at commit only, so consumers never wake for an event they cannot see yet. Evaluated in
+  // the stream row's RETURNING (one round trip less per append), so only when the append goes
+  // ahead. Payload "partition:Type,Type" lets consumers wake only for events they handle.
+  const notify = sql<string>`pg_notify(${EVENTS_CHANNEL}, ${`${partition}:${[...new Set(events.map((e) => e.type))].join(",")}`})`.as("notified");
   let newVersion: number | undefined;
   if (expectedVersion === "no_stream" || expectedVersion === 0) {
     const inserted = await trx
       .insertInto("streams")
       .values({ stream_id: streamId, version: count })
       .onConflict((oc) => oc.column("stream_id").doNothing())
-      .returning("version")
+      .returning(["version", notify])
       .executeTakeFirst();
     newVersion = inserted?.version;
   } else if (expectedVersion === "any") {
@@ -50,7 +56,7 @@ async function appendInTransaction(trx: Transaction<Database>, streamId: string,
       .insertInto("streams")
       .values({ stream_id: streamId, version: count })
       .onConflict((oc) => oc.column("stream_id").doUpdateSet({ version: sql`streams.version + ${count}` }))
-      .returning("version")
+      .returning(["version", notify])
       .executeTakeFirstOrThrow();
     newVersion = upserted.version;
   } else {
@@ -61,7 +67,7 @@ async function appendInTransaction(trx: Transaction<Database>, streamId: string,
       .set({ version: sql`version + ${count}` })
       .where("stream_id", "=", streamId)
       .where("version", "=", expectedVersion)
-      .returning("version")
+      .returning(["version", notify])
       .executeTakeFirst();
     newVersion = updated?.version;
   }
@@ -70,8 +76,6 @@ async function appendInTransaction(trx: Transaction<Database>, streamId: string,
     return { success: false, streamId, expectedVersion, actualVersion: actual?.version ?? null };
   }
   const firstVersion = newVersion - count + 1;
-  const partitionKey = options.partitionKey ?? streamId;
-  const partition = partitionOf(partitionKey);
   const rows = await trx
     .insertInto("events")
     .values(
@@ -87,8 +91,6 @@ async function appendInTransaction(trx: Transaction<Database>, streamId: string,
     )
     .returning("global_position")
     .execute();
-  // Delivered at commit only, so consumers never wake for an event they cannot see yet.
-  await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(partition)})`.execute(trx);
   return { success: true, nextVersion: newVersion, globalPositions: rows.map((r) => BigInt(r.global_position)) };
 }
 

@@ -94,6 +94,9 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
   const logger = options.logger ?? silent;
   const batchSize = options.batchSize ?? 200;
   const concurrency = Math.max(1, options.concurrency ?? 1);
+  const wanted = new Set(options.eventTypes);
+  const wakeAllDelayMs = 50;
+  let wakeAllTimer: NodeJS.Timeout | undefined;
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   const rebalanceIntervalMs = options.rebalanceIntervalMs ?? 1000;
   const key = lockKey(options.group);
@@ -111,11 +114,22 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
       logger.warn({ err: err.message, group: options.group }, "control connection lost; releasing partitions");
       void onControlLost(client);
     });
-    client.on("notification", () => {
-      // Wake every worker, not just the appended partition's: readers stop below the oldest
-      // running transaction cluster-wide, so this commit may be what was hiding events already
-      // committed in other partitions, whose own notifications found nothing readable.
-      for (const worker of workers.values()) worker.wake();
+    client.on("notification", (message) => {
+      const [partition, types = ""] = (message.payload ?? "").split(":");
+      const worker = workers.get(Number(partition));
+      if (worker && (types === "" || types.split(",").some((type) => wanted.has(type)))) {
+        worker.wake();
+      }
+      // Readers stop below the oldest running transaction cluster-wide, so any commit may be
+      // what was hiding events already committed in other partitions, whose own notifications
+      // found nothing readable. Waking every worker for each commit would cost a query per
+      // worker per commit under load; once per wakeAllDelayMs is enough.
+      if (!wakeAllTimer) {
+        wakeAllTimer = setTimeout(() => {
+          wakeAllTimer = undefined;
+          for (const w of workers.values()) w.wake();
+        }, wakeAllDelayMs);
+      }
     });
     await client.connect();
     await client.query(`LISTEN ${EVENTS_CHANNEL}`);
@@ -375,6 +389,7 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
     async stop() {
       stopped = true;
       clearTimeout(rebalanceTimer);
+      clearTimeout(wakeAllTimer);
       await ticking;
       await Promise.all([...workers.values()].map((w) => stopWorker(w)));
       const client = control;

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { Agent } from "node:https";
-import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from "@azure/identity";
+import { ClientCertificateCredential, ClientSecretCredential, type AccessToken, type TokenCredential } from "@azure/identity";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import {
   AuthenticationHandler,
@@ -46,6 +46,24 @@ function trustCaPolicy(agent: Agent): PipelinePolicy {
   };
 }
 
+/**
+ * Hands out the same access token until shortly before it expires. MSAL caches tokens too, but
+ * its cache lookup on every Graph request showed up as a top CPU cost under load.
+ */
+function reuseTokens(credential: TokenCredential, refreshBeforeMs = 5 * 60_000): TokenCredential {
+  let current: AccessToken | undefined;
+  let pending: Promise<AccessToken | null> | undefined;
+  return {
+    async getToken(scopes, options) {
+      if (current && current.expiresOnTimestamp - Date.now() > refreshBeforeMs) return current;
+      pending ??= credential.getToken(scopes, options).finally(() => (pending = undefined));
+      const token = await pending;
+      if (token) current = token;
+      return token;
+    },
+  };
+}
+
 export async function createGraphClient(options: GraphClientOptions): Promise<GraphClient> {
   const authorityHost = (options.authorityHost ?? MICROSOFT_AUTHORITY_HOST).replace(/\/+$/, "");
   const graphBaseUrl = (options.graphBaseUrl ?? MICROSOFT_GRAPH_BASE_URL).replace(/\/+$/, "");
@@ -73,7 +91,7 @@ export async function createGraphClient(options: GraphClientOptions): Promise<Gr
     throw new Error("Graph credentials need a client secret or a certificate path");
   }
 
-  const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [GRAPH_SCOPE] });
+  const authProvider = new TokenCredentialAuthenticationProvider(reuseTokens(credential), { scopes: [GRAPH_SCOPE] });
   const transport = options.caPem ? new NodeHttpsHandler(options.caPem) : new HTTPMessageHandler();
   // The SDK's default chain contains a RetryHandler that silently retries 429/503/504 up to three
   // times. pwsync schedules its own retries (RetryScheduled events honouring Retry-After), so the

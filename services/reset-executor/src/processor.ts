@@ -112,10 +112,15 @@ function terminal(progress: Progress, event: NewEvent, userState?: { entraUserId
   };
 }
 
-async function newerChangeFor(deps: ExecutorDeps, partitionKey: string, after: bigint, changedAt: Date, changeId: string): Promise<string | undefined> {
+/**
+ * A newer change for the same user that makes this one moot: one already handled (the per-user
+ * state), or — while this one is being retried — one waiting behind it in the log. Before the
+ * first attempt the waiting ones need no look: they are handled after this one and win anyway.
+ */
+async function newerChangeFor(deps: ExecutorDeps, partitionKey: string, after: bigint, changedAt: Date, changeId: string, includeQueued: boolean): Promise<string | undefined> {
   const [state, later] = await Promise.all([
     deps.log.db.selectFrom("executor_user_state").select(["change_id", "changed_at"]).where("entra_user_id", "=", partitionKey.replace(/^user-/, "")).executeTakeFirst(),
-    readByPartitionKey(deps.log.db, partitionKey, ["UserResolved"], after),
+    includeQueued ? readByPartitionKey(deps.log.db, partitionKey, ["UserResolved"], after) : Promise.resolve([]),
   ]);
   if (state && state.change_id !== changeId && state.changed_at.getTime() > changedAt.getTime()) return state.change_id;
   for (const event of later) {
@@ -183,7 +188,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
     );
   };
 
-  const newer = await newerChangeFor(deps, event.partitionKey, event.globalPosition, changedAt, resolved.changeId);
+  const newer = await newerChangeFor(deps, event.partitionKey, event.globalPosition, changedAt, resolved.changeId, false);
   if (newer) return supersede(newer);
 
   const secret = await loadSealedSecret(deps.log.db, resolved.changeId);
@@ -203,7 +208,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
     if (!rules.ok) return fail(ResetFailureReason.COMPLEXITY, rules.detail);
     for (;;) {
       if (progress.attempts > 0) {
-        const newerNow = await newerChangeFor(deps, event.partitionKey, event.globalPosition, changedAt, resolved.changeId);
+        const newerNow = await newerChangeFor(deps, event.partitionKey, event.globalPosition, changedAt, resolved.changeId, true);
         if (newerNow) return supersede(newerNow);
       }
       progress.attempts++;

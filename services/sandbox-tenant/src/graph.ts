@@ -6,7 +6,7 @@ import { GraphMessages, sendGraphError, sendJson, type RequestIds } from "./grap
 import { ODataFilterError, parseEqualityFilter, parseSelect } from "./odata.js";
 import { hashPassword, type SandboxState } from "./state.js";
 import type { WriteThrottle } from "./throttle.js";
-import { isFilterable, matches, toGraphUser, type SandboxUser } from "./users.js";
+import { isFilterable, toGraphUser, UserIndex, type SandboxUser } from "./users.js";
 
 const READ_ROLES = ["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 const PASSWORD_WRITE_ROLES = ["User.ReadWrite.All", "User-PasswordProfile.ReadWrite.All", "Directory.ReadWrite.All"];
@@ -48,9 +48,15 @@ function authenticate(ctx: GraphContext, { req, res, ids }: GraphRequest): Acces
 
 const hasAnyRole = (claims: AccessTokenClaims, roles: string[]) => claims.roles.some((role) => roles.includes(role));
 
+const indexes = new WeakMap<readonly SandboxUser[], UserIndex>();
+function indexOf(users: readonly SandboxUser[]): UserIndex {
+  let index = indexes.get(users);
+  if (!index) indexes.set(users, (index = new UserIndex(users)));
+  return index;
+}
+
 function findUser(ctx: GraphContext, idOrUpn: string): SandboxUser | undefined {
-  const key = idOrUpn.toLowerCase();
-  return ctx.users.find((user) => user.id.toLowerCase() === key || user.userPrincipalName.toLowerCase() === key);
+  return indexOf(ctx.users).findByIdOrUpn(idOrUpn);
 }
 
 function contextUrl(origin: string, select: string[] | undefined, entity: boolean): string {
@@ -93,7 +99,7 @@ function listUsers(ctx: GraphContext, { res, url, ids, origin }: GraphRequest, s
       if (!isFilterable(property)) {
         return sendGraphError(res, ids, 400, "Request_UnsupportedQuery", `Unsupported or invalid query filter clause specified for property '${property}' of resource 'User'.`);
       }
-      users = users.filter((user) => matches(user, property, value));
+      users = indexOf(ctx.users).find(property, value);
     } catch (err) {
       if (err instanceof ODataFilterError) return sendGraphError(res, ids, 400, "BadRequest", err.message);
       throw err;

@@ -92,3 +92,40 @@ export function matches(user: SandboxUser, property: string, value: string): boo
   if (typeof actual !== "string") return false;
   return rule.caseInsensitive ? actual.toLowerCase() === value.toLowerCase() : actual === value;
 }
+
+/**
+ * Lookups by filterable property and by id/UPN in O(1): a linear scan per request made the
+ * sandbox, not pwsync, the bottleneck of every benchmark with thousands of users.
+ */
+export class UserIndex {
+  private readonly byProperty = new Map<string, Map<string, SandboxUser[]>>();
+  private readonly byIdOrUpn = new Map<string, SandboxUser>();
+
+  constructor(users: readonly SandboxUser[]) {
+    for (const [property, rule] of Object.entries(FILTERABLE)) {
+      const map = new Map<string, SandboxUser[]>();
+      for (const user of users) {
+        const actual = user[rule.key];
+        if (typeof actual !== "string") continue;
+        const key = rule.caseInsensitive ? actual.toLowerCase() : actual;
+        map.set(key, [...(map.get(key) ?? []), user]);
+      }
+      this.byProperty.set(property, map);
+    }
+    for (const user of users) {
+      this.byIdOrUpn.set(user.id.toLowerCase(), user);
+      this.byIdOrUpn.set(user.userPrincipalName.toLowerCase(), user);
+    }
+  }
+
+  /** The users `matches(user, property, value)` accepts, in file order. */
+  find(property: string, value: string): SandboxUser[] {
+    const rule = FILTERABLE[property.toLowerCase()];
+    if (!rule) return [];
+    return this.byProperty.get(property.toLowerCase())?.get(rule.caseInsensitive ? value.toLowerCase() : value) ?? [];
+  }
+
+  findByIdOrUpn(idOrUpn: string): SandboxUser | undefined {
+    return this.byIdOrUpn.get(idOrUpn.toLowerCase());
+  }
+}
