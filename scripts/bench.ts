@@ -42,6 +42,8 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     // Warm-up: first calls pay for JIT, TLS sessions and the Graph token.
     const warm = Array.from({ length: 50 }, (_, i) => ({ changeId: randomUUID(), user: users[4999 - i]!, password: generatedPassword(), changedAt: new Date(), agent: "dc01" }));
     await waitForOutcomes(log, new Set((await pushChanges(stack, warm)).map((c) => c.changeId)), { timeoutMs: 60_000 });
+    // Start the measured run with an empty write window (warm-up writes would count otherwise).
+    await control.faults({ reset: true });
     const before = await control.stats();
     const start = Date.now() - options.changes;
     const planned: PlannedChange[] = Array.from({ length: options.changes }, (_, i) => ({
@@ -139,7 +141,6 @@ const result: Record<string, unknown> = {
 say(`result so far: ${JSON.stringify(result)}`);
 
 if (!values["skip-limited"]) {
-  const windowMs = 15_000;
   const budget = 300;
   const limited = await run("rate-limited", {
     budget: `${budget}/15`,
@@ -148,11 +149,8 @@ if (!values["skip-limited"]) {
     rate: 60,
   });
   rmSync(limited.dataDir, { recursive: true, force: true });
-  let peak = 0;
-  for (let i = 0, j = 0; i < limited.setTimes.length; i++) {
-    while (limited.setTimes[i]! - limited.setTimes[j]! >= windowMs) j++;
-    peak = Math.max(peak, i - j + 1);
-  }
+  // Measured by the sandbox at request arrival (commit times of PasswordSet bunch up).
+  const peak = limited.after.peakWritesInWindow;
   const writes = limited.after.counters.writes! - limited.before.counters.writes!;
   const throttled = limited.after.counters.throttled! - limited.before.counters.throttled!;
   result.rateLimited = {

@@ -38,6 +38,7 @@ export interface SandboxStats {
   faults: ReturnType<FaultPlan["describe"]>;
   users: number;
   writeBudget: WriteBudget;
+  peakWritesInWindow: number;
 }
 
 export interface SandboxTenantHandle {
@@ -208,7 +209,7 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
   const handle: SandboxTenantHandle = {
     url: `https://${hostForUrl}:${port}`,
     port,
-    stats: () => ({ counters: { ...state.counters }, faults: faults.describe(), users: users.length, writeBudget }),
+    stats: () => ({ counters: { ...state.counters }, faults: faults.describe(), users: users.length, writeBudget, peakWritesInWindow: throttle.peakWritesInWindow }),
     dumpState: () => JSON.stringify({ passwordHashes: state.passwordHashes, counters: state.counters }),
     close: async () => {
       server.closeAllConnections();

@@ -13,6 +13,8 @@ export type BudgetDecision = { allowed: true } | { allowed: false; retryAfterSec
 
 export class WriteThrottle {
   private readonly history = new Map<string, number[]>();
+  /** Most writes any app had in one window so far: how much of the budget callers really used. */
+  peakWritesInWindow = 0;
 
   constructor(
     private readonly budget: WriteBudget,
@@ -30,10 +32,12 @@ export class WriteThrottle {
     }
     recent.push(now);
     this.history.set(appId, recent);
+    this.peakWritesInWindow = Math.max(this.peakWritesInWindow, recent.length);
     return { allowed: true };
   }
 
   reset(): void {
     this.history.clear();
+    this.peakWritesInWindow = 0;
   }
 }
