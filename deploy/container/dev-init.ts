@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { generateRecipientKeyPair, loadRecipientPublicKey } from "@pwsync/crypto";
+import { demoUsers } from "@pwsync/devstack/demo-users";
 import { ensureDevPki } from "@pwsync/pki";
 
 const root = process.env.PWSYNC_DEV_SECRETS ?? "/run/pwsync";
@@ -58,14 +59,3 @@ say("sandbox app secret and demo users ready");
 
 // The Postgres image and Grafana run as their own users; the volume is shared by design in dev.
 for (const file of ["db/password", "db/readonly-password"]) chmodSync(path.join(root, file), 0o644);
-
-function demoUsers(count: number) {
-  // Same shape as the launcher's demo users, so `npm run demo` targets exist here too.
-  return Array.from({ length: count }, (_, i) => {
-    const n = String(i + 1).padStart(5, "0");
-    const guid = Buffer.alloc(16);
-    guid.writeUInt32BE(0x70770000 + i, 0);
-    guid.write("pwsync-demo", 4, "latin1");
-    return { id: `00000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`, userPrincipalName: `user${n}@contoso.example`, mail: `user${n}@contoso.example`, onPremisesImmutableId: guid.toString("base64") };
-  });
-}

@@ -178,7 +178,10 @@ function importClosure(entries: string[]): Set<string> {
       } else if (spec.startsWith("@pwsync/")) {
         const [, name, ...rest] = spec.split("/");
         const dir = ["packages", "services"].map((d) => path.join(root, d, name!)).find((d) => existsSync(d))!;
-        queue.push(rest.length ? path.join(dir, rest.join("/")).replace(/\.js$/, ".ts") : path.join(dir, "src/index.ts"));
+        // Resolve through the workspace package's "exports" map, as Node does.
+        const exportsMap = (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { exports?: Record<string, string> }).exports ?? {};
+        const target = exportsMap[rest.length ? `./${rest.join("/")}` : "."];
+        queue.push(target ? path.join(dir, target) : path.join(dir, "src/index.ts"));
       } else bare.add(spec);
     }
   }

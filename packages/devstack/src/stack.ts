@@ -8,22 +8,17 @@ import { openEventLog } from "@pwsync/eventlog";
 import { freePort, startLocalPostgres, type LocalPostgres } from "@pwsync/local-postgres";
 import { ensureDevPki, type DevPkiPaths } from "@pwsync/pki";
 import { stringify as toYaml } from "yaml";
+import { demoUsers, type SandboxUserSpec } from "./demo-users.js";
 import { spawnService, stopService, type RunningService } from "./process.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const entry = (service: string) => path.join(repoRoot, "services", service, "src", "main.ts");
 
+export { demoUsers, type SandboxUserSpec };
+
 export const WORKER_SERVICES = ["resolver", "reset-executor", "notifier"] as const;
 export type ServiceName = "sandbox-tenant" | "smtp-catcher" | "ingest" | "admin" | (typeof WORKER_SERVICES)[number];
 
-export interface SandboxUserSpec {
-  id: string;
-  userPrincipalName: string;
-  mail: string;
-  onPremisesImmutableId: string;
-  accountEnabled?: boolean;
-  onPremisesSyncEnabled?: boolean;
-}
 
 export interface StackOptions {
   /** Everything the stack keeps: Postgres data, PKI, keys, config, logs, caught mail. */
@@ -59,16 +54,6 @@ export interface Stack {
   kill(instance: string, signal?: NodeJS.Signals): Promise<void>;
   restart(instance: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-export function demoUsers(count: number): SandboxUserSpec[] {
-  return Array.from({ length: count }, (_, i) => {
-    const n = String(i + 1).padStart(5, "0");
-    const guid = Buffer.alloc(16);
-    guid.writeUInt32BE(0x70770000 + i, 0);
-    guid.write("pwsync-demo", 4, "latin1");
-    return { id: `00000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`, userPrincipalName: `user${n}@contoso.example`, mail: `user${n}@contoso.example`, onPremisesImmutableId: guid.toString("base64") };
-  });
 }
 
 function ensureSealingKey(keysDir: string): RecipientPublicKey {
