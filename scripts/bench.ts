@@ -22,10 +22,13 @@ const { values } = parseArgs({
     "steady-seconds": { type: "string", default: "10" },
     "limited-changes": { type: "string", default: "600" },
     "skip-limited": { type: "boolean", default: false },
+    "skip-steady": { type: "boolean", default: false },
+    replicas: { type: "string", default: "1" },
   },
 });
 const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const users = demoUsers(5000);
+const replicas = Number(values.replicas);
 
 async function run(name: string, options: { budget: string; executorLimit: Record<string, unknown>; changes: number; rate: number }) {
   const dataDir = mkdtempSync(path.join(tmpdir(), `pwsync-bench-${name}-`));
@@ -35,6 +38,7 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     ports: "random",
     sandbox: { users, writeBudget: options.budget, scryptCost: 2, persistState: false },
     overlay: { executor: { rateLimit: options.executorLimit, retryLimit: 20 }, notifier: { notifyAdmins: false, notifyEndUser: false } },
+    replicas: { resolver: replicas, "reset-executor": replicas, notifier: replicas },
   });
   const log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 4 });
   const control = sandboxControl(stack.sandboxUrl!, readFileSync(stack.pki.ca.cert));
@@ -125,17 +129,17 @@ rmSync(saturated.dataDir, { recursive: true, force: true });
 // Overhead: a steady load well under capacity, so the figure is the pipeline's own latency
 // (ingest receipt → Graph request sent), not time spent queueing behind a backlog.
 const steadyRate = Number(values["steady-rate"]);
-const steady = await run("steady", { ...unlimited, changes: Math.round(steadyRate * Number(values["steady-seconds"])), rate: steadyRate });
-rmSync(steady.dataDir, { recursive: true, force: true });
+const steady = values["skip-steady"] ? undefined : await run("steady", { ...unlimited, changes: Math.round(steadyRate * Number(values["steady-seconds"])), rate: steadyRate });
+if (steady) rmSync(steady.dataDir, { recursive: true, force: true });
 const result: Record<string, unknown> = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, loadAverage1m: Number(loadavg()[0]!.toFixed(2)) },
+  replicasPerConsumer: replicas,
   offeredPerSec: rate,
   changes,
-  lost: saturated.lost + steady.lost,
+  lost: saturated.lost + (steady?.lost ?? 0),
   throughputPerSec: Math.round(saturated.outcomes.size / saturated.seconds),
   steadyOfferedPerSec: steadyRate,
-  overheadP50Ms: percentile(steady.overheads, 50),
-  overheadP99Ms: percentile(steady.overheads, 99),
+  ...(steady ? { overheadP50Ms: percentile(steady.overheads, 50), overheadP99Ms: percentile(steady.overheads, 99) } : {}),
   saturatedOverheadP50Ms: percentile(saturated.overheads, 50),
 };
 say(`result so far: ${JSON.stringify(result)}`);
