@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -83,6 +83,25 @@ const committed = async (ids: string[]) => {
 };
 
 describe("dc-agent against a Samba AD DC and the real ingest", () => {
+  it("serves the exact bytes the C filter sends (frames captured under wine by lsa-filter/test/run.sh)", async () => {
+    const capturedDir = path.resolve(here, "../../.state/lsa-filter/captured");
+    const files = existsSync(capturedDir) ? readdirSync(capturedDir).filter((f) => f.endsWith(".bin")).sort() : [];
+    // scripts/test.sh runs the wine suite first and requires the frames; alone, run.sh makes them.
+    if (files.length === 0) {
+      if (process.env.PWSYNC_REQUIRE_CAPTURED_FRAMES === "1") throw new Error(`no captured frames in ${capturedDir}`);
+      return;
+    }
+    for (const file of files) {
+      const bytes = readFileSync(path.join(capturedDir, file));
+      const decoded = decodeFrame(bytes);
+      if (!decoded.ok) throw new Error(`${file}: ${decoded.error.message}`);
+      const account = decoded.value.accountNameUtf16le.toString("utf16le");
+      expect({ file, ack: await sendRaw(config.endpoint.path, bytes) }).toMatchObject({ file, ack: { status: "accepted" } });
+      // The vectors' accounts are not in the directory: read, looked up, and dropped by scope.
+      await eventually(`${file} handled`, async () => agentLog.records().some((r) => r.account === account && String(r.msg).includes("change dropped")));
+    }
+  });
+
   it("turns a frame into a committed change with the account's AD attributes, and drops accounts outside the scope", async () => {
     const frame = frameFor("alice", canary);
     expect(await sendRaw(config.endpoint.path, frame)).toMatchObject({ status: "accepted" });
