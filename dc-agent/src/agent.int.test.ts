@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { generateRecipientKeyPair } from "@pwsync/crypto";
 import { ensureDevPki, type DevPkiPaths } from "@pwsync/pki";
 import { eventually } from "@pwsync/testkit";
+import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
+import { startTelemetry, type Telemetry } from "@pwsync/telemetry";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { startAgent, type RunningAgent } from "./agent.js";
@@ -28,6 +30,9 @@ let pki: DevPkiPaths;
 let ingest: Awaited<ReturnType<typeof startIngestPair>>;
 let agent: RunningAgent;
 let config: AgentConfig;
+let telemetry: Telemetry;
+// In-process: the agent and both ingest servers share this tracer provider.
+const spans = new InMemorySpanExporter();
 const agentLog = capturingLogger();
 const serverLog = capturingLogger("ingest");
 const childLogs: string[] = [];
@@ -55,6 +60,7 @@ function configFor(dataDir: string, socket: string, spoolDir?: string): AgentCon
 }
 
 beforeAll(async () => {
+  telemetry = startTelemetry({ serviceName: "dc-agent-test", spanExporter: spans });
   dc = acquireSambaDc();
   pki = await ensureDevPki(path.join(root, "pki"), { agents: ["dc01"] });
   const keys = generateRecipientKeyPair();
@@ -69,6 +75,7 @@ afterAll(async () => {
   await agent?.stop();
   await ingest?.close();
   dc?.release();
+  await telemetry?.shutdown();
 });
 
 const send = (account: string, sequence?: bigint) => sendRaw(config.endpoint.path, frameFor(account, canary, sequence));
@@ -107,6 +114,15 @@ describe("dc-agent against a Samba AD DC and the real ingest", () => {
     expect(await sendRaw(config.endpoint.path, frame)).toMatchObject({ status: "accepted" });
     const [row] = await eventually("alice committed", () => committed([idOf(frame)]));
     expect(row).toMatchObject({ accountName: "alice", mail: "alice@pwsync.test" });
+    // One trace from the DC on: the agent's capture span is the parent of ingest's commit span,
+    // whose context the ChangeCaptured event carries for every consumer after it.
+    await telemetry.flush();
+    const capture = spans.getFinishedSpans().find((s) => s.name === "dc-agent capture" && s.attributes["pwsync.change_id"] === idOf(frame));
+    const commit = spans.getFinishedSpans().find((s) => s.name === "ingest commit" && s.attributes["pwsync.change_id"] === idOf(frame));
+    expect(capture).toBeDefined();
+    expect(commit?.spanContext().traceId).toBe(capture!.spanContext().traceId);
+    expect(row!.traceparent).toBe(`00-${commit!.spanContext().traceId}-${commit!.spanContext().spanId}-01`);
+    expect(JSON.stringify(spans.getFinishedSpans().map((s) => s.attributes))).not.toContain(canary);
     // bob is not in Password Sync (nested or not): acknowledged to the filter, never sent.
     const bob = frameFor("bob", canary);
     expect(await sendRaw(config.endpoint.path, bob)).toMatchObject({ status: "accepted" });

@@ -1,3 +1,4 @@
+import { telemetrySection } from "@pwsync/telemetry";
 import { z } from "@pwsync/config";
 
 // Every option of the seed's Password Client has a home here; README.md maps the names.
@@ -108,6 +109,8 @@ const agentConfigObject = z
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
       })
       .prefault({}),
+    /** OpenTelemetry: the agent starts each change's trace (off unless enabled). */
+    telemetry: telemetrySection,
   });
 
 // Checked on the raw input: an object schema strips unknown keys before a refinement sees them.

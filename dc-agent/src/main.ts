@@ -5,6 +5,7 @@
 import { ConfigError, loadConfig } from "@pwsync/config";
 import { createLogger, type Logger } from "@pwsync/log";
 import { runService } from "@pwsync/service-runtime";
+import { startTelemetry } from "@pwsync/telemetry";
 import { startAgent } from "./agent.js";
 import { agentConfigSchema, type AgentConfig } from "./config.js";
 import { RotatingFile } from "./support/rotatingFile.js";
@@ -38,8 +39,12 @@ if (command === "verify") {
     async (logger) => {
       // Fault injection for the crash test (dc-agent/src/agent.int.test.ts) only.
       const crash = process.env.DC_AGENT_FAULT === "kill-after-ingest-ack";
+      const telemetry = startTelemetry({ serviceName: "dc-agent", settings: config.telemetry });
       const agent = await startAgent(config, logger, crash ? { beforeRecordingAck: () => process.kill(process.pid, "SIGKILL") } : {});
-      return () => agent.stop();
+      return async () => {
+        await agent.stop();
+        await telemetry.shutdown();
+      };
     },
     makeLogger,
   );

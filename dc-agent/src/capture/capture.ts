@@ -3,6 +3,8 @@ import { buildPasswordChange } from "@pwsync/agent-link";
 import type { RecipientPublicKey } from "@pwsync/crypto";
 import type { Logger } from "@pwsync/log";
 import { PasswordChangeSchema } from "@pwsync/proto";
+import { setSafeAttributes, traceMetadata } from "@pwsync/telemetry";
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { utf16leToUtf8, wipe, type DecodedFrame } from "../frame/index.js";
 import { DirectoryError, type Directory } from "../ldap/directory.js";
 import type { DurableQueue } from "../queue/durableQueue.js";
@@ -29,7 +31,24 @@ export interface CaptureDeps {
  * plaintext buffers are wiped before this returns, whatever happens.
  */
 export async function captureFrame(deps: CaptureDeps, frame: DecodedFrame): Promise<CaptureOutcome> {
+  // The root of the change's trace: lookup, sealing and queueing here; ingest, the resolver,
+  // each Graph attempt and the alert continue it through the traceparent in the change.
+  const span = trace.getTracer("pwsync").startSpan("dc-agent capture", { kind: SpanKind.PRODUCER });
+  try {
+    const outcome = await captureFrameTraced(deps, frame, span);
+    setSafeAttributes(span, { "pwsync.outcome": outcome.kind, ...(outcome.kind === "queued" ? { "pwsync.change_id": outcome.changeId } : {}) });
+    return outcome;
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+async function captureFrameTraced(deps: CaptureDeps, frame: DecodedFrame, span: ReturnType<ReturnType<typeof trace.getTracer>["startSpan"]>): Promise<CaptureOutcome> {
   const changeId = changeIdFor(deps.domainController, frame);
+  setSafeAttributes(span, { "pwsync.account": frame.accountName, "pwsync.domain_controller": deps.domainController });
   const log = deps.logger.child({ changeId, account: frame.accountName, filterSequence: frame.sequence.toString() });
   let utf8: Buffer | null = null;
   try {
@@ -61,6 +80,7 @@ export async function captureFrame(deps: CaptureDeps, frame: DecodedFrame): Prom
         changedAt: account.passwordLastSet ?? frame.capturedAt,
         domainController: deps.domainController,
         agentSequence: frame.sequence,
+        ...(span.spanContext().traceFlags & 1 ? { traceparent: traceMetadata(span).traceparent } : {}),
       },
       utf8,
     );

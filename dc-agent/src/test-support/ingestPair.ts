@@ -36,9 +36,9 @@ export async function startIngestPair(pki: DevPkiPaths, keyId: string, logger: L
     start,
     stop,
     /** ChangeCaptured events in commit order. */
-    async captured(): Promise<{ changeId: string; accountName: string; mail: string; position: bigint }[]> {
-      const r = await sql<{ data: Record<string, string>; global_position: string }>`SELECT data, global_position FROM events WHERE type = 'ChangeCaptured' ORDER BY global_position`.execute(log.db);
-      return r.rows.map((row) => ({ changeId: row.data.changeId!, accountName: row.data.accountName!, mail: row.data.mail ?? "", position: BigInt(row.global_position) }));
+    async captured(): Promise<{ changeId: string; accountName: string; mail: string; position: bigint; traceparent: string }[]> {
+      const r = await sql<{ data: Record<string, string>; metadata: Record<string, string>; global_position: string }>`SELECT data, metadata, global_position FROM events WHERE type = 'ChangeCaptured' ORDER BY global_position`.execute(log.db);
+      return r.rows.map((row) => ({ changeId: row.data.changeId!, accountName: row.data.accountName!, mail: row.data.mail ?? "", position: BigInt(row.global_position), traceparent: row.metadata.traceparent ?? "" }));
     },
     async close() {
       await stop("primary");

@@ -1,6 +1,8 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { appendToStream, readStream, storeSealedSecret, type EventLog } from "@pwsync/eventlog";
 import { newEvent } from "@pwsync/proto";
+import { contextFromMetadata, setSafeAttributes, traceMetadata } from "@pwsync/telemetry";
+import { SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import type { ValidChange } from "./validate.js";
 
 export interface ChangeToCommit {
@@ -21,6 +23,33 @@ export const streamIdOf = (changeId: string) => `change-${changeId}`;
  * reported as a duplicate with its original position.
  */
 export async function commitChanges(log: EventLog, batch: ChangeToCommit[]): Promise<CommitOutcome[]> {
+  // One span per change, continuing the agent's trace; the events carry the ingest span's
+  // context so every consumer's span hangs below it.
+  const spans = new Map<string, Span>();
+  for (const item of batch) {
+    const parent = contextFromMetadata(item.change.traceparent ? { traceparent: item.change.traceparent } : undefined);
+    const span = trace.getTracer("pwsync").startSpan("ingest commit", { kind: SpanKind.SERVER }, parent);
+    setSafeAttributes(span, { "pwsync.change_id": item.change.changeId, "pwsync.agent_id": item.agentId, "pwsync.account": item.change.accountName });
+    spans.set(item.change.changeId, span);
+  }
+  try {
+    const outcomes = await commitInTransaction(log, batch, spans);
+    for (const outcome of outcomes) spans.get(outcome.changeId)?.setAttribute("pwsync.ack", outcome.status);
+    return outcomes;
+  } catch (err) {
+    for (const span of spans.values()) span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    for (const span of spans.values()) span.end();
+  }
+}
+
+function traceparentFor(change: ValidChange, span: Span | undefined): string | undefined {
+  if (span && span.spanContext().traceFlags & 1) return traceMetadata(span).traceparent;
+  return change.traceparent || undefined;
+}
+
+async function commitInTransaction(log: EventLog, batch: ChangeToCommit[], spans: Map<string, Span>): Promise<CommitOutcome[]> {
   return log.db.transaction().execute(async (trx) => {
     const outcomes: CommitOutcome[] = [];
     for (const item of batch) {
@@ -42,7 +71,7 @@ export async function commitChanges(log: EventLog, batch: ChangeToCommit[]): Pro
       const result = await appendToStream(
         trx,
         streamId,
-        [{ ...captured, metadata: { actor: "ingest", agentId: item.agentId, ...(change.traceparent ? { traceparent: change.traceparent } : {}) } }],
+        [{ ...captured, metadata: { actor: "ingest", agentId: item.agentId, ...withTraceparent(traceparentFor(change, spans.get(change.changeId))) } }],
         { expectedVersion: "no_stream" },
       );
       if (result.success) {
@@ -55,4 +84,8 @@ export async function commitChanges(log: EventLog, batch: ChangeToCommit[]): Pro
     }
     return outcomes;
   });
+}
+
+function withTraceparent(traceparent: string | undefined): { traceparent?: string } {
+  return traceparent ? { traceparent } : {};
 }
