@@ -18,6 +18,7 @@ import { decodeFrame, encodeSpoolEnvelope } from "./frame/index.js";
 import { capturingLogger } from "./test-support/capturingLogger.js";
 import { frameFor, sendRaw } from "./test-support/frames.js";
 import { startIngestPair } from "./test-support/ingestPair.js";
+import { formatTable, runVerify } from "./verify/verify.js";
 import { acquireSambaDc, type SambaDc } from "./test-support/samba.js";
 
 // A password no fixture holds: made up at run time, searched for on disk and in logs at the end.
@@ -90,6 +91,25 @@ const committed = async (ids: string[]) => {
 };
 
 describe("dc-agent against a Samba AD DC and the real ingest", () => {
+  it("sends heartbeats that ingest records: version, DC, queue depth", async () => {
+    const row = await eventually("heartbeat recorded", async () =>
+      ingest.log.db.selectFrom("agent_status").selectAll().where("agent_id", "=", "dc01").executeTakeFirst(),
+    );
+    expect(row).toMatchObject({ domain_controller: "dc01.pwsync.test" });
+    expect(row.agent_version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(Number(row.queue_depth)).toBeGreaterThanOrEqual(0);
+    expect(Date.now() - row.last_heartbeat_at.getTime()).toBeLessThan(60_000);
+  });
+
+  it("dc-agent verify passes every check against healthy servers, and says why an account is not synced", async () => {
+    const good = await runVerify(config, { account: "alice" });
+    expect(good.filter((r) => !r.ok)).toEqual([]);
+    expect(good.map((r) => r.check)).toEqual(expect.arrayContaining([expect.stringMatching(/^ingest primary/), expect.stringMatching(/^ingest secondary/), expect.stringMatching(/^LDAP bind/), 'filter for "alice"']));
+    const outside = await runVerify(config, { account: "bob" });
+    expect(outside.find((r) => r.check === 'filter for "bob"')).toMatchObject({ ok: false, detail: expect.stringMatching(/not synchronised/) });
+    expect(formatTable(outside)).toMatch(/1 check\(s\) failed/);
+  });
+
   it("serves the exact bytes the C filter sends (frames captured under wine by lsa-filter/test/run.sh)", async () => {
     const capturedDir = path.resolve(here, "../../.state/lsa-filter/captured");
     const files = existsSync(capturedDir) ? readdirSync(capturedDir).filter((f) => f.endsWith(".bin")).sort() : [];
