@@ -56,7 +56,7 @@ process.stdout.write(
     `  dev PKI (CA, server, agent certs)  ${rel(stack.pki.dir)}/`,
     `  logs (JSON lines)         ${rel(stack.logsDir)}/`,
     "",
-    "  Push test changes with: npm run demo -- --changes 100",
+    `  Push test changes into it: npm run demo -- --changes 100 --remote ${rel(stack.dataDir)}`,
     "  Ctrl-C stops everything; data stays in the data dir.",
     "",
   ].join("\n"),
