@@ -1,6 +1,6 @@
-import { sql, type Kysely } from "kysely";
+import { sql, type Kysely, type Selectable } from "kysely";
 import { consumerLag } from "./checkpoints.js";
-import type { ChangeStateName, Database } from "./schema.js";
+import type { AgentStatusTable, ChangeStateName, Database } from "./schema.js";
 
 export interface ConsumerGroupStatus {
   group: string;
@@ -51,18 +51,7 @@ export interface AgentRow {
 }
 
 export async function listAgentStatus(db: Kysely<Database>): Promise<AgentRow[]> {
-  const result = await sql<{
-    agent_id: string;
-    domain_controller: string;
-    agent_version: string;
-    filter_loaded: boolean;
-    queue_depth: string;
-    oldest_queued_age_seconds: string;
-    last_change_seen_at: Date | null;
-    last_heartbeat_at: Date;
-    server_in_use: string;
-    last_captured: Date | null;
-  }>`
+  const result = await sql<Selectable<AgentStatusTable> & { last_captured: Date | null }>`
     SELECT a.*, (SELECT max(e.created_at) FROM events e WHERE e.type = 'ChangeCaptured' AND e.data->>'agentId' = a.agent_id) AS last_captured
       FROM agent_status a ORDER BY a.agent_id`.execute(db);
   return result.rows.map((r) => ({

@@ -1,31 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { events, ResetFailureReason, ResolutionFailureReason } from "@pwsync/proto";
+import { events, ResolutionFailureReason } from "@pwsync/proto";
 import { alertFacts } from "./facts.js";
 import { DEFAULT_TEMPLATES, render } from "./templates.js";
 
-const change = create(events.ChangeCaptured, {
-  changeId: "7b0c6a52-55a4-4c33-9b57-0e7f2f1f7d10",
-  agentId: "dc01-agent",
-  domainController: "DC01.corp.example",
-  accountName: "jdoe",
-  userPrincipalName: "jdoe@corp.example",
-  mail: "john.doe@corp.example",
-  changedAt: timestampFromDate(new Date("2025-03-01T09:59:58Z")),
-});
-const complexity = {
-  type: "ResetFailed" as const,
-  payload: create(events.ResetFailed, {
-    changeId: change.changeId,
-    reason: ResetFailureReason.COMPLEXITY,
-    detail: "Graph said: The specified password does not comply with password complexity requirements.",
-    httpStatus: 400,
-    graphErrorCode: "Request_BadRequest",
-    attempts: 1,
-  }),
-};
-const failedAt = new Date("2025-03-01T10:00:01Z");
+import { change, complexity, failedAt } from "./test-fixtures.js";
 
 describe("alert templates", () => {
   it("tell an admin the account, DC, reason, detail, change id and times", () => {
