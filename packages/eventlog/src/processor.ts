@@ -78,6 +78,8 @@ function isAfter(a: Position, b: Position): boolean {
 interface PartitionWorker {
   partition: number;
   stopping: boolean;
+  /** A wanted event was committed in this partition since the last read that found one. */
+  notified: boolean;
   wake: () => void;
   done: Promise<void>;
 }
@@ -118,16 +120,17 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
       const [partition, types = ""] = (message.payload ?? "").split(":");
       const worker = workers.get(Number(partition));
       if (worker && (types === "" || types.split(",").some((type) => wanted.has(type)))) {
+        worker.notified = true;
         worker.wake();
       }
       // Readers stop below the oldest running transaction cluster-wide, so any commit may be
       // what was hiding events already committed in other partitions, whose own notifications
-      // found nothing readable. Waking every worker for each commit would cost a query per
-      // worker per commit under load; once per wakeAllDelayMs is enough.
+      // found nothing readable (those workers are still `notified`). Waking them for each
+      // commit would cost a query per commit under load; once per wakeAllDelayMs is enough.
       if (!wakeAllTimer) {
         wakeAllTimer = setTimeout(() => {
           wakeAllTimer = undefined;
-          for (const w of workers.values()) w.wake();
+          for (const w of workers.values()) if (w.notified) w.wake();
         }, wakeAllDelayMs);
       }
     });
@@ -158,6 +161,7 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
     const worker: PartitionWorker = {
       partition,
       stopping: false,
+      notified: false,
       wake: () => {
         woken = true;
         wakeUp();
@@ -290,7 +294,11 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
     let checkpoint = await readCheckpoint(log.db, options.group, partition);
     while (!worker.stopping) {
       try {
+        const notified = worker.notified;
+        worker.notified = false;
         const batch = await readPartitionBatch(log.db, partition, checkpoint, options.eventTypes, batchSize);
+        // Notified but nothing readable: held back by an older open transaction; stay pending.
+        if (notified && batch.events.length === 0) worker.notified = true;
         if (!batch.scannedTo) {
           await sleep(pollIntervalMs);
           continue;
