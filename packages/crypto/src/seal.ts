@@ -5,7 +5,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   hkdfSync,
   randomBytes,
   type KeyObject,
@@ -33,16 +32,34 @@ export interface Sealed {
 
 export class UnsealError extends Error {}
 
+// DER framing of X25519 keys (RFC 8410): a fixed prefix, then the 32 raw key bytes.
+const PKCS8_X25519_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+const SPKI_X25519_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+
 function rawPublicKey(key: KeyObject): Buffer {
-  // The JWK "x" member of an OKP key is the raw 32-byte public key.
-  const jwk = key.export({ format: "jwk" });
-  if (!jwk.x) throw new Error("not an X25519 key");
-  return Buffer.from(jwk.x, "base64url");
+  const spki = key.export({ type: "spki", format: "der" });
+  if (spki.length !== SPKI_X25519_PREFIX.length + 32 || !spki.subarray(0, SPKI_X25519_PREFIX.length).equals(SPKI_X25519_PREFIX)) throw new Error("not an X25519 key");
+  return spki.subarray(SPKI_X25519_PREFIX.length);
 }
 
 function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new UnsealError(`ephemeral public key must be 32 bytes, got ${raw.length}`);
-  return createPublicKey({ key: { kty: "OKP", crv: "X25519", x: Buffer.from(raw).toString("base64url") }, format: "jwk" });
+  return createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, raw]), format: "der", type: "spki" });
+}
+
+/**
+ * A fresh ephemeral key from 32 random bytes imported as PKCS#8, not generateKeyPairSync: on
+ * Node 20 a process sealing under GC pressure hung for good (scale-out test) — exporting a
+ * generated key held its lock while a GC ran the generation job's destructor, which waits for
+ * the same lock. Imported keys have no such job.
+ */
+function ephemeralKeyPair(): { privateKey: KeyObject; publicRaw: Buffer } {
+  const secret = randomBytes(32);
+  const der = Buffer.concat([PKCS8_X25519_PREFIX, secret]);
+  const privateKey = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  secret.fill(0);
+  der.fill(0);
+  return { privateKey, publicRaw: rawPublicKey(createPublicKey(privateKey)) };
 }
 
 export function keyIdOf(publicKey: KeyObject): string {
@@ -60,20 +77,21 @@ function deriveKey(shared: Buffer, ephemeralRaw: Buffer, recipientRaw: Buffer): 
 export interface RecipientPublicKey {
   keyId: string;
   key: KeyObject;
+  /** The 32 raw bytes, exported once at load rather than per seal. */
+  raw: Buffer;
 }
 
 export function loadRecipientPublicKey(pem: string): RecipientPublicKey {
   const key = createPublicKey(pem);
   if (key.asymmetricKeyType !== "x25519") throw new Error(`sealing key must be X25519, got ${key.asymmetricKeyType}`);
-  return { keyId: keyIdOf(key), key };
+  return { keyId: keyIdOf(key), key, raw: rawPublicKey(key) };
 }
 
 /** Seals `password` (UTF-8 bytes; the caller zeroes its own copy afterwards) for one change. */
 export function seal(recipient: RecipientPublicKey, changeId: string, password: Uint8Array): Sealed {
-  const ephemeral = generateKeyPairSync("x25519");
+  const ephemeral = ephemeralKeyPair();
   const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipient.key });
-  const ephemeralRaw = rawPublicKey(ephemeral.publicKey);
-  const key = deriveKey(shared, ephemeralRaw, rawPublicKey(recipient.key));
+  const key = deriveKey(shared, ephemeral.publicRaw, recipient.raw);
   const nonce = randomBytes(12);
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
   cipher.setAAD(associatedData(recipient.keyId, changeId));
@@ -81,24 +99,26 @@ export function seal(recipient: RecipientPublicKey, changeId: string, password: 
   const tag = cipher.getAuthTag();
   shared.fill(0);
   key.fill(0);
-  return { version: SEAL_VERSION, keyId: recipient.keyId, ephemeralPublicKey: ephemeralRaw, nonce, ciphertext, tag };
+  return { version: SEAL_VERSION, keyId: recipient.keyId, ephemeralPublicKey: ephemeral.publicRaw, nonce, ciphertext, tag };
 }
 
 export interface RecipientKeyPair {
   keyId: string;
   privateKey: KeyObject;
   publicKey: KeyObject;
+  publicRaw: Buffer;
 }
 
 export function loadRecipientKeyPair(privatePem: string): RecipientKeyPair {
   const privateKey = createPrivateKey(privatePem);
   if (privateKey.asymmetricKeyType !== "x25519") throw new Error(`sealing key must be X25519, got ${privateKey.asymmetricKeyType}`);
   const publicKey = createPublicKey(privateKey);
-  return { keyId: keyIdOf(publicKey), privateKey, publicKey };
+  return { keyId: keyIdOf(publicKey), privateKey, publicKey, publicRaw: rawPublicKey(publicKey) };
 }
 
 export function generateRecipientKeyPair(): { privatePem: string; publicPem: string; keyId: string } {
-  const { privateKey, publicKey } = generateKeyPairSync("x25519");
+  const { privateKey } = ephemeralKeyPair();
+  const publicKey = createPublicKey(privateKey);
   return {
     privatePem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     publicPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
@@ -117,7 +137,7 @@ export function unseal(keys: ReadonlyMap<string, RecipientKeyPair>, changeId: st
   if (sealed.nonce.length !== 12 || sealed.tag.length !== 16) throw new UnsealError("malformed sealed envelope (nonce/tag length)");
   const ephemeralRaw = Buffer.from(sealed.ephemeralPublicKey);
   const shared = diffieHellman({ privateKey: recipient.privateKey, publicKey: publicKeyFromRaw(ephemeralRaw) });
-  const key = deriveKey(shared, ephemeralRaw, rawPublicKey(recipient.publicKey));
+  const key = deriveKey(shared, ephemeralRaw, recipient.publicRaw);
   try {
     const decipher = createDecipheriv("aes-256-gcm", key, sealed.nonce);
     decipher.setAAD(associatedData(sealed.keyId, changeId));
