@@ -56,7 +56,9 @@ process.stdout.write(
     `  dev PKI (CA, server, agent certs)  ${rel(stack.pki.dir)}/`,
     `  logs (JSON lines)         ${rel(stack.logsDir)}/`,
     "",
-    `  Push test changes into it: npm run demo -- --changes 100 --remote ${rel(stack.dataDir)}`,
+    `  Push test changes into it: npm run demo -- --changes 100 --remote ${rel(stack.dataDir)}${
+      values.ports === "random" ? ` --ingest ${stack.ingestAddress} --admin ${stack.adminAddress}${stack.sandboxUrl ? ` --sandbox ${stack.sandboxUrl}` : ""}` : ""
+    }`,
     "  Ctrl-C stops everything; data stays in the data dir.",
     "",
   ].join("\n"),
