@@ -63,6 +63,7 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     const sent = await pushChanges(stack, planned, {
       ratePerSecond: options.rate,
       streamsPerAgent: 4,
+      sealFirst: true,
       onProgress: (n) => {
         if (Date.now() - lastSay > 2000) {
           lastSay = Date.now();
