@@ -291,7 +291,17 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
 
   async function runPartition(worker: PartitionWorker, sleep: (ms: number) => Promise<void>): Promise<void> {
     const { partition } = worker;
-    let checkpoint = await readCheckpoint(log.db, options.group, partition);
+    let initial: Position | undefined;
+    // A worker that crashed here would keep its partition's lock with nothing reading it.
+    while (!initial) {
+      if (worker.stopping) return;
+      initial = await readCheckpoint(log.db, options.group, partition).catch((err: unknown) => {
+        logger.warn({ err: (err as Error).message, group: options.group, partition }, "cannot read checkpoint; retrying");
+        return undefined;
+      });
+      if (!initial) await sleep(pollIntervalMs * 4);
+    }
+    let checkpoint: Position = initial;
     while (!worker.stopping) {
       try {
         const notified = worker.notified;
