@@ -9,6 +9,14 @@ function camel(segment: string): string {
 }
 
 function coerce(value: string): unknown {
+  // A value in double quotes is always a string: the way to pass an all-digit secret.
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return value;
+    }
+  }
   if (value === "true") return true;
   if (value === "false") return false;
   if (/^-?\d+(\.\d+)?$/.test(value)) return Number(value);
@@ -25,7 +33,7 @@ function coerce(value: string): unknown {
 /**
  * Environment overrides: PWSYNC_EXECUTOR__RETRY_LIMIT=7 sets executor.retryLimit. Double
  * underscore separates levels; single underscores become camelCase; values are coerced from
- * JSON-ish text (numbers, booleans, arrays).
+ * JSON-ish text (numbers, booleans, arrays); a value in double quotes stays a string.
  */
 export function environmentOverrides(env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const result: Record<string, unknown> = {};
