@@ -26,7 +26,12 @@ export async function openEventLog(connectionString: string, options: OpenOption
     // transaction id), so an abandoned one must not live long.
     options: "-c idle_in_transaction_session_timeout=30000",
   });
-  // A pool error on an idle client (server restart) must not crash the process.
+  // A database restart or failover kills every connection. pg-pool listens for errors only on
+  // idle clients; a client checked out between two statements of a transaction has no listener
+  // then, and an unheard 'error' event ends the process. Each client gets its own listener for
+  // its whole life: the failing statement rejects anyway, and pg-pool drops the dead client on
+  // release, so the next checkout reconnects.
+  pool.on("connect", (client) => client.on("error", () => {}));
   pool.on("error", () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (options.migrate ?? true) await migrate(db);

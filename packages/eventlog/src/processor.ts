@@ -116,6 +116,8 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
       logger.warn({ err: err.message, group: options.group }, "control connection lost; releasing partitions");
       void onControlLost(client);
     });
+    // A connection closed without an error (the server shut down cleanly) loses the locks too.
+    client.on("end", () => void onControlLost(client));
     client.on("notification", (message) => {
       const [partition, types = ""] = (message.payload ?? "").split(":");
       const worker = workers.get(Number(partition));
@@ -143,16 +145,21 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
     if (control !== client) return;
     control = undefined;
     // The locks died with the connection: stop every worker; the checkpoint CAS keeps any
-    // event a worker is finishing from being committed twice.
-    await Promise.all([...workers.values()].map((w) => stopWorker(w)));
+    // event a worker is finishing from being committed twice. They leave the map at once: they
+    // own nothing any more, and the partitions may be re-taken before they finish.
+    const lost = [...workers.values()];
+    workers.clear();
     client.end().catch(() => {});
+    await Promise.all(lost.map((w) => stopWorker(w)));
   }
 
   async function stopWorker(worker: PartitionWorker): Promise<void> {
     worker.stopping = true;
     worker.wake();
     await worker.done;
-    workers.delete(worker.partition);
+    // By now the partition may have a new worker (re-taken after a control connection drop):
+    // removing that one would leave it running, holding the lock, unseen by rebalance and stop.
+    if (workers.get(worker.partition) === worker) workers.delete(worker.partition);
   }
 
   function startWorker(partition: number): void {

@@ -33,3 +33,5 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+export { startRestartablePostgres, type RestartablePostgres } from "./restartable-postgres.js";
