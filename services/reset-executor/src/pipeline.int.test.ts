@@ -193,6 +193,20 @@ describe("resolver + reset-executor against the sandbox tenant", () => {
     expect(await control.signIn(users[6]!.userPrincipalName, password(60))).toBe(false);
   });
 
+  it("remembers a change that ended Superseded, so a still older one delivered later is superseded too", async () => {
+    const t = Date.now();
+    // N is throttled once; while it waits, an older O and a newest-but-too-weak M arrive.
+    await control.faults({ reset: true, fail: { count: 1, status: 429, retryAfterSeconds: 2, writesOnly: true } });
+    const n = await capture(8, password(81), new Date(t - 2_000));
+    await eventually("N is waiting to retry", async () => (await readStream(log.db, `change-${n}`)).some((e) => e.type === "RetryScheduled"));
+    const o = await capture(8, password(80), new Date(t - 60_000));
+    const m = await capture(8, "abc", new Date(t));
+    expect((await terminalTimeline(n)).at(-2)).toBe("Superseded");
+    expect(await terminalTimeline(o)).toEqual(["ChangeCaptured", "UserResolved", "Superseded", "SecretShredded"]);
+    expect((await terminalTimeline(m)).at(-2)).toBe("ResetFailed");
+    expect(await control.signIn(users[8]!.userPrincipalName, password(80))).toBe(false);
+  });
+
   it("applies two changes for one user in order when they arrive in order", async () => {
     const first = await capture(7, password(70), new Date(Date.now() - 5_000));
     const second = await capture(7, password(71), new Date());

@@ -167,7 +167,8 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
 
   const supersede = (by: string) => {
     deps.logger.info({ ...logContext, supersededBy: by }, "older change superseded by a newer one for the same user");
-    return terminal(progress, newEvent("Superseded", { changeId: resolved.changeId, entraUserId: resolved.entraUserId, supersededByChangeId: by }));
+    // Recorded like any outcome: a still older change delivered later must be seen as older.
+    return terminal(progress, newEvent("Superseded", { changeId: resolved.changeId, entraUserId: resolved.entraUserId, supersededByChangeId: by }), userState);
   };
   const fail = (reason: ResetFailureReason, detail: string, graphError?: ClassifiedGraphError, secretExists = true) => {
     deps.logger.warn({ ...logContext, reason: ResetFailureReason[reason], detail, attempts: progress.attempts }, "password reset failed");
