@@ -1,3 +1,6 @@
-import { readFileSync } from "node:fs";
+// A JSON import, not a file read: the Windows build (esbuild) inlines it, so the single
+// executable reports the version of the package it was built from, and nothing is read
+// from disk at import.
+import agentPackage from "../package.json" with { type: "json" };
 
-export const AGENT_VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+export const AGENT_VERSION: string = agentPackage.version;

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc";
+import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc/client";
 import { AgentIngestService, HeartbeatRequestSchema, type HeartbeatRequest, type HeartbeatResponse } from "@pwsync/proto";
 import type { NamedEndpoint } from "./sender.js";
 

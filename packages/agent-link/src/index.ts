@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { seal, toSealedSecret, type RecipientPublicKey } from "@pwsync/crypto";
-import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc";
+import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc/client";
 import {
   AckStatus,
   AgentIngestService,

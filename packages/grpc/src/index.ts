@@ -1,2 +1,3 @@
 export * from "./adapter.js";
+export * from "./client.js";
 export * from "./server.js";

@@ -166,12 +166,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 }
 
-/** Channel credentials for an agent (or a test) presenting a client certificate. */
-export function mtlsChannelCredentials(pem: { ca: string | Buffer; cert?: string | Buffer; key?: string | Buffer }): grpc.ChannelCredentials {
-  const asBuffer = (value: string | Buffer | undefined) => (value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value));
-  return grpc.credentials.createSsl(asBuffer(pem.ca), asBuffer(pem.key), asBuffer(pem.cert));
-}
-
 /**
  * A plaintext gRPC health endpoint for a worker service that serves no other RPCs (resolver,
  * executor, notifier): for Kubernetes probes and the launcher. Bind it to loopback or a pod IP.

@@ -8,7 +8,17 @@ export type Stop = () => Promise<void>;
  * SIGINT, and turn a bad configuration into a clear message and exit code 2 rather than a
  * stack trace.
  */
-export async function runService(name: string, start: (logger: Logger) => Promise<Stop>, createLogger: (o: LoggerOptions) => Logger): Promise<void> {
+export async function runService(
+  name: string,
+  start: (logger: Logger) => Promise<Stop>,
+  createLogger: (o: LoggerOptions) => Logger,
+  options: {
+    /** Reported on the start line; defaults to npm's package version when run through npm. */
+    version?: string;
+    /** Another way to be told to stop, besides SIGTERM / SIGINT (e.g. a Windows service wrapper). */
+    stopRequests?: (requestStop: (reason: string) => void) => void;
+  } = {},
+): Promise<void> {
   const logger = createLogger({ service: name });
   process.on("unhandledRejection", (reason) => {
     logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, "unhandled rejection");
@@ -26,7 +36,7 @@ export async function runService(name: string, start: (logger: Logger) => Promis
     logger.flush?.();
     process.exit(1);
   }
-  logger.info({ version: process.env.npm_package_version ?? "dev", node: process.version }, `${name} started`);
+  logger.info({ version: options.version ?? process.env.npm_package_version ?? "dev", node: process.version }, `${name} started`);
   let stopping = false;
   const onSignal = (signal: string) => {
     if (stopping) return;
@@ -47,6 +57,7 @@ export async function runService(name: string, start: (logger: Logger) => Promis
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
+  options.stopRequests?.((reason) => onSignal(reason));
   exitWhenParentDies(() => onSignal("launcher gone"));
 }
 

@@ -1,0 +1,12 @@
+import * as grpc from "@grpc/grpc-js";
+
+// The client half of @pwsync/grpc, importable on its own ("@pwsync/grpc/client"): the dc-agent
+// is only a client, and its single-file Windows build must not pull in the server half
+// (grpc-health-check loads a .proto file from disk when it is imported).
+export { makeClient, toGrpcService } from "./adapter.js";
+
+/** Channel credentials for an agent (or a test) presenting a client certificate. */
+export function mtlsChannelCredentials(pem: { ca: string | Buffer; cert?: string | Buffer; key?: string | Buffer }): grpc.ChannelCredentials {
+  const asBuffer = (value: string | Buffer | undefined) => (value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value));
+  return grpc.credentials.createSsl(asBuffer(pem.ca), asBuffer(pem.key), asBuffer(pem.cert));
+}
