@@ -79,7 +79,9 @@ mkdir -p "$state/captured"
 for arch in x64 x86; do
   echo "# wine $arch"
   if [ "$arch" = x86 ] && ! dpkg-query -W -f='${Status}' wine32:i386 2>/dev/null | grep -q 'install ok installed'; then
-    skipped "x86 harness: wine32:i386 is not installed (PWSYNC_WINE32=0); the x86 DLL was built and inspected only"
+    why=$(cat "$repo/.state/wine32-skipped" 2>/dev/null || echo "wine32:i386 is not installed")
+    skipped "x86 harness NOT RUN: $why"
+    echo "SKIPPED: x86 DLL not executed under wine: $why" >>"$repo/.state/skipped.txt"
     continue
   fi
   modes=(main stress)
