@@ -8,6 +8,7 @@ import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { utf16leToUtf8, wipe, type DecodedFrame } from "../frame/index.js";
 import { DirectoryError, type Directory } from "../ldap/directory.js";
 import type { DurableQueue } from "../queue/durableQueue.js";
+import { crossCheckPasswordLastSet, filetimeToTimestamp } from "./captureTime.js";
 import { changeIdFor } from "./changeId.js";
 
 export type CaptureOutcome =
@@ -67,6 +68,10 @@ async function captureFrameTraced(deps: CaptureDeps, frame: DecodedFrame, span: 
       return { kind: "dropped", reason: lookup.reason };
     }
     const account = lookup.account;
+    const check = crossCheckPasswordLastSet(frame.capturedAt, account.passwordLastSet);
+    if (check.kind === "captureAfterPasswordLastSet")
+      log.warn({ byMs: check.byMs }, "AD's pwdLastSet is older than the filter's capture time: check this DC's clock; the change is ordered by capture time");
+    else if (check.kind === "newerChangeSince") log.info({ byMs: check.byMs }, "the account's password changed again since this capture; ordering by capture time keeps the newer one");
     utf8 = utf16leToUtf8(frame.password);
     if (!utf8) return { kind: "dropped", reason: "password is not well-formed UTF-16" };
     const change = buildPasswordChange(
@@ -77,7 +82,11 @@ async function captureFrameTraced(deps: CaptureDeps, frame: DecodedFrame, span: 
         ...(account.userPrincipalName ? { userPrincipalName: account.userPrincipalName } : {}),
         ...(account.mail ? { mail: account.mail } : {}),
         ...(account.objectGuid ? { objectGuid: account.objectGuid } : {}),
-        changedAt: account.passwordLastSet ?? frame.capturedAt,
+        // Ordered by when the filter saw the change, not by pwdLastSet read now: a change that
+        // waited in the spool would share a newer change's pwdLastSet (issue 11, finding 2).
+        changedAt: frame.capturedAt,
+        capturedAt: filetimeToTimestamp(frame.capturedAtFiletime),
+        captureSequence: frame.sequence,
         domainController: deps.domainController,
         agentSequence: frame.sequence,
         ...(span.spanContext().traceFlags & 1 ? { traceparent: traceMetadata(span).traceparent } : {}),

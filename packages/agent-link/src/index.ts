@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { seal, toSealedSecret, type RecipientPublicKey } from "@pwsync/crypto";
 import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc/client";
@@ -110,6 +110,9 @@ export interface CapturedChange {
   changedAt: Date;
   domainController: string;
   agentSequence?: bigint;
+  /** When the capture source saw the change; orders one user's changes (newest wins). */
+  capturedAt?: Timestamp;
+  captureSequence?: bigint;
   traceparent?: string;
 }
 
@@ -126,5 +129,7 @@ export function buildPasswordChange(recipient: RecipientPublicKey, captured: Cap
     domainController: captured.domainController,
     agentSequence: captured.agentSequence ?? 0n,
     traceparent: captured.traceparent ?? "",
+    ...(captured.capturedAt ? { capturedAt: captured.capturedAt } : {}),
+    captureSequence: captured.captureSequence ?? 0n,
   });
 }

@@ -46,6 +46,8 @@ export interface ExecutorUserStateTable {
   entra_user_id: string;
   change_id: string;
   changed_at: Date;
+  /** reset-executor's ordering key (services/reset-executor/src/ordering.ts); NULL on rows from before 0005. */
+  order_key: Buffer | null;
 }
 
 /** The notifier's per-recipient throttle windows. */

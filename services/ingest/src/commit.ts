@@ -67,6 +67,8 @@ async function commitInTransaction(log: EventLog, batch: ChangeToCommit[], spans
         receivedAt: timestampFromDate(item.receivedAt),
         keyId: change.keyId,
         agentSequence: change.agentSequence,
+        ...(change.capturedAt ? { capturedAt: change.capturedAt } : {}),
+        captureSequence: change.captureSequence,
       });
       const result = await appendToStream(
         trx,

@@ -1,4 +1,4 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { PasswordChange } from "@pwsync/proto";
 
 export interface ValidChange {
@@ -10,6 +10,9 @@ export interface ValidChange {
   changedAt: Date;
   domainController: string;
   agentSequence: bigint;
+  /** Kept as the proto Timestamp: its nanoseconds order two changes within one millisecond. */
+  capturedAt: Timestamp | undefined;
+  captureSequence: bigint;
   traceparent: string;
   keyId: string;
 }
@@ -54,6 +57,11 @@ export function validateChange(change: PasswordChange | undefined, acceptedKeyId
   const changedAt = timestampDate(change.changedAt);
   if (Number.isNaN(changedAt.getTime())) return fail("changed_at is not a valid time");
   if (changedAt.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) return fail(`changed_at ${changedAt.toISOString()} is in the future (check the DC's clock)`);
+  if (change.capturedAt) {
+    const capturedAt = timestampDate(change.capturedAt);
+    if (Number.isNaN(capturedAt.getTime()) || change.capturedAt.nanos < 0 || change.capturedAt.nanos > 999_999_999) return fail("captured_at is not a valid time");
+    if (capturedAt.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) return fail(`captured_at ${capturedAt.toISOString()} is in the future (check the DC's clock)`);
+  }
   if (change.traceparent && !TRACEPARENT.test(change.traceparent)) return fail("traceparent is not a W3C traceparent");
   const sealed = change.sealedPassword;
   if (!sealed) return fail("sealed_password is required");
@@ -76,6 +84,8 @@ export function validateChange(change: PasswordChange | undefined, acceptedKeyId
       changedAt,
       domainController: change.domainController,
       agentSequence: change.agentSequence,
+      capturedAt: change.capturedAt,
+      captureSequence: change.captureSequence,
       traceparent: change.traceparent,
       keyId: sealed.keyId,
     },

@@ -20,6 +20,7 @@ import { decodeEvent, newEvent, ResetFailureReason, type EventPayload } from "@p
 import { recordGraphAttempt, recordOutcome, tracedHandler } from "@pwsync/telemetry";
 import type { ExecutorSection } from "./config.js";
 import { checkEntraPasswordRules } from "./password-rules.js";
+import { orderFactsOfResolved, orderKey, supersededBy } from "./ordering.js";
 import { backoffDelay, type SlidingWindowLimiter } from "./rate-limiter.js";
 
 export interface ExecutorDeps {
@@ -81,7 +82,14 @@ function describeGraphFailure(error: ClassifiedGraphError, userPrincipalName: st
 }
 
 /** The terminal events plus the shredding of the sealed password (unless kept), in one transaction. */
-function terminal(progress: Progress, event: NewEvent, userState?: { entraUserId: string; changedAt: Date }, keepSecret = false): Writes {
+interface UserState {
+  entraUserId: string;
+  changedAt: Date;
+  /** ordering.ts: (capture time, DC, capture sequence, change id). */
+  orderKey: Buffer;
+}
+
+function terminal(progress: Progress, event: NewEvent, userState?: UserState, keepSecret = false): Writes {
   recordOutcome(event.type, { ...timing(progress), attempts: progress.attempts });
   return async (trx) => {
     const appended = await appendToStream(
@@ -100,12 +108,19 @@ function terminal(progress: Progress, event: NewEvent, userState?: { entraUserId
       // must not put an older password in place.
       await trx
         .insertInto("executor_user_state")
-        .values({ entra_user_id: userState.entraUserId, change_id: progress.changeId, changed_at: userState.changedAt })
+        .values({ entra_user_id: userState.entraUserId, change_id: progress.changeId, changed_at: userState.changedAt, order_key: userState.orderKey })
         .onConflict((oc) =>
           oc
             .column("entra_user_id")
-            .doUpdateSet((eb) => ({ change_id: eb.ref("excluded.change_id"), changed_at: eb.ref("excluded.changed_at") }))
-            .where("executor_user_state.changed_at", "<=", userState.changedAt),
+            .doUpdateSet((eb) => ({ change_id: eb.ref("excluded.change_id"), changed_at: eb.ref("excluded.changed_at"), order_key: eb.ref("excluded.order_key") }))
+            // bytea compares bytewise, as ordering.ts does; rows from before the key existed
+            // fall back to the time they were ordered by then.
+            .where((eb) =>
+              eb.or([
+                eb("executor_user_state.order_key", "<=", userState.orderKey),
+                eb.and([eb("executor_user_state.order_key", "is", null), eb("executor_user_state.changed_at", "<=", userState.changedAt)]),
+              ]),
+            ),
         )
         .execute();
     }
@@ -117,15 +132,18 @@ function terminal(progress: Progress, event: NewEvent, userState?: { entraUserId
  * state), or — while this one is being retried — one waiting behind it in the log. Before the
  * first attempt the waiting ones need no look: they are handled after this one and win anyway.
  */
-async function newerChangeFor(deps: ExecutorDeps, partitionKey: string, after: bigint, changedAt: Date, changeId: string, includeQueued: boolean): Promise<string | undefined> {
+async function newerChangeFor(deps: ExecutorDeps, partitionKey: string, after: bigint, mine: UserState, changeId: string, includeQueued: boolean): Promise<string | undefined> {
   const [state, later] = await Promise.all([
-    deps.log.db.selectFrom("executor_user_state").select(["change_id", "changed_at"]).where("entra_user_id", "=", partitionKey.replace(/^user-/, "")).executeTakeFirst(),
+    deps.log.db.selectFrom("executor_user_state").select(["change_id", "changed_at", "order_key"]).where("entra_user_id", "=", partitionKey.replace(/^user-/, "")).executeTakeFirst(),
     includeQueued ? readByPartitionKey(deps.log.db, partitionKey, ["UserResolved"], after) : Promise.resolve([]),
   ]);
-  if (state && state.change_id !== changeId && state.changed_at.getTime() > changedAt.getTime()) return state.change_id;
+  if (state && state.change_id !== changeId) {
+    const newer = state.order_key ? supersededBy(mine.orderKey, state.order_key) : state.changed_at.getTime() > mine.changedAt.getTime();
+    if (newer) return state.change_id;
+  }
   for (const event of later) {
     const other = decodeEvent("UserResolved", event.data);
-    if (other.changedAt && timestampDate(other.changedAt).getTime() > changedAt.getTime()) return other.changeId;
+    if (other.changeId !== changeId && supersededBy(mine.orderKey, orderKey(orderFactsOfResolved(other)))) return other.changeId;
   }
   return undefined;
 }
@@ -161,7 +179,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
     metadata: event.metadata,
   };
   const changedAt = resolved.changedAt ? timestampDate(resolved.changedAt) : event.createdAt;
-  const userState = { entraUserId: resolved.entraUserId, changedAt };
+  const userState: UserState = { entraUserId: resolved.entraUserId, changedAt, orderKey: orderKey(orderFactsOfResolved(resolved)) };
   const upn = resolved.entraUserPrincipalName;
   const logContext = { changeId: resolved.changeId, entraUserId: resolved.entraUserId, upn };
 
@@ -189,7 +207,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
     );
   };
 
-  const newer = await newerChangeFor(deps, event.partitionKey, event.globalPosition, changedAt, resolved.changeId, false);
+  const newer = await newerChangeFor(deps, event.partitionKey, event.globalPosition, userState, resolved.changeId, false);
   if (newer) return supersede(newer);
 
   const secret = await loadSealedSecret(deps.log.db, resolved.changeId);
@@ -209,7 +227,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
     if (!rules.ok) return fail(ResetFailureReason.COMPLEXITY, rules.detail);
     for (;;) {
       if (progress.attempts > 0) {
-        const newerNow = await newerChangeFor(deps, event.partitionKey, event.globalPosition, changedAt, resolved.changeId, true);
+        const newerNow = await newerChangeFor(deps, event.partitionKey, event.globalPosition, userState, resolved.changeId, true);
         if (newerNow) return supersede(newerNow);
       }
       progress.attempts++;

@@ -68,6 +68,10 @@ export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEven
             entraUserPrincipalName: resolution.user.userPrincipalName,
             matchedBy: resolution.matchedBy,
             changedAt: captured.changedAt,
+            // The executor's ordering key (reset-executor/src/ordering.ts) travels with the user.
+            ...(captured.capturedAt ? { capturedAt: captured.capturedAt } : {}),
+            captureSequence: captured.captureSequence,
+            domainController: captured.domainController,
           }),
           metadata: { ...event.metadata, actor: "resolver" },
         },

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pwsync/v1/agent.proto.
  */
 export const file_pwsync_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChVwd3N5bmMvdjEvYWdlbnQucHJvdG8SCXB3c3luYy52MSKjAgoOUGFzc3dvcmRDaGFuZ2USEQoJY2hhbmdlX2lkGAEgASgJEhQKDGFjY291bnRfbmFtZRgCIAEoCRIbChN1c2VyX3ByaW5jaXBhbF9uYW1lGAMgASgJEgwKBG1haWwYBCABKAkSEwoLb2JqZWN0X2d1aWQYBSABKAwSLgoKY2hhbmdlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoPc2VhbGVkX3Bhc3N3b3JkGAcgASgLMhcucHdzeW5jLnYxLlNlYWxlZFNlY3JldBIZChFkb21haW5fY29udHJvbGxlchgIIAEoCRIWCg5hZ2VudF9zZXF1ZW5jZRgJIAEoBBITCgt0cmFjZXBhcmVudBgKIAEoCSJBChRTdHJlYW1DaGFuZ2VzUmVxdWVzdBIpCgZjaGFuZ2UYASABKAsyGS5wd3N5bmMudjEuUGFzc3dvcmRDaGFuZ2UiaQoVU3RyZWFtQ2hhbmdlc1Jlc3BvbnNlEhEKCWNoYW5nZV9pZBgBIAEoCRIkCgZzdGF0dXMYAiABKA4yFC5wd3N5bmMudjEuQWNrU3RhdHVzEhcKD2dsb2JhbF9wb3NpdGlvbhgDIAEoBCLjAQoQSGVhcnRiZWF0UmVxdWVzdBIVCg1hZ2VudF92ZXJzaW9uGAEgASgJEhUKDWZpbHRlcl9sb2FkZWQYAiABKAgSEwoLcXVldWVfZGVwdGgYAyABKAQSIQoZb2xkZXN0X3F1ZXVlZF9hZ2Vfc2Vjb25kcxgEIAEoBBI3ChNsYXN0X2NoYW5nZV9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFkb21haW5fY29udHJvbGxlchgGIAEoCRIVCg1zZXJ2ZXJfaW5fdXNlGAcgASgJIkQKEUhlYXJ0YmVhdFJlc3BvbnNlEi8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpbCglBY2tTdGF0dXMSGgoWQUNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEFDS19TVEFUVVNfQ09NTUlUVEVEEAESGAoUQUNLX1NUQVRVU19EVVBMSUNBVEUQAjK0AQoSQWdlbnRJbmdlc3RTZXJ2aWNlElYKDVN0cmVhbUNoYW5nZXMSHy5wd3N5bmMudjEuU3RyZWFtQ2hhbmdlc1JlcXVlc3QaIC5wd3N5bmMudjEuU3RyZWFtQ2hhbmdlc1Jlc3BvbnNlKAEwARJGCglIZWFydGJlYXQSGy5wd3N5bmMudjEuSGVhcnRiZWF0UmVxdWVzdBocLnB3c3luYy52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_pwsync_v1_sealed]);
+  fileDesc("ChVwd3N5bmMvdjEvYWdlbnQucHJvdG8SCXB3c3luYy52MSLuAgoOUGFzc3dvcmRDaGFuZ2USEQoJY2hhbmdlX2lkGAEgASgJEhQKDGFjY291bnRfbmFtZRgCIAEoCRIbChN1c2VyX3ByaW5jaXBhbF9uYW1lGAMgASgJEgwKBG1haWwYBCABKAkSEwoLb2JqZWN0X2d1aWQYBSABKAwSLgoKY2hhbmdlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoPc2VhbGVkX3Bhc3N3b3JkGAcgASgLMhcucHdzeW5jLnYxLlNlYWxlZFNlY3JldBIZChFkb21haW5fY29udHJvbGxlchgIIAEoCRIWCg5hZ2VudF9zZXF1ZW5jZRgJIAEoBBITCgt0cmFjZXBhcmVudBgKIAEoCRIvCgtjYXB0dXJlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FwdHVyZV9zZXF1ZW5jZRgMIAEoBCJBChRTdHJlYW1DaGFuZ2VzUmVxdWVzdBIpCgZjaGFuZ2UYASABKAsyGS5wd3N5bmMudjEuUGFzc3dvcmRDaGFuZ2UiaQoVU3RyZWFtQ2hhbmdlc1Jlc3BvbnNlEhEKCWNoYW5nZV9pZBgBIAEoCRIkCgZzdGF0dXMYAiABKA4yFC5wd3N5bmMudjEuQWNrU3RhdHVzEhcKD2dsb2JhbF9wb3NpdGlvbhgDIAEoBCLjAQoQSGVhcnRiZWF0UmVxdWVzdBIVCg1hZ2VudF92ZXJzaW9uGAEgASgJEhUKDWZpbHRlcl9sb2FkZWQYAiABKAgSEwoLcXVldWVfZGVwdGgYAyABKAQSIQoZb2xkZXN0X3F1ZXVlZF9hZ2Vfc2Vjb25kcxgEIAEoBBI3ChNsYXN0X2NoYW5nZV9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFkb21haW5fY29udHJvbGxlchgGIAEoCRIVCg1zZXJ2ZXJfaW5fdXNlGAcgASgJIkQKEUhlYXJ0YmVhdFJlc3BvbnNlEi8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpbCglBY2tTdGF0dXMSGgoWQUNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEFDS19TVEFUVVNfQ09NTUlUVEVEEAESGAoUQUNLX1NUQVRVU19EVVBMSUNBVEUQAjK0AQoSQWdlbnRJbmdlc3RTZXJ2aWNlElYKDVN0cmVhbUNoYW5nZXMSHy5wd3N5bmMudjEuU3RyZWFtQ2hhbmdlc1JlcXVlc3QaIC5wd3N5bmMudjEuU3RyZWFtQ2hhbmdlc1Jlc3BvbnNlKAEwARJGCglIZWFydGJlYXQSGy5wd3N5bmMudjEuSGVhcnRiZWF0UmVxdWVzdBocLnB3c3luYy52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_pwsync_v1_sealed]);
 
 /**
  * @generated from message pwsync.v1.PasswordChange
@@ -54,8 +54,8 @@ export type PasswordChange = Message<"pwsync.v1.PasswordChange"> & {
   objectGuid: Uint8Array;
 
   /**
-   * When the password was changed: AD's pwdLastSet where known, else the capture time.
-   * Orders changes for one user across domain controllers (newest wins).
+   * When the password was changed. Agents from this version on send the capture time (as
+   * captured_at); older agents sent AD's pwdLastSet read when they processed the change.
    *
    * @generated from field: google.protobuf.Timestamp changed_at = 6;
    */
@@ -86,6 +86,23 @@ export type PasswordChange = Message<"pwsync.v1.PasswordChange"> & {
    * @generated from field: string traceparent = 10;
    */
   traceparent: string;
+
+  /**
+   * When the capture source saw the change (the LSA filter: inside PasswordChangeNotify,
+   * 100 ns resolution). With capture_sequence and domain_controller it orders one user's
+   * changes (newest wins); unset from older agents, then changed_at stands in.
+   *
+   * @generated from field: google.protobuf.Timestamp captured_at = 11;
+   */
+  capturedAt?: Timestamp | undefined;
+
+  /**
+   * The capture source's own sequence (the LSA filter: its frame sequence, strictly
+   * increasing in the order LSA called it): breaks ties between equal capture times on one DC.
+   *
+   * @generated from field: uint64 capture_sequence = 12;
+   */
+  captureSequence: bigint;
 };
 
 /**
