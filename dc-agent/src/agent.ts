@@ -4,7 +4,8 @@ import path from "node:path";
 import type { Ack } from "@pwsync/agent-link";
 import { loadRecipientPublicKey } from "@pwsync/crypto";
 import type { Logger } from "@pwsync/log";
-import { captureFrame } from "./capture/capture.js";
+import { captureChange } from "./capture/capture.js";
+import { ScopeStage } from "./capture/scope.js";
 import type { AgentConfig } from "./config.js";
 import { startFrameServer } from "./endpoint/frameServer.js";
 import type { AckStatus, DecodedFrame } from "./frame/index.js";
@@ -18,6 +19,9 @@ import { dpapiUnprotect, noProtection } from "./spool/unprotect.js";
 import { AGENT_VERSION } from "./version.js";
 
 export interface RunningAgent {
+  /** Sealed changes waiting for the LDAP scope check. */
+  intake: DurableQueue;
+  /** Changes in scope, waiting for ingest's commit ack. */
   queue: DurableQueue;
   sender: Sender;
   stop(): Promise<void>;
@@ -48,19 +52,24 @@ function filterRegistered(): boolean {
 export async function startAgent(config: AgentConfig, logger: Logger, hooks: { beforeRecordingAck?: (ack: Ack) => void } = {}): Promise<RunningAgent> {
   const recipient = loadRecipientPublicKey(readFileSync(config.ingest.sealingPublicKeyFile, "utf8"));
   const directory = new Directory(config.ldap);
+  // Two durable queues: the intake takes a sealed change the moment it arrives (then the
+  // source is acknowledged), the outbox holds what passed the scope check, for the sender.
+  const intake = await DurableQueue.open(path.join(config.agent.dataDir, "intake"), { segmentBytes: config.queue.segmentBytes, logger });
   const queue = await DurableQueue.open(path.join(config.agent.dataDir, "queue"), { segmentBytes: config.queue.segmentBytes, logger });
   const endpoints = endpointsOf(config.ingest);
   let lastChangeSeenAt: Date | undefined;
   let framesSeen = 0;
 
+  // Every capture source feeds this one handler (the filter's pipe and spool; other sources
+  // the same way): seal, fsync into the intake, then acknowledge. A disk error throws, and the
+  // frame server answers "retry later" so the filter keeps the frame.
   const handle = async (frame: DecodedFrame): Promise<AckStatus> => {
     framesSeen++;
-    const outcome = await captureFrame(
-      { domainController: config.agent.domainController, directory, recipient, queue, logger, onCaptured: (at) => (lastChangeSeenAt = at) },
-      frame,
-    );
-    return outcome.kind === "retryLater" ? "retryLater" : "accepted";
+    await captureChange({ domainController: config.agent.domainController, recipient, intake, logger, onCaptured: (at) => (lastChangeSeenAt = at) }, frame);
+    return "accepted";
   };
+  const scope = new ScopeStage({ intake, outbox: queue, directory, logger, retryDelayMs: config.ldap.retryDelayMs });
+  scope.start();
 
   const sender = new Sender({ queue, endpoints, config: config.ingest, dataDir: config.agent.dataDir, logger, ...(hooks.beforeRecordingAck ? { beforeRecordingAck: hooks.beforeRecordingAck } : {}) });
   sender.start();
@@ -84,8 +93,9 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
 
   const alarms = new QueueAlarms({ queueAgeMs: config.alarms.queueAgeMs, queueDepth: config.alarms.queueDepth }, logger);
   const queueFacts = () => {
-    const head = queue.head();
-    return { depth: queue.depth, oldestAgeMs: head ? Date.now() - head.enqueuedAt.getTime() : 0 };
+    const heads = [intake.head(), queue.head()].filter((h) => h !== undefined);
+    const oldest = Math.min(...heads.map((h) => h.enqueuedAt.getTime()));
+    return { depth: intake.depth + queue.depth, oldestAgeMs: heads.length ? Date.now() - oldest : 0 };
   };
   timers.push(setInterval(() => alarms.check(queueFacts()), config.alarms.checkIntervalMs));
   const beat = () => {
@@ -129,12 +139,15 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
   );
 
   return {
+    intake,
     queue,
     sender,
     async stop() {
       for (const t of timers) clearInterval(t);
       await frameServer.close();
+      await scope.stop();
       await sender.stop();
+      await intake.close();
       await queue.close();
       await directory.close();
     },

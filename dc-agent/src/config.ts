@@ -84,6 +84,8 @@ const agentConfigObject = z
       /** Drop changes of accounts disabled in AD (userAccountControl ACCOUNTDISABLE). */
       dropDisabledAccounts: z.boolean().default(false),
       timeoutMs: duration(100, 120_000).default(10_000),
+      /** While the directory cannot be asked, the scope check waits this long before asking again (the change stays queued). */
+      retryDelayMs: duration(100, 600_000).default(5_000),
     }),
     alarms: z
       .object({

@@ -71,7 +71,7 @@ export class Directory {
   private connecting: Promise<Client> | undefined;
   private readonly tls: ConnectionOptions;
 
-  constructor(private readonly config: AgentConfig["ldap"]) {
+  constructor(private readonly config: Omit<AgentConfig["ldap"], "retryDelayMs">) {
     checkFilterTemplate(config.filter);
     if (config.url.startsWith("ldap://") && !config.startTls) {
       throw new DirectoryError("ldap.url is ldap:// without ldap.startTls: the bind password would cross the network in clear", "tls");

@@ -10,7 +10,9 @@ export const MAX_PAYLOAD_BYTES = 256 * 1024;
 export const RecordKind = { change: 1, done: 2 } as const;
 
 /** Why an entry left the queue. */
-export const DoneReason = { committed: 1, duplicate: 2, quarantined: 3 } as const;
+// committed/duplicate/quarantined: the outbox (ingest's answer). scoped/outOfScope: the intake
+// (the scope check moved the change to the outbox, or dropped it).
+export const DoneReason = { committed: 1, duplicate: 2, quarantined: 3, scoped: 4, outOfScope: 5 } as const;
 export type DoneReasonName = keyof typeof DoneReason;
 
 export type QueueRecord =
