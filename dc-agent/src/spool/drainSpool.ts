@@ -2,13 +2,15 @@ import { readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "@pwsync/log";
 import { decodeFrame, decodeSpoolEnvelope, spoolDrainOrder, wipe, type AckStatus, type DecodedFrame } from "../frame/index.js";
-import type { Unprotect } from "./unprotect.js";
+import { UnprotectUnavailableError, type Unprotect } from "./unprotect.js";
 
 /**
  * Feeds the frames the filter spooled while the agent was unreachable through the same
  * handler as live frames, oldest first. A file is deleted once its frame is queued (or
  * dropped as out of scope); a file that cannot be read as a frame is renamed *.rejected
- * with a log line, so one bad file never blocks the ones after it.
+ * with a log line, so one bad file never blocks the ones after it. A file that could not be
+ * decrypted (DPAPI helper missing or failing, empty answer) is kept, with an ALARM line, and
+ * the drain stops until the next scan: that is our problem, not a corrupt frame.
  * Returns false when the handler asked to retry later (the directory is unreachable).
  */
 export async function drainSpool(dir: string, unprotect: Unprotect, handle: (frame: DecodedFrame) => Promise<AckStatus>, logger: Logger): Promise<boolean> {
@@ -33,6 +35,10 @@ export async function drainSpool(dir: string, unprotect: Unprotect, handle: (fra
     try {
       frameBytes = await unprotect(envelope.value.blob);
     } catch (err) {
+      if (err instanceof UnprotectUnavailableError) {
+        logger.error({ alarm: "spool-undecryptable", file: name, err: err.message }, "ALARM spooled frame could not be decrypted; kept for the next scan");
+        return false;
+      }
       reject((err as Error).message);
       continue;
     }
