@@ -2,7 +2,8 @@
 // secret store, once, into the shared volume mounted at PWSYNC_DEV_SECRETS (default
 // /run/pwsync). Re-running keeps what exists, so a restart does not orphan sealed secrets.
 //
-//   pki/         dev CA, server certificate (ingest, admin, sandbox-tenant), agent and admin client certs
+//   pki/         server CA + server certificate (ingest, admin, sandbox-tenant); agent CA + agent
+//                certs (URI SAN spiffe://pwsync/agent/<dc>); admin CA + admin certs
 //   keys/        X25519 sealing key pair (the executor's keysDir)
 //   ingest/accepted-key-ids   JSON list of sealing key ids agents may use
 //   db/          Postgres superuser password, the services' database URL, Grafana's read-only password

@@ -15,7 +15,8 @@ apply generic pwsync-db-app \
 apply generic pwsync-graph \
   --from-file=client-secret="$dir/sandbox/client-secret" --from-file=ca.crt="$dir/pki/ca.pem"
 apply generic pwsync-server-tls \
-  --from-file=ca.crt="$dir/pki/ca.pem" --from-file=tls.crt="$dir/pki/server.pem" --from-file=tls.key="$dir/pki/server.key"
+  --from-file=ca.crt="$dir/pki/ca.pem" --from-file=tls.crt="$dir/pki/server.pem" --from-file=tls.key="$dir/pki/server.key" \
+  --from-file=agent-ca.crt="$dir/pki/agent-ca.pem" --from-file=admin-ca.crt="$dir/pki/admin-ca.pem"
 set --
 for key in "$dir"/keys/*.key.pem; do set -- "$@" --from-file="$key"; done
 apply generic pwsync-sealing-keys "$@" --from-file=accepted-key-ids="$dir/ingest/accepted-key-ids"

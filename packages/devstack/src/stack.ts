@@ -173,13 +173,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ingest: {
         host: "127.0.0.1",
         port: ingestPort,
-        tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key },
+        // Ingest trusts only the agent CA, the admin API only the admin CA.
+        tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key },
         acceptedKeyIds: [recipient.keyId],
+        // The demo tenant's users are all in contoso.example.
+        agentScopes: Object.fromEntries(agents.map((agent) => [agent, ["contoso.example"]])),
       },
       admin: {
         host: "127.0.0.1",
         port: adminPort,
-        tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key },
+        tls: { caFile: pki.adminCa.cert, certFile: pki.server.cert, keyFile: pki.server.key },
       },
       resolver: { matchOrder: ["immutableId", "userPrincipalName", "mail"] },
       executor: { keysDir: dirs.keys, retryLimit: 5 },

@@ -77,7 +77,8 @@ export async function createCa(name: string, validity: Validity = {}): Promise<C
 
 interface LeafSpec {
   commonName: string;
-  usage: x509.ExtendedKeyUsage;
+  /** Extended key usages; an empty list leaves the extension out (tests of refusals only). */
+  usages: x509.ExtendedKeyUsage[];
   altNames?: x509.JsonGeneralName[];
   validity: Validity;
   years: number;
@@ -91,10 +92,10 @@ async function issueLeaf(ca: CertAndKey, spec: LeafSpec): Promise<CertAndKey> {
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([spec.usage], false),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
   ];
+  if (spec.usages.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(spec.usages, false));
   if (spec.altNames && spec.altNames.length > 0) {
     extensions.push(new x509.SubjectAlternativeNameExtension(spec.altNames, false));
   }
@@ -127,28 +128,54 @@ export async function issueServerCert(
   const names = [...new Set([...ALWAYS_LOCAL, ...serverNames])];
   return issueLeaf(ca, {
     commonName: serverNames[0] ?? "localhost",
-    usage: x509.ExtendedKeyUsage.serverAuth,
+    usages: [x509.ExtendedKeyUsage.serverAuth],
     altNames: names.map((value) => ({ type: isIpAddress(value) ? "ip" : "dns", value })),
     validity,
     years: 2,
   });
 }
 
-/** Client certificate for mTLS (EKU clientAuth), CN = `commonName`, optional URI SANs (roles). */
+export type KeyPurpose = "clientAuth" | "serverAuth";
+
+/**
+ * Client certificate for mTLS (EKU clientAuth), CN = `commonName`, optional URI SANs (roles).
+ * `usages` overrides the EKUs; only tests pass it, to build the certificates services refuse.
+ */
 export async function issueClientCert(
   ca: CertAndKey,
   commonName: string,
   validity: Validity = {},
-  options: { uris?: string[] } = {},
+  options: { uris?: string[]; usages?: KeyPurpose[] } = {},
 ): Promise<CertAndKey> {
   const altNames = (options.uris ?? []).map((value) => ({ type: "url" as const, value }));
-  return issueLeaf(ca, { commonName, usage: x509.ExtendedKeyUsage.clientAuth, altNames, validity, years: 2 });
+  const usages = (options.usages ?? ["clientAuth"]).map((u) => x509.ExtendedKeyUsage[u]);
+  return issueLeaf(ca, { commonName, usages, altNames, validity, years: 2 });
 }
 
 /**
- * The admin role is a URI SAN in SPIFFE form, `spiffe://pwsync/admin/<name>`: a standard,
- * machine-checked field that an agent certificate (CN only) never carries, so one CA can issue
- * both and the admin API still tells them apart.
+ * An agent is named by a URI SAN `spiffe://pwsync/agent/<dc>` where <dc> is the domain
+ * controller it runs on: ingest takes the DC from here, never from the message, and a
+ * certificate without it (an admin's, a workload's from a shared issuer) is not an agent.
+ */
+export const AGENT_URI_PREFIX = "spiffe://pwsync/agent/";
+
+/** Names an agent may have: a DC host or DNS name, safe in a URI path and a file name. */
+export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function agentUri(domainController: string): string {
+  if (!AGENT_NAME.test(domainController)) throw new Error(`invalid domain controller name for an agent certificate: ${JSON.stringify(domainController)}`);
+  return `${AGENT_URI_PREFIX}${domainController.toLowerCase()}`;
+}
+
+/** Agent certificate: clientAuth EKU, CN and URI SAN naming the DC. Issue it from the agent CA. */
+export async function issueAgentCert(agentCa: CertAndKey, domainController: string, validity: Validity = {}): Promise<CertAndKey> {
+  return issueClientCert(agentCa, domainController, validity, { uris: [agentUri(domainController)] });
+}
+
+/**
+ * The admin role is a URI SAN in SPIFFE form, `spiffe://pwsync/admin/<name>`. Admin
+ * certificates come from their own CA (the admin API trusts only it, ingest never does), and
+ * the role is checked on top, so neither an agent nor an admin can pass as the other.
  */
 export const ADMIN_ROLE_URI_PREFIX = "spiffe://pwsync/admin/";
 
@@ -189,3 +216,16 @@ export async function createAppCredentialCert(name: string, validity: Validity =
   });
   return { cert: cert.toString("pem") + "\n", key: await exportKeyPem(keys.privateKey) };
 }
+
+/**
+ * A SHA-256 certificate fingerprint as Node prints it (uppercase hex pairs joined by colons),
+ * from any common spelling (colons or not, any case); undefined when it is not one.
+ */
+export function normalizeFingerprint(input: string): string | undefined {
+  const hex = input.replace(/[:\s]/g, "").toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
+  return hex.match(/../g)!.join(":");
+}
+
+/** The event stream of agent certificate revocations (AgentCertificateRevoked), read by ingest. */
+export const AGENT_REVOCATIONS_STREAM = "agent-revocations";

@@ -21,8 +21,9 @@ afterAll(async () => {
 const read = (path: string) => readFile(path, "utf8");
 
 describe("ensureDevPki", () => {
-  it("writes CA, server and per-agent certs that chain to the CA, keys 0600", async () => {
+  it("writes a server CA and server cert, an agent CA and agent certs naming their DC, keys 0600", async () => {
     const ca = new X509Certificate(await read(pki.ca.cert));
+    const agentCa = new X509Certificate(await read(pki.agentCa.cert));
     const server = new X509Certificate(await read(pki.server.cert));
     expect(server.checkIssued(ca)).toBe(true);
     expect(server.verify(ca.publicKey)).toBe(true);
@@ -30,7 +31,11 @@ describe("ensureDevPki", () => {
     for (const name of ["dc01", "dc02"]) {
       const agent = new X509Certificate(await read(pki.agents[name]!.cert));
       expect(agent.subject).toBe(`CN=${name}`);
-      expect(agent.verify(ca.publicKey)).toBe(true);
+      expect(agent.subjectAltName).toBe(`URI:spiffe://pwsync/agent/${name}`);
+      expect(agent.keyUsage).toEqual(["1.3.6.1.5.5.7.3.2"]);
+      expect(agent.verify(agentCa.publicKey)).toBe(true);
+      // One CA per role: the server CA never vouches for an agent.
+      expect(agent.verify(ca.publicKey)).toBe(false);
       expect((await stat(pki.agents[name]!.key)).mode & 0o777).toBe(0o600);
     }
     expect((await stat(pki.ca.key)).mode & 0o777).toBe(0o600);
@@ -44,7 +49,28 @@ describe("ensureDevPki", () => {
     expect(await read(again.ca.cert)).toBe(before);
     expect(await read(again.server.cert)).toBe(serverBefore);
     const dc03 = new X509Certificate(await read(again.agents.dc03!.cert));
-    expect(dc03.checkIssued(new X509Certificate(before))).toBe(true);
+    expect(dc03.checkIssued(new X509Certificate(await read(again.agentCa.cert)))).toBe(true);
+  });
+
+  it("makes CAs that conform to RFC 5280: basicConstraints CA:TRUE (critical), keyCertSign, distinct subjects", async () => {
+    const x509 = await import("@peculiar/x509");
+    const subjects = new Set<string>();
+    for (const file of [pki.ca.cert, pki.agentCa.cert, pki.adminCa.cert]) {
+      const cert = new x509.X509Certificate(await read(file));
+      const basic = cert.getExtension(x509.BasicConstraintsExtension);
+      expect(basic?.ca).toBe(true);
+      expect(basic?.critical).toBe(true);
+      const usage = cert.getExtension(x509.KeyUsagesExtension);
+      expect(usage!.usages & x509.KeyUsageFlags.keyCertSign).toBeTruthy();
+      expect(usage?.critical).toBe(true);
+      expect(cert.getExtension(x509.SubjectKeyIdentifierExtension)).toBeTruthy();
+      subjects.add(cert.subject);
+    }
+    expect(subjects.size).toBe(3);
+    const server = new x509.X509Certificate(await read(pki.server.cert));
+    expect(server.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(false);
+    expect(server.getExtension(x509.ExtendedKeyUsageExtension)?.usages).toEqual([x509.ExtendedKeyUsage.serverAuth]);
+    expect(server.getExtension(x509.AuthorityKeyIdentifierExtension)).toBeTruthy();
   });
 
   it("rejects agent names that would escape the agents folder", async () => {
@@ -60,7 +86,7 @@ describe("mTLS with the dev PKI", () => {
     server = tls.createServer({
       cert: await read(pki.server.cert),
       key: await read(pki.server.key),
-      ca: await read(pki.ca.cert),
+      ca: await read(pki.agentCa.cert),
       requestCert: true,
       rejectUnauthorized: true,
     });
@@ -82,7 +108,7 @@ describe("mTLS with the dev PKI", () => {
     });
   }
 
-  it("accepts a client cert issued by the dev CA", async () => {
+  it("accepts an agent cert issued by the agent CA", async () => {
     const reply = await connect(await read(pki.agents.dc01!.cert), await read(pki.agents.dc01!.key));
     expect(reply).toBe("hello dc01");
   });
@@ -93,7 +119,7 @@ describe("mTLS with the dev PKI", () => {
   });
 
   it("refuses an expired client cert from the right CA", async () => {
-    const ca = { cert: await read(pki.ca.cert), key: await read(pki.ca.key) };
+    const ca = { cert: await read(pki.agentCa.cert), key: await read(pki.agentCa.key) };
     const expired = await issueClientCert(ca, "dc01", {
       notBefore: new Date("2020-01-01T00:00:00Z"),
       notAfter: new Date("2020-02-01T00:00:00Z"),

@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile, access } from "node:fs/promises";
 import { join } from "node:path";
-import { createCa, issueAdminCert, issueClientCert, issueServerCert, type CertAndKey } from "./certs.js";
+import { AGENT_NAME, createCa, issueAdminCert, issueAgentCert, issueServerCert, type CertAndKey } from "./certs.js";
 
 export interface DevPkiOptions {
   agents?: string[];
@@ -16,13 +16,17 @@ export interface CertPaths {
 
 export interface DevPkiPaths {
   dir: string;
+  /** Issues server certificates: what agents and admin clients trust to reach ingest / admin. */
   ca: CertPaths;
+  /** Issues agent certificates only: ingest's client CA. */
+  agentCa: CertPaths;
+  /** Issues admin certificates only: the admin API's client CA. */
+  adminCa: CertPaths;
   server: CertPaths;
   agents: Record<string, CertPaths>;
   admins: Record<string, CertPaths>;
 }
 
-const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -43,7 +47,19 @@ async function pairExists(paths: CertPaths): Promise<boolean> {
   return (await exists(paths.cert)) && (await exists(paths.key));
 }
 
+async function ensureCa(paths: CertPaths, name: string): Promise<{ ca: CertAndKey; isNew: boolean }> {
+  if (await pairExists(paths)) return { ca: { cert: await readFile(paths.cert, "utf8"), key: await readFile(paths.key, "utf8") }, isNew: false };
+  const ca = await createCa(name);
+  await writePair(paths, ca);
+  return { ca, isNew: true };
+}
+
 /**
+ * Three CAs, so that the trust each service places in a client certificate is decided by the
+ * TLS layer before any code runs: the server CA (server certificates only; clients verify
+ * ingest and admin with it), the agent CA (ingest trusts only it) and the admin CA (the admin
+ * API trusts only it). A leaked admin certificate cannot even finish a call at ingest.
+ *
  * Creates whatever is missing of a development PKI in `dir` and returns the file paths.
  * Existing files are kept, so repeated calls are cheap and never rotate keys under a running service.
  */
@@ -59,21 +75,17 @@ export async function ensureDevPki(dir: string, options: DevPkiOptions = {}): Pr
   const paths: DevPkiPaths = {
     dir,
     ca: { cert: join(dir, "ca.pem"), key: join(dir, "ca.key") },
+    agentCa: { cert: join(dir, "agent-ca.pem"), key: join(dir, "agent-ca.key") },
+    adminCa: { cert: join(dir, "admin-ca.pem"), key: join(dir, "admin-ca.key") },
     server: { cert: join(dir, "server.pem"), key: join(dir, "server.key") },
     agents: {},
     admins: {},
   };
 
-  let ca: CertAndKey;
   // A new CA orphans every leaf issued by a previous one, so leaves are reissued with it.
-  let caIsNew = false;
-  if (await pairExists(paths.ca)) {
-    ca = { cert: await readFile(paths.ca.cert, "utf8"), key: await readFile(paths.ca.key, "utf8") };
-  } else {
-    ca = await createCa("pwsync dev CA");
-    await writePair(paths.ca, ca);
-    caIsNew = true;
-  }
+  const { ca, isNew: caIsNew } = await ensureCa(paths.ca, "pwsync dev server CA");
+  const agentCa = await ensureCa(paths.agentCa, "pwsync dev agent CA");
+  const adminCa = await ensureCa(paths.adminCa, "pwsync dev admin CA");
 
   if (caIsNew || !(await pairExists(paths.server))) {
     await writePair(paths.server, await issueServerCert(ca, options.serverNames ?? []));
@@ -81,12 +93,12 @@ export async function ensureDevPki(dir: string, options: DevPkiOptions = {}): Pr
 
   for (const name of agentNames) {
     const agentPaths = { cert: join(dir, "agents", `${name}.pem`), key: join(dir, "agents", `${name}.key`) };
-    if (caIsNew || !(await pairExists(agentPaths))) await writePair(agentPaths, await issueClientCert(ca, name));
+    if (agentCa.isNew || !(await pairExists(agentPaths))) await writePair(agentPaths, await issueAgentCert(agentCa.ca, name));
     paths.agents[name] = agentPaths;
   }
   for (const name of adminNames) {
     const adminPaths = { cert: join(dir, "admins", `${name}.pem`), key: join(dir, "admins", `${name}.key`) };
-    if (caIsNew || !(await pairExists(adminPaths))) await writePair(adminPaths, await issueAdminCert(ca, name));
+    if (adminCa.isNew || !(await pairExists(adminPaths))) await writePair(adminPaths, await issueAdminCert(adminCa.ca, name));
     paths.admins[name] = adminPaths;
   }
   return paths;

@@ -3,10 +3,11 @@ import { openEventLog, readStream, type EventLog } from "@pwsync/eventlog";
 import { createGraphClient, type GraphClient } from "@pwsync/graph";
 import { mtlsChannelCredentials, type RunningGrpcServer } from "@pwsync/grpc";
 import { createLogger } from "@pwsync/log";
-import { createCa, ensureDevPki, issueAdminCert, type DevPkiPaths } from "@pwsync/pki";
+import { createCa, ensureDevPki, issueAdminCert, issueClientCert, type DevPkiPaths } from "@pwsync/pki";
 import { startSandboxTenant, type SandboxTenantHandle } from "@pwsync/sandbox-tenant";
 import { startSmtpCatcher, type SmtpCatcher } from "@pwsync/smtp-catcher";
 import { createTestDatabase } from "@pwsync/testkit";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -64,7 +65,7 @@ beforeAll(async () => {
   await seed.agentHeartbeat(log, "dc01-agent", "dc01.corp.example", { queueDepth: 2, oldestAge: 4, serverInUse: "secondary" });
   await seed.consumerCheckpoint(log, "resolver");
 
-  const settings = adminSection.parse({ host: "127.0.0.1", port: 0, tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key } });
+  const settings = adminSection.parse({ host: "127.0.0.1", port: 0, tls: { caFile: pki.adminCa.cert, certFile: pki.server.cert, keyFile: pki.server.key } });
   server = await startAdminServer(settings, {
     log,
     logger,
@@ -96,7 +97,7 @@ describe("reflection (what grpcurl list / describe see)", () => {
   it("describes every AdminService RPC from fetched descriptors", async () => {
     const service = await admin.describe(ADMIN);
     expect(service.methods.map((m) => m.name).sort()).toEqual(
-      ["GetChange", "GetStatus", "ListAgents", "ListChanges", "RetryChange", "SendTestAlert", "VerifyGraphCredentials", "WatchEvents"].sort(),
+      ["GetChange", "GetStatus", "ListAgents", "ListChanges", "ListRevocations", "RetryChange", "RevokeAgentCertificate", "SendTestAlert", "VerifyGraphCredentials", "WatchEvents"].sort(),
     );
     expect(service.methods.find((m) => m.name === "WatchEvents")!.methodKind).toBe("server_streaming");
   });
@@ -203,8 +204,21 @@ describe("authorization", () => {
   const denialsFor = async (code: string) =>
     (await readStream(log.db, "admin-audit")).filter((e) => e.type === "AdminAccessDenied" && (e.data as { code: string }).code === code).map((e) => e.data as Record<string, unknown>);
 
-  it("an agent certificate gets PERMISSION_DENIED, recorded with its name", async () => {
+  it("an agent certificate is not even authenticated: the admin API trusts only the admin CA", async () => {
+    const before = (await denialsFor("UNAUTHENTICATED")).length;
     const agent = clientFor(pki.agents["dc01-agent"]);
+    try {
+      await expect(agent.call(`${ADMIN}/GetStatus`, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    } finally {
+      agent.close();
+    }
+    expect((await denialsFor("UNAUTHENTICATED")).length).toBe(before + 1);
+  });
+
+  it("an admin-CA certificate without the admin role gets PERMISSION_DENIED, recorded with its name", async () => {
+    const adminCa = { cert: readFileSync(pki.adminCa.cert, "utf8"), key: readFileSync(pki.adminCa.key, "utf8") };
+    const roleless = await issueClientCert(adminCa, "dc01-agent");
+    const agent = new DynamicClient(address, mtlsChannelCredentials({ ca: pem(pki.ca.cert), cert: roleless.cert, key: roleless.key }));
     try {
       await expect(agent.call(`${ADMIN}/GetStatus`, {})).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
       await expect(agent.call(`${ADMIN}/RetryChange`, { changeId: seeded.inFlight!.changeId })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
@@ -273,6 +287,18 @@ describe("pwsync CLI (same API, tables or --json)", () => {
   it("agents lists the agent with the server in use", async () => {
     const { out } = await cli("agents");
     expect(out).toMatch(/dc01-agent\s+dc01\.corp\.example\s+1\.2\.3\s+loaded\s+2\s+4s\s+secondary/);
+  });
+
+  it("revoke-agent records the revocation once (any fingerprint spelling) and revocations lists it", async () => {
+    const fingerprint = new X509Certificate(readFileSync(pki.agents["dc01-agent"]!.cert)).fingerprint256;
+    const first = await cli("revoke-agent", fingerprint.replaceAll(":", "").toLowerCase(), "--reason", "laptop stolen");
+    expect(first).toMatchObject({ code: 0, out: `revoked ${fingerprint}; ingest ends its streams within seconds\n` });
+    expect(await cli("revoke-agent", fingerprint)).toMatchObject({ code: 0, out: `${fingerprint} was already revoked\n` });
+    const events = await readStream(log.db, "agent-revocations");
+    expect(events.map((e) => e.data)).toEqual([{ certificateFingerprint: fingerprint, revokedBy: "alice", reason: "laptop stolen" }]);
+    const { out } = await cli("revocations");
+    expect(out).toMatch(new RegExp(`alice\\s+${fingerprint}\\s+laptop stolen`));
+    expect(await cli("revoke-agent", "not-a-fingerprint")).toMatchObject({ code: 1, err: expect.stringContaining("INVALID_ARGUMENT") });
   });
 
   it("errors carry the gRPC code; missing credentials are a usage error", async () => {

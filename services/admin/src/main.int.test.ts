@@ -28,7 +28,7 @@ describe("admin main", () => {
         "admin:",
         "  host: 127.0.0.1",
         "  port: 0",
-        `  tls: { caFile: "${pki.ca.cert}", certFile: "${pki.server.cert}", keyFile: "${pki.server.key}" }`,
+        `  tls: { caFile: "${pki.adminCa.cert}", certFile: "${pki.server.cert}", keyFile: "${pki.server.key}" }`,
         "  watchdog: { intervalSeconds: 1 }",
       ].join("\n"),
     );
