@@ -59,7 +59,7 @@ const reopened = await DurableQueue.open(path.join(root, "queue"), { segmentByte
 console.log(`reopened: depth ${reopened.depth}, RSS ${mb(process.memoryUsage().rss)}`);
 
 const server = await startIngest(
-  { database: { url: log.connectionString }, ingest: { host: "127.0.0.1", port, tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 64 * 1024, acceptedKeyIds: [keys.keyId], maxBatch: 256 } },
+  { database: { url: log.connectionString }, ingest: { host: "127.0.0.1", port, tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 64 * 1024, acceptedKeyIds: [keys.keyId], maxBatch: 256, agentScopes: { bench: ["contoso.example"] }, agentRateLimit: { perSecond: 1e6, burst: 1e6 } } },
   log,
   quiet,
 );

@@ -95,7 +95,8 @@ describe("dc-agent against a Samba AD DC and the real ingest", () => {
     const row = await eventually("heartbeat recorded", async () =>
       ingest.log.db.selectFrom("agent_status").selectAll().where("agent_id", "=", "dc01").executeTakeFirst(),
     );
-    expect(row).toMatchObject({ domain_controller: "dc01.pwsync.test" });
+    // The DC recorded is the one the agent's certificate names, not the heartbeat's claim.
+    expect(row).toMatchObject({ domain_controller: "dc01" });
     expect(row.agent_version).toMatch(/^\d+\.\d+\.\d+/);
     expect(Number(row.queue_depth)).toBeGreaterThanOrEqual(0);
     expect(Date.now() - row.last_heartbeat_at.getTime()).toBeLessThan(60_000);

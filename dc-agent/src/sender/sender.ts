@@ -170,6 +170,12 @@ export class Sender {
             }
             if (this.probeOne) this.probeOne = false;
             this.deps.beforeRecordingAck?.(event.ack);
+            if (event.ack.status === "refused") {
+              // Ingest recorded the refusal (ChangeRefused) and kept no secret: retrying cannot help.
+              logger.error({ changeId: event.ack.changeId, server: endpoint.role }, "ALARM: ingest refused this change for good (outside this agent's scope?); dropped, see the change's ChangeRefused event");
+              for (const seq of item.seqs) this.track(queue.markDone(seq, "quarantined"));
+              continue;
+            }
             logger.info({ changeId: event.ack.changeId, status: event.ack.status, globalPosition: event.ack.globalPosition.toString(), server: endpoint.role }, "change committed by ingest");
             for (const seq of item.seqs) this.track(queue.markDone(seq, event.ack.status));
             continue;
@@ -215,6 +221,7 @@ export class Sender {
         logger.error({ server: endpoint.role, details: err.details }, "ALARM: ingest does not accept the key changes are sealed to; changes stay queued until the sealing key is fixed");
         return { kind: "failed", reason: `${code}: ${err.details}` };
       case grpc.status.UNAUTHENTICATED:
+      case grpc.status.PERMISSION_DENIED:
         logger.error({ server: endpoint.role, details: err.details }, "ALARM: ingest refused this agent's client certificate; changes stay queued");
         return { kind: "failed", reason: `${code}: ${err.details}` };
       default:

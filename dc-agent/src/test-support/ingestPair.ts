@@ -9,7 +9,7 @@ import { sql } from "kysely";
 type Running = Awaited<ReturnType<typeof startIngest>>;
 
 /** Two real ingest servers (primary, secondary) on fixed ports over one event log; each can be stopped and started again. */
-export async function startIngestPair(pki: DevPkiPaths, keyId: string, logger: Logger) {
+export async function startIngestPair(pki: DevPkiPaths, keyId: string, logger: Logger, scope: string[] = ["pwsync.test"]) {
   const log: EventLog = await openEventLog(await createTestDatabase("dcagent"));
   const ports = { primary: await freePort(), secondary: await freePort() };
   const running: Partial<Record<"primary" | "secondary", Running>> = {};
@@ -17,7 +17,7 @@ export async function startIngestPair(pki: DevPkiPaths, keyId: string, logger: L
     running[role] ??= await startIngest(
       {
         database: { url: log.connectionString },
-        ingest: { host: "127.0.0.1", port: ports[role], tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 64 * 1024, acceptedKeyIds: [keyId], maxBatch: 128 },
+        ingest: { host: "127.0.0.1", port: ports[role], tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 64 * 1024, acceptedKeyIds: [keyId], maxBatch: 128, agentScopes: Object.fromEntries(Object.keys(pki.agents).map((agent) => [agent, scope])) },
       },
       log,
       logger.child({ ingest: role }),

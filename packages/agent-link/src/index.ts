@@ -24,7 +24,8 @@ export interface IngestEndpoint {
 
 export interface Ack {
   changeId: string;
-  status: "committed" | "duplicate";
+  /** refused: ingest recorded the change as refused for good (ChangeRefused); drop it, alarm. */
+  status: "committed" | "duplicate" | "refused";
   globalPosition: bigint;
 }
 
@@ -65,7 +66,7 @@ export class IngestStream {
       this.waiting.delete(response.changeId);
       waiter.resolve({
         changeId: response.changeId,
-        status: response.status === AckStatus.DUPLICATE ? "duplicate" : "committed",
+        status: response.status === AckStatus.DUPLICATE ? "duplicate" : response.status === AckStatus.REFUSED ? "refused" : "committed",
         globalPosition: response.globalPosition,
       });
     });

@@ -5,6 +5,7 @@ import * as ev from "./gen/pwsync/v1/events_pb.js";
 // so `buf breaking` on events.proto guards the log's schema.
 export const events = {
   ChangeCaptured: ev.ChangeCapturedSchema,
+  ChangeRefused: ev.ChangeRefusedSchema,
   UserResolved: ev.UserResolvedSchema,
   ResolutionFailed: ev.ResolutionFailedSchema,
   RetryScheduled: ev.RetryScheduledSchema,
@@ -17,6 +18,8 @@ export const events = {
   NotificationFailed: ev.NotificationFailedSchema,
   RetryRequested: ev.RetryRequestedSchema,
   AdminAccessDenied: ev.AdminAccessDeniedSchema,
+  AgentAccessDenied: ev.AgentAccessDeniedSchema,
+  AgentCertificateRevoked: ev.AgentCertificateRevokedSchema,
   WatchdogAlertRaised: ev.WatchdogAlertRaisedSchema,
   WatchdogAlertCleared: ev.WatchdogAlertClearedSchema,
 } as const satisfies Record<string, DescMessage>;

@@ -13,8 +13,13 @@ import {
   ListAgentsResponseSchema,
   ListChangesRequestSchema,
   ListChangesResponseSchema,
+  ListRevocationsRequestSchema,
+  ListRevocationsResponseSchema,
   RetryChangeRequestSchema,
   RetryChangeResponseSchema,
+  RevokeAgentCertificateRequestSchema,
+  RevokeAgentCertificateResponseSchema,
+  type ListRevocationsResponse,
   SendTestAlertRequestSchema,
   SendTestAlertResponseSchema,
   TenantKind,
@@ -47,6 +52,11 @@ commands:
   verify-graph                   token + one read against Microsoft Graph
   test-alert [--to ADDRESS]…     send a test alert through the SMTP relay
   retry <change-id> [--reason TEXT]   retry a failed change (while its sealed password exists)
+  revoke-agent <sha256-fingerprint> [--reason TEXT]
+                                 revoke an agent certificate: ingest ends its open streams within
+                                 seconds and refuses it from then on (openssl x509 -noout
+                                 -fingerprint -sha256 -in agent.pem prints the fingerprint)
+  revocations                    revoked agent certificates, newest first
 
 connection (flags or environment):
   --addr   PWSYNC_ADMIN_ADDR  host:port of the admin API (default localhost:7444)
@@ -179,6 +189,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (!arg) throw new UsageError("retry needs a change id");
         const r = await unary<{ globalPosition: bigint; streamVersion: number }>(client, "retryChange", create(RetryChangeRequestSchema, { changeId: arg, reason: values.reason ?? "" }));
         print(RetryChangeResponseSchema, r, () => `retry requested for ${arg} (event ${r.globalPosition}); follow it with: pwsync watch --change ${arg}\n`);
+        return 0;
+      }
+      case "revoke-agent": {
+        if (!arg) throw new UsageError("revoke-agent needs the certificate's SHA-256 fingerprint");
+        const r = await unary<{ certificateFingerprint: string; newlyRevoked: boolean }>(client, "revokeAgentCertificate", create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: arg, reason: values.reason ?? "" }));
+        print(RevokeAgentCertificateResponseSchema, r, () => (r.newlyRevoked ? `revoked ${r.certificateFingerprint}; ingest ends its streams within seconds\n` : `${r.certificateFingerprint} was already revoked\n`));
+        return 0;
+      }
+      case "revocations": {
+        const r = await unary<ListRevocationsResponse>(client, "listRevocations", create(ListRevocationsRequestSchema));
+        print(ListRevocationsResponseSchema, r, () => table(["REVOKED", "BY", "FINGERPRINT (SHA-256)", "REASON"], r.revocations.map((x) => [when(x.revokedAt), x.revokedBy, x.certificateFingerprint, x.reason])));
         return 0;
       }
       default:

@@ -25,7 +25,10 @@ import {
   GetStatusResponseSchema,
   ListAgentsResponseSchema,
   ListChangesResponseSchema,
+  ListRevocationsResponseSchema,
   RetryChangeResponseSchema,
+  RevocationSchema,
+  RevokeAgentCertificateResponseSchema,
   SendTestAlertResponseSchema,
   TenantKind,
   VerifyGraphCredentialsResponseSchema,
@@ -36,6 +39,7 @@ import { requireAdmin, type AdminIdentity } from "./authz.js";
 import type { WatchdogSettings } from "./config.js";
 import { decodePageToken, encodePageToken, stateName, toChangeSummary, toTimelineEvent } from "./mapping.js";
 import { requestRetry } from "./retry.js";
+import { listRevocations, revokeAgentCertificate } from "./revoke.js";
 import type { TestAlertSender } from "./test-alert.js";
 import { activeAlerts } from "./watchdog.js";
 
@@ -192,5 +196,15 @@ export function adminHandlers(deps: AdminDeps): Handlers {
       deps.logger.info({ admin: admin.name, changeId: request.changeId, globalPosition: String(result.globalPosition) }, "retry requested");
       return create(RetryChangeResponseSchema, { globalPosition: result.globalPosition, streamVersion: result.streamVersion });
     }),
+
+    revokeAgentCertificate: guard("RevokeAgentCertificate", async (request, admin) => {
+      const result = await revokeAgentCertificate(deps.log, request.certificateFingerprint, admin.name, request.reason);
+      deps.logger.warn({ admin: admin.name, ...result }, "agent certificate revoked");
+      return create(RevokeAgentCertificateResponseSchema, result);
+    }),
+
+    listRevocations: guard("ListRevocations", async () =>
+      create(ListRevocationsResponseSchema, { revocations: (await listRevocations(deps.log)).map((r) => create(RevocationSchema, r)) }),
+    ),
   } as Handlers;
 }

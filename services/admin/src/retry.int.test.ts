@@ -87,7 +87,7 @@ async function capture(user: (typeof users)[number], secret: string): Promise<st
   );
   const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
   if (!verdict.ok) throw new Error(verdict.message);
-  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agentId: "dc01", receivedAt: new Date() }]);
+  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agent: { agentId: "dc01", fingerprint256: "" }, scope: [], receivedAt: new Date() }]);
   return changeId;
 }
 

@@ -3,16 +3,28 @@ import { appendToStream, readStream, storeSealedSecret, type EventLog } from "@p
 import { newEvent } from "@pwsync/proto";
 import { contextFromMetadata, setSafeAttributes, traceMetadata } from "@pwsync/telemetry";
 import { SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
+import { ChangeRefusalReason } from "@pwsync/proto";
+import type { AgentIdentity } from "./identity.js";
 import type { ValidChange } from "./validate.js";
 
 export interface ChangeToCommit {
   change: ValidChange;
   sealedEnvelope: Uint8Array;
-  agentId: string;
+  agent: Pick<AgentIdentity, "agentId" | "fingerprint256">;
+  /** Domains the agent may touch, stamped on ChangeCaptured for the resolver's check. */
+  scope: readonly string[];
   receivedAt: Date;
 }
 
-export type CommitOutcome = { changeId: string; status: "committed" | "duplicate"; globalPosition: bigint };
+/** A change ingest refuses for good but records (ChangeRefused); its password is not kept. */
+export interface RefusalToCommit {
+  change: ValidChange;
+  agent: Pick<AgentIdentity, "agentId">;
+  reason: "NO_SCOPE" | "OUT_OF_SCOPE";
+  detail: string;
+}
+
+export type CommitOutcome = { changeId: string; status: "committed" | "duplicate" | "refused"; globalPosition: bigint };
 
 export const streamIdOf = (changeId: string) => `change-${changeId}`;
 
@@ -22,18 +34,18 @@ export const streamIdOf = (changeId: string) => `change-${changeId}`;
  * change id seen before is a re-send after a lost ack: nothing is written for it, and it is
  * reported as a duplicate with its original position.
  */
-export async function commitChanges(log: EventLog, batch: ChangeToCommit[]): Promise<CommitOutcome[]> {
+export async function commitChanges(log: EventLog, batch: ChangeToCommit[], refusals: RefusalToCommit[] = []): Promise<CommitOutcome[]> {
   // One span per change, continuing the agent's trace; the events carry the ingest span's
   // context so every consumer's span hangs below it.
   const spans = new Map<string, Span>();
   for (const item of batch) {
     const parent = contextFromMetadata(item.change.traceparent ? { traceparent: item.change.traceparent } : undefined);
     const span = trace.getTracer("pwsync").startSpan("ingest commit", { kind: SpanKind.SERVER }, parent);
-    setSafeAttributes(span, { "pwsync.change_id": item.change.changeId, "pwsync.agent_id": item.agentId, "pwsync.account": item.change.accountName });
+    setSafeAttributes(span, { "pwsync.change_id": item.change.changeId, "pwsync.agent_id": item.agent.agentId, "pwsync.account": item.change.accountName });
     spans.set(item.change.changeId, span);
   }
   try {
-    const outcomes = await commitInTransaction(log, batch, spans);
+    const outcomes = await commitInTransaction(log, batch, refusals, spans);
     for (const outcome of outcomes) spans.get(outcome.changeId)?.setAttribute("pwsync.ack", outcome.status);
     return outcomes;
   } catch (err) {
@@ -49,16 +61,41 @@ function traceparentFor(change: ValidChange, span: Span | undefined): string | u
   return change.traceparent || undefined;
 }
 
-async function commitInTransaction(log: EventLog, batch: ChangeToCommit[], spans: Map<string, Span>): Promise<CommitOutcome[]> {
+async function commitInTransaction(log: EventLog, batch: ChangeToCommit[], refusals: RefusalToCommit[], spans: Map<string, Span>): Promise<CommitOutcome[]> {
   return log.db.transaction().execute(async (trx) => {
     const outcomes: CommitOutcome[] = [];
+    for (const item of refusals) {
+      const { change } = item;
+      const refused = newEvent("ChangeRefused", {
+        changeId: change.changeId,
+        agentId: item.agent.agentId,
+        domainController: item.agent.agentId,
+        accountName: change.accountName,
+        userPrincipalName: change.userPrincipalName,
+        mail: change.mail,
+        reason: item.reason === "NO_SCOPE" ? ChangeRefusalReason.NO_SCOPE : ChangeRefusalReason.OUT_OF_SCOPE,
+        detail: item.detail,
+      });
+      const streamId = streamIdOf(change.changeId);
+      const result = await appendToStream(trx, streamId, [{ ...refused, metadata: { actor: "ingest", agentId: item.agent.agentId, ...withTraceparent(change.traceparent || undefined) } }], {
+        expectedVersion: "no_stream",
+      });
+      if (result.success) {
+        outcomes.push({ changeId: change.changeId, status: "refused", globalPosition: result.globalPositions[0]! });
+      } else {
+        // A re-send: answer what was decided the first time (the scope may have changed since).
+        const [first] = await readStream(trx, streamId);
+        outcomes.push({ changeId: change.changeId, status: first?.type === "ChangeCaptured" ? "duplicate" : "refused", globalPosition: first?.globalPosition ?? 0n });
+      }
+    }
     for (const item of batch) {
       const { change } = item;
       const streamId = streamIdOf(change.changeId);
       const captured = newEvent("ChangeCaptured", {
         changeId: change.changeId,
-        agentId: item.agentId,
-        domainController: change.domainController,
+        agentId: item.agent.agentId,
+        // The DC is the one the certificate names; a message cannot claim another.
+        domainController: item.agent.agentId,
         accountName: change.accountName,
         userPrincipalName: change.userPrincipalName,
         mail: change.mail,
@@ -69,11 +106,13 @@ async function commitInTransaction(log: EventLog, batch: ChangeToCommit[], spans
         agentSequence: change.agentSequence,
         ...(change.capturedAt ? { capturedAt: change.capturedAt } : {}),
         captureSequence: change.captureSequence,
+        scopeUpnSuffixes: [...item.scope],
+        agentCertificateFingerprint: item.agent.fingerprint256,
       });
       const result = await appendToStream(
         trx,
         streamId,
-        [{ ...captured, metadata: { actor: "ingest", agentId: item.agentId, ...withTraceparent(traceparentFor(change, spans.get(change.changeId))) } }],
+        [{ ...captured, metadata: { actor: "ingest", agentId: item.agent.agentId, ...withTraceparent(traceparentFor(change, spans.get(change.changeId))) } }],
         { expectedVersion: "no_stream" },
       );
       if (result.success) {

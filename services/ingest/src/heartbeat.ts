@@ -2,10 +2,11 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { EventLog } from "@pwsync/eventlog";
 import type { HeartbeatRequest } from "@pwsync/proto";
 
-export async function recordHeartbeat(log: EventLog, agentId: string, beat: HeartbeatRequest): Promise<void> {
+/** `domainController` comes from the agent's certificate; the message's own claim is ignored. */
+export async function recordHeartbeat(log: EventLog, agentId: string, domainController: string, beat: HeartbeatRequest): Promise<void> {
   const row = {
     agent_id: agentId,
-    domain_controller: beat.domainController.slice(0, 255),
+    domain_controller: domainController.slice(0, 255),
     agent_version: beat.agentVersion.slice(0, 64),
     filter_loaded: beat.filterLoaded,
     queue_depth: String(beat.queueDepth),

@@ -8,7 +8,7 @@ import { buildPasswordChange, IngestStream, StreamClosedError, type IngestEndpoi
 import { generateRecipientKeyPair, loadRecipientPublicKey } from "@pwsync/crypto";
 import { openEventLog, readStream, type EventLog } from "@pwsync/eventlog";
 import { createLogger } from "@pwsync/log";
-import { createCa, ensureDevPki, issueClientCert } from "@pwsync/pki";
+import { createCa, ensureDevPki, issueAgentCert } from "@pwsync/pki";
 import { createTestDatabase } from "@pwsync/testkit";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -40,7 +40,7 @@ beforeAll(async () => {
   server = await startIngest(
     {
       database: { url: log.connectionString },
-      ingest: { host: "127.0.0.1", port: 0, tls: { caFile: pki.ca.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 16 * 1024, acceptedKeyIds: [keys.keyId], maxBatch: 64 },
+      ingest: { host: "127.0.0.1", port: 0, tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 16 * 1024, acceptedKeyIds: [keys.keyId], maxBatch: 64, agentScopes: { dc01: ["contoso.example"] }, agentRateLimit: { perSecond: 10_000, burst: 10_000 } },
     },
     log,
     logger,
@@ -67,7 +67,7 @@ function change(overrides: Partial<Parameters<typeof buildPasswordChange>[1]> = 
 }
 
 async function countEvents(): Promise<number> {
-  const r = await sql<{ n: string }>`SELECT count(*) AS n FROM events`.execute(log.db);
+  const r = await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE stream_id LIKE 'change-%'`.execute(log.db);
   return Number(r.rows[0]!.n);
 }
 
@@ -127,12 +127,12 @@ describe("ingest", () => {
       ["no certificate", async () => ({ certPem: undefined, keyPem: undefined })],
       ["a certificate from an unknown CA", async () => {
         const rogue = await createCa("rogue");
-        const cert = await issueClientCert(rogue, "dc01");
+        const cert = await issueAgentCert(rogue, "dc01");
         return { certPem: cert.cert, keyPem: cert.key };
       }],
       ["an expired certificate", async () => {
-        const ca = { cert: readFileSync(path.join(pkiDir, "ca.pem"), "utf8"), key: readFileSync(path.join(pkiDir, "ca.key"), "utf8") };
-        const cert = await issueClientCert(ca, "dc01", { notBefore: new Date(Date.now() - 10 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+        const ca = { cert: readFileSync(path.join(pkiDir, "agent-ca.pem"), "utf8"), key: readFileSync(path.join(pkiDir, "agent-ca.key"), "utf8") };
+        const cert = await issueAgentCert(ca, "dc01", { notBefore: new Date(Date.now() - 10 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
         return { certPem: cert.cert, keyPem: cert.key };
       }],
     ])("%s", async (_name, credentials) => {

@@ -2,16 +2,36 @@ import type { EventLog } from "@pwsync/eventlog";
 import { implement, mtlsServerCredentials, startGrpcServer, toGrpcService, type RunningGrpcServer } from "@pwsync/grpc";
 import type { Logger } from "@pwsync/log";
 import { AgentIngestService } from "@pwsync/proto";
+import { agentDenialRecorder } from "./audit.js";
 import type { IngestConfig } from "./config.js";
-import { heartbeatHandler, streamChangesHandler } from "./service.js";
+import { AgentRateLimiter } from "./rate-limit.js";
+import { startRevocationList } from "./revocations.js";
+import { agentScopesFromConfig } from "./scope.js";
+import { heartbeatHandler, streamChangesHandler, type IngestDeps } from "./service.js";
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./validate.js";
 
 export async function startIngest(config: IngestConfig, log: EventLog, logger: Logger): Promise<RunningGrpcServer> {
-  const deps = { log, logger, acceptedKeyIds: new Set(config.ingest.acceptedKeyIds), maxBatch: config.ingest.maxBatch };
+  const settings = config.ingest;
+  const revocations = await startRevocationList(log, logger, settings.revocationPollMs ?? 2_000);
+  const deps: IngestDeps = {
+    log,
+    logger,
+    acceptedKeyIds: new Set(settings.acceptedKeyIds),
+    maxBatch: settings.maxBatch,
+    scopes: agentScopesFromConfig(settings.agentScopes ?? {}),
+    maxClockSkewMs: settings.maxClockSkewSeconds !== undefined ? settings.maxClockSkewSeconds * 1000 : DEFAULT_MAX_CLOCK_SKEW_MS,
+    maxInFlightPerStream: settings.maxInFlightPerStream ?? 256,
+    // Default: far above what one DC produces (a helpdesk's bulk reset included), low enough
+    // that one agent alone cannot outrun the tenant's write budget for long.
+    rateLimiter: new AgentRateLimiter(settings.agentRateLimit ?? { perSecond: 20, burst: 200 }),
+    revocations,
+    denials: agentDenialRecorder(log, logger),
+  };
   const running = await startGrpcServer({
-    host: config.ingest.host,
-    port: config.ingest.port,
-    credentials: mtlsServerCredentials(config.ingest.tls),
-    maxReceiveMessageBytes: config.ingest.maxMessageBytes,
+    host: settings.host,
+    port: settings.port,
+    credentials: mtlsServerCredentials(settings.tls),
+    maxReceiveMessageBytes: settings.maxMessageBytes,
     healthServiceNames: [AgentIngestService.typeName],
     register: (server) =>
       server.addService(
@@ -22,6 +42,16 @@ export async function startIngest(config: IngestConfig, log: EventLog, logger: L
       ),
   });
   running.setServing(true);
-  logger.info({ host: config.ingest.host, port: running.port, acceptedKeyIds: config.ingest.acceptedKeyIds }, "ingest listening (mTLS)");
-  return running;
+  logger.info(
+    { host: settings.host, port: running.port, acceptedKeyIds: settings.acceptedKeyIds, scopedAgents: Object.keys(settings.agentScopes ?? {}) },
+    "ingest listening (mTLS)",
+  );
+  const shutdown = running.shutdown;
+  return {
+    ...running,
+    shutdown: async (graceMs?: number) => {
+      revocations.stop();
+      await shutdown(graceMs);
+    },
+  };
 }

@@ -25,7 +25,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 // C0/C1 controls and NUL never belong in a name; they would also corrupt logs and emails.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+/** Default for ingest.maxClockSkewSeconds. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 2 * 60_000;
 
 function text(name: string, value: string, max: number, required: boolean): string | undefined {
   if (required && value.length === 0) return `${name} is required`;
@@ -35,7 +36,7 @@ function text(name: string, value: string, max: number, required: boolean): stri
 }
 
 /** Checks one change from an agent; the message names the change and the field at fault. */
-export function validateChange(change: PasswordChange | undefined, acceptedKeyIds: ReadonlySet<string>, now: Date): Validation {
+export function validateChange(change: PasswordChange | undefined, acceptedKeyIds: ReadonlySet<string>, now: Date, maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS): Validation {
   if (!change) return { ok: false, code: "INVALID_ARGUMENT", message: "request has no change" };
   const id = change.changeId;
   const fail = (message: string, code: "INVALID_ARGUMENT" | "FAILED_PRECONDITION" = "INVALID_ARGUMENT"): Validation => ({
@@ -56,11 +57,16 @@ export function validateChange(change: PasswordChange | undefined, acceptedKeyId
   if (!change.changedAt) return fail("changed_at is required");
   const changedAt = timestampDate(change.changedAt);
   if (Number.isNaN(changedAt.getTime())) return fail("changed_at is not a valid time");
-  if (changedAt.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) return fail(`changed_at ${changedAt.toISOString()} is in the future (check the DC's clock)`);
+  // A change dated ahead would beat every real change made until then (newest wins per user),
+  // so a forged or clock-broken one must not get in.
+  if (changedAt.getTime() > now.getTime() + maxClockSkewMs)
+    return fail(`changed_at ${changedAt.toISOString()} is more than ${Math.round(maxClockSkewMs / 1000)} s ahead of ingest's clock (${now.toISOString()}); check the DC's clock`);
   if (change.capturedAt) {
     const capturedAt = timestampDate(change.capturedAt);
     if (Number.isNaN(capturedAt.getTime()) || change.capturedAt.nanos < 0 || change.capturedAt.nanos > 999_999_999) return fail("captured_at is not a valid time");
-    if (capturedAt.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) return fail(`captured_at ${capturedAt.toISOString()} is in the future (check the DC's clock)`);
+    // The capture time orders changes too (newest capture wins): the same bound applies.
+    if (capturedAt.getTime() > now.getTime() + maxClockSkewMs)
+      return fail(`captured_at ${capturedAt.toISOString()} is more than ${Math.round(maxClockSkewMs / 1000)} s ahead of ingest's clock (${now.toISOString()}); check the DC's clock`);
   }
   if (change.traceparent && !TRACEPARENT.test(change.traceparent)) return fail("traceparent is not a W3C traceparent");
   const sealed = change.sealedPassword;

@@ -12,6 +12,7 @@ const RESOLUTION_REASONS: Record<ResolutionFailureReason, string> = {
   [ResolutionFailureReason.DIRECTORY_SYNCED]: "the Microsoft Entra ID user is synchronised from AD (its password is managed by directory sync)",
   [ResolutionFailureReason.GRAPH_ERROR]: "Microsoft Graph returned an error while looking the user up",
   [ResolutionFailureReason.NO_IDENTIFIERS]: "the AD account has no immutable id, mail or user principal name to match on",
+  [ResolutionFailureReason.OUT_OF_SCOPE]: "the user found is outside the domains the sending domain controller may change (possible misuse of an agent certificate)",
 };
 
 const RESET_REASONS: Record<ResetFailureReason, string> = {

@@ -121,7 +121,7 @@ async function ingest(c: Capture): Promise<string> {
   );
   const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
   if (!verdict.ok) throw new Error(verdict.message);
-  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agentId: `${c.dc}-agent`, receivedAt: new Date() }]);
+  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agent: { agentId: c.dc, fingerprint256: "" }, scope: [], receivedAt: new Date() }]);
   return changeId;
 }
 

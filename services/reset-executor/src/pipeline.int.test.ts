@@ -107,7 +107,7 @@ async function capture(userIndex: number | "synced", secret: string, changedAt =
   if (!verdict.ok) throw new Error(verdict.message);
   const { toBinary } = await import("@bufbuild/protobuf");
   const { SealedSecretSchema } = await import("@pwsync/proto");
-  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agentId: "dc01", receivedAt: new Date() }]);
+  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agent: { agentId: "dc01", fingerprint256: "" }, scope: [], receivedAt: new Date() }]);
   return changeId;
 }
 

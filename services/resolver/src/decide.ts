@@ -36,7 +36,7 @@ export function plannedLookups(order: readonly LookupAttribute[], ids: Identifie
  * Decides from the lookups done so far (in order). The first lookup that finds anyone decides:
  * one user → checks; several → ambiguous. None at all → not found, naming every lookup tried.
  */
-export function decide(account: string, lookups: Lookup[]): Resolution {
+export function decide(account: string, lookups: Lookup[], scope: readonly string[] = []): Resolution {
   if (lookups.length === 0)
     return { kind: "failed", reason: ResolutionFailureReason.NO_IDENTIFIERS, detail: `account ${account} has no objectGUID, userPrincipalName or mail to find it in Entra ID by` };
   const decisive = lookups.find((l) => l.found.length > 0);
@@ -55,6 +55,16 @@ export function decide(account: string, lookups: Lookup[]): Resolution {
       kind: "failed",
       reason: ResolutionFailureReason.DIRECTORY_SYNCED,
       detail: `Entra ID user ${user.userPrincipalName} (matched by ${where}) is synchronised from on-premises by Entra Connect, so Microsoft Graph refuses password writes for it; use password hash sync for this user or remove it from pwsync's LDAP filter`,
+    };
+  // The agent's scope, stamped by ingest: a change that names the user only by objectGUID (or
+  // by an attribute another user also holds) must not reach a user of another domain. Empty
+  // only for changes captured before scopes existed.
+  const domain = user.userPrincipalName.slice(user.userPrincipalName.lastIndexOf("@") + 1).toLowerCase();
+  if (scope.length > 0 && !scope.includes(domain))
+    return {
+      kind: "failed",
+      reason: ResolutionFailureReason.OUT_OF_SCOPE,
+      detail: `Entra ID user ${user.userPrincipalName} (matched by ${where}) is outside the sending agent's scope (${scope.join(", ")}); its password is not set`,
     };
   if (!user.accountEnabled)
     return { kind: "failed", reason: ResolutionFailureReason.DISABLED, detail: `Entra ID user ${user.userPrincipalName} (matched by ${where}) is disabled; its password is not synced` };

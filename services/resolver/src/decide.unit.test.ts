@@ -43,6 +43,17 @@ describe("decide", () => {
     if (result.kind === "failed") expect(result.detail).toMatch(/Entra Connect.*refuses password writes/);
   });
 
+  it("given an agent scoped to contoso.example, when the user found by objectGUID is in fabrikam.example, then it fails as out of scope", () => {
+    const ceo = user({ userPrincipalName: "ceo@fabrikam.example" });
+    const result = decide("ceo", [{ by: "immutableId", value: "AAAA", found: [ceo] }], ["contoso.example"]);
+    expect(result).toMatchObject({ kind: "failed", reason: ResolutionFailureReason.OUT_OF_SCOPE });
+  });
+
+  it("given an agent scoped to contoso.example, when the user found is in it (any case), then it resolves", () => {
+    const result = decide("alice", [{ by: "immutableId", value: "AAAA", found: [user({ userPrincipalName: "Alice@Contoso.Example" })] }], ["contoso.example"]);
+    expect(result).toMatchObject({ kind: "resolved" });
+  });
+
   it("fails for a disabled user", () => {
     expect(decide("alice", [{ by: "mail", value: "a@x", found: [user({ accountEnabled: false })] }])).toMatchObject({ kind: "failed", reason: ResolutionFailureReason.DISABLED });
   });

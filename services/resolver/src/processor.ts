@@ -50,7 +50,7 @@ export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEven
     lookups.push(result);
     if (result.found.length > 0) break;
   }
-  const resolution = decide(captured.accountName, lookups);
+  const resolution = decide(captured.accountName, lookups, captured.scopeUpnSuffixes);
   if (resolution.kind === "failed") {
     deps.logger.warn({ changeId: captured.changeId, account: captured.accountName, reason: ResolutionFailureReason[resolution.reason], detail: resolution.detail }, "user not resolved");
     return failure(deps, event, captured.changeId, resolution.reason, resolution.detail);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pwsync/v1/agent.proto.
  */
 export const file_pwsync_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChVwd3N5bmMvdjEvYWdlbnQucHJvdG8SCXB3c3luYy52MSLuAgoOUGFzc3dvcmRDaGFuZ2USEQoJY2hhbmdlX2lkGAEgASgJEhQKDGFjY291bnRfbmFtZRgCIAEoCRIbChN1c2VyX3ByaW5jaXBhbF9uYW1lGAMgASgJEgwKBG1haWwYBCABKAkSEwoLb2JqZWN0X2d1aWQYBSABKAwSLgoKY2hhbmdlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoPc2VhbGVkX3Bhc3N3b3JkGAcgASgLMhcucHdzeW5jLnYxLlNlYWxlZFNlY3JldBIZChFkb21haW5fY29udHJvbGxlchgIIAEoCRIWCg5hZ2VudF9zZXF1ZW5jZRgJIAEoBBITCgt0cmFjZXBhcmVudBgKIAEoCRIvCgtjYXB0dXJlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FwdHVyZV9zZXF1ZW5jZRgMIAEoBCJBChRTdHJlYW1DaGFuZ2VzUmVxdWVzdBIpCgZjaGFuZ2UYASABKAsyGS5wd3N5bmMudjEuUGFzc3dvcmRDaGFuZ2UiaQoVU3RyZWFtQ2hhbmdlc1Jlc3BvbnNlEhEKCWNoYW5nZV9pZBgBIAEoCRIkCgZzdGF0dXMYAiABKA4yFC5wd3N5bmMudjEuQWNrU3RhdHVzEhcKD2dsb2JhbF9wb3NpdGlvbhgDIAEoBCLjAQoQSGVhcnRiZWF0UmVxdWVzdBIVCg1hZ2VudF92ZXJzaW9uGAEgASgJEhUKDWZpbHRlcl9sb2FkZWQYAiABKAgSEwoLcXVldWVfZGVwdGgYAyABKAQSIQoZb2xkZXN0X3F1ZXVlZF9hZ2Vfc2Vjb25kcxgEIAEoBBI3ChNsYXN0X2NoYW5nZV9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFkb21haW5fY29udHJvbGxlchgGIAEoCRIVCg1zZXJ2ZXJfaW5fdXNlGAcgASgJIkQKEUhlYXJ0YmVhdFJlc3BvbnNlEi8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpbCglBY2tTdGF0dXMSGgoWQUNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEFDS19TVEFUVVNfQ09NTUlUVEVEEAESGAoUQUNLX1NUQVRVU19EVVBMSUNBVEUQAjK0AQoSQWdlbnRJbmdlc3RTZXJ2aWNlElYKDVN0cmVhbUNoYW5nZXMSHy5wd3N5bmMudjEuU3RyZWFtQ2hhbmdlc1JlcXVlc3QaIC5wd3N5bmMudjEuU3RyZWFtQ2hhbmdlc1Jlc3BvbnNlKAEwARJGCglIZWFydGJlYXQSGy5wd3N5bmMudjEuSGVhcnRiZWF0UmVxdWVzdBocLnB3c3luYy52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_pwsync_v1_sealed]);
+  fileDesc("ChVwd3N5bmMvdjEvYWdlbnQucHJvdG8SCXB3c3luYy52MSLuAgoOUGFzc3dvcmRDaGFuZ2USEQoJY2hhbmdlX2lkGAEgASgJEhQKDGFjY291bnRfbmFtZRgCIAEoCRIbChN1c2VyX3ByaW5jaXBhbF9uYW1lGAMgASgJEgwKBG1haWwYBCABKAkSEwoLb2JqZWN0X2d1aWQYBSABKAwSLgoKY2hhbmdlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoPc2VhbGVkX3Bhc3N3b3JkGAcgASgLMhcucHdzeW5jLnYxLlNlYWxlZFNlY3JldBIZChFkb21haW5fY29udHJvbGxlchgIIAEoCRIWCg5hZ2VudF9zZXF1ZW5jZRgJIAEoBBITCgt0cmFjZXBhcmVudBgKIAEoCRIvCgtjYXB0dXJlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FwdHVyZV9zZXF1ZW5jZRgMIAEoBCJBChRTdHJlYW1DaGFuZ2VzUmVxdWVzdBIpCgZjaGFuZ2UYASABKAsyGS5wd3N5bmMudjEuUGFzc3dvcmRDaGFuZ2UiaQoVU3RyZWFtQ2hhbmdlc1Jlc3BvbnNlEhEKCWNoYW5nZV9pZBgBIAEoCRIkCgZzdGF0dXMYAiABKA4yFC5wd3N5bmMudjEuQWNrU3RhdHVzEhcKD2dsb2JhbF9wb3NpdGlvbhgDIAEoBCLjAQoQSGVhcnRiZWF0UmVxdWVzdBIVCg1hZ2VudF92ZXJzaW9uGAEgASgJEhUKDWZpbHRlcl9sb2FkZWQYAiABKAgSEwoLcXVldWVfZGVwdGgYAyABKAQSIQoZb2xkZXN0X3F1ZXVlZF9hZ2Vfc2Vjb25kcxgEIAEoBBI3ChNsYXN0X2NoYW5nZV9zZWVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFkb21haW5fY29udHJvbGxlchgGIAEoCRIVCg1zZXJ2ZXJfaW5fdXNlGAcgASgJIkQKEUhlYXJ0YmVhdFJlc3BvbnNlEi8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpzCglBY2tTdGF0dXMSGgoWQUNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEFDS19TVEFUVVNfQ09NTUlUVEVEEAESGAoUQUNLX1NUQVRVU19EVVBMSUNBVEUQAhIWChJBQ0tfU1RBVFVTX1JFRlVTRUQQAzK0AQoSQWdlbnRJbmdlc3RTZXJ2aWNlElYKDVN0cmVhbUNoYW5nZXMSHy5wd3N5bmMudjEuU3RyZWFtQ2hhbmdlc1JlcXVlc3QaIC5wd3N5bmMudjEuU3RyZWFtQ2hhbmdlc1Jlc3BvbnNlKAEwARJGCglIZWFydGJlYXQSGy5wd3N5bmMudjEuSGVhcnRiZWF0UmVxdWVzdBocLnB3c3luYy52MS5IZWFydGJlYXRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_pwsync_v1_sealed]);
 
 /**
  * @generated from message pwsync.v1.PasswordChange
@@ -67,7 +67,8 @@ export type PasswordChange = Message<"pwsync.v1.PasswordChange"> & {
   sealedPassword?: SealedSecret | undefined;
 
   /**
-   * DNS name of the domain controller that captured the change.
+   * Name of the domain controller that captured the change. Informational: ingest records
+   * the DC named by the agent's certificate instead.
    *
    * @generated from field: string domain_controller = 8;
    */
@@ -248,6 +249,14 @@ export enum AckStatus {
    * @generated from enum value: ACK_STATUS_DUPLICATE = 2;
    */
   DUPLICATE = 2,
+
+  /**
+   * Ingest refused the change for good and recorded why (ChangeRefused, e.g. outside the
+   * agent's scope); nothing was kept of the password. The agent drops it from its queue.
+   *
+   * @generated from enum value: ACK_STATUS_REFUSED = 3;
+   */
+  REFUSED = 3,
 }
 
 /**
@@ -257,8 +266,9 @@ export const AckStatusSchema: GenEnum<AckStatus> = /*@__PURE__*/
   enumDesc(file_pwsync_v1_agent, 0);
 
 /**
- * The service a dc-agent talks to. Agents authenticate with a client certificate (mTLS);
- * the agent id is the certificate's subject common name.
+ * The service a dc-agent talks to. Agents authenticate with a client certificate (mTLS) from
+ * the agent CA, with EKU clientAuth and a URI SAN spiffe://pwsync/agent/<dc>: the agent id and
+ * its domain controller come from there, never from a message.
  *
  * @generated from service pwsync.v1.AgentIngestService
  */

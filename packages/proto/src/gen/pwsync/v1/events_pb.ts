@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pwsync/v1/events.proto.
  */
 export const file_pwsync_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChZwd3N5bmMvdjEvZXZlbnRzLnByb3RvEglwd3N5bmMudjEi+wIKDkNoYW5nZUNhcHR1cmVkEhEKCWNoYW5nZV9pZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIZChFkb21haW5fY29udHJvbGxlchgDIAEoCRIUCgxhY2NvdW50X25hbWUYBCABKAkSGwoTdXNlcl9wcmluY2lwYWxfbmFtZRgFIAEoCRIMCgRtYWlsGAYgASgJEhQKDGltbXV0YWJsZV9pZBgHIAEoCRIuCgpjaGFuZ2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNlaXZlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAogASgJEhYKDmFnZW50X3NlcXVlbmNlGAsgASgEEi8KC2NhcHR1cmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBjYXB0dXJlX3NlcXVlbmNlGA0gASgEIpsCCgxVc2VyUmVzb2x2ZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSIQoZZW50cmFfdXNlcl9wcmluY2lwYWxfbmFtZRgDIAEoCRIoCgptYXRjaGVkX2J5GAQgASgOMhQucHdzeW5jLnYxLk1hdGNoZWRCeRIuCgpjaGFuZ2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjYXB0dXJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FwdHVyZV9zZXF1ZW5jZRgHIAEoBBIZChFkb21haW5fY29udHJvbGxlchgIIAEoCSJpChBSZXNvbHV0aW9uRmFpbGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIyCgZyZWFzb24YAiABKA4yIi5wd3N5bmMudjEuUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SDgoGZGV0YWlsGAMgASgJIr8BCg5SZXRyeVNjaGVkdWxlZBIRCgljaGFuZ2VfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoDRITCgtodHRwX3N0YXR1cxgDIAEoDRIYChBncmFwaF9lcnJvcl9jb2RlGAQgASgJEhAKCGRlbGF5X21zGAUgASgNEhgKEGZyb21fcmV0cnlfYWZ0ZXIYBiABKAgSLgoKbm90X2JlZm9yZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoLUmVzZXRUaW1pbmcSEAoIdG90YWxfbXMYASABKA0SDwoHd29ya19tcxgCIAEoDRIPCgd3YWl0X21zGAMgASgNInEKC1Bhc3N3b3JkU2V0EhEKCWNoYW5nZV9pZBgBIAEoCRIVCg1lbnRyYV91c2VyX2lkGAIgASgJEhAKCGF0dGVtcHRzGAMgASgNEiYKBnRpbWluZxgEIAEoCzIWLnB3c3luYy52MS5SZXNldFRpbWluZyLfAQoLUmVzZXRGYWlsZWQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSLQoGcmVhc29uGAMgASgOMh0ucHdzeW5jLnYxLlJlc2V0RmFpbHVyZVJlYXNvbhIOCgZkZXRhaWwYBCABKAkSEwoLaHR0cF9zdGF0dXMYBSABKA0SGAoQZ3JhcGhfZXJyb3JfY29kZRgGIAEoCRIQCghhdHRlbXB0cxgHIAEoDRImCgZ0aW1pbmcYCCABKAsyFi5wd3N5bmMudjEuUmVzZXRUaW1pbmciVwoKU3VwZXJzZWRlZBIRCgljaGFuZ2VfaWQYASABKAkSFQoNZW50cmFfdXNlcl9pZBgCIAEoCRIfChdzdXBlcnNlZGVkX2J5X2NoYW5nZV9pZBgDIAEoCSIjCg5TZWNyZXRTaHJlZGRlZBIRCgljaGFuZ2VfaWQYASABKAkikwEKEE5vdGlmaWNhdGlvblNlbnQSEQoJY2hhbmdlX2lkGAEgASgJEiYKBHJvbGUYAiABKA4yGC5wd3N5bmMudjEuUmVjaXBpZW50Um9sZRIRCglyZWNpcGllbnQYAyABKAkSFwoPc210cF9tZXNzYWdlX2lkGAQgASgJEhgKEGFib3V0X2V2ZW50X3R5cGUYBSABKAkitAEKFU5vdGlmaWNhdGlvblRocm90dGxlZBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIzCg90aHJvdHRsZWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGFib3V0X2V2ZW50X3R5cGUYBSABKAkijAEKEk5vdGlmaWNhdGlvbkZhaWxlZBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIOCgZkZXRhaWwYBCABKAkSGAoQYWJvdXRfZXZlbnRfdHlwZRgFIAEoCSJlCg5SZXRyeVJlcXVlc3RlZBIRCgljaGFuZ2VfaWQYASABKAkSFAoMcmVxdWVzdGVkX2J5GAIgASgJEg4KBnJlYXNvbhgDIAEoCRIaChJyZXRyaWVkX2V2ZW50X3R5cGUYBCABKAkiewoRQWRtaW5BY2Nlc3NEZW5pZWQSDgoGbWV0aG9kGAEgASgJEgwKBGNvZGUYAiABKAkSDwoHc3ViamVjdBgDIAEoCRIMCgRwZWVyGAQgASgJEg4KBmRldGFpbBgFIAEoCRIZChFzdXBwcmVzc2VkX2JlZm9yZRgGIAEoDSJEChNXYXRjaGRvZ0FsZXJ0UmFpc2VkEgwKBGtpbmQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZkZXRhaWwYAyABKAkiNQoUV2F0Y2hkb2dBbGVydENsZWFyZWQSDAoEa2luZBgBIAEoCRIPCgdzdWJqZWN0GAIgASgJKn0KCU1hdGNoZWRCeRIaChZNQVRDSEVEX0JZX1VOU1BFQ0lGSUVEEAASGwoXTUFUQ0hFRF9CWV9JTU1VVEFCTEVfSUQQARITCg9NQVRDSEVEX0JZX01BSUwQAhIiCh5NQVRDSEVEX0JZX1VTRVJfUFJJTkNJUEFMX05BTUUQAyrHAgoXUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SKQolUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9VTlNQRUNJRklFRBAAEicKI1JFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fTk9UX0ZPVU5EEAESJwojUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9BTUJJR1VPVVMQAhImCiJSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX0RJU0FCTEVEEAMSLgoqUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9ESVJFQ1RPUllfU1lOQ0VEEAQSKQolUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9HUkFQSF9FUlJPUhAFEiwKKFJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fTk9fSURFTlRJRklFUlMQBirOAgoSUmVzZXRGYWlsdXJlUmVhc29uEiQKIFJFU0VUX0ZBSUxVUkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASIwofUkVTRVRfRkFJTFVSRV9SRUFTT05fQ09NUExFWElUWRABEioKJlJFU0VUX0ZBSUxVUkVfUkVBU09OX1JFVFJJRVNfRVhIQVVTVEVEEAISIgoeUkVTRVRfRkFJTFVSRV9SRUFTT05fRk9SQklEREVOEAMSJwojUkVTRVRfRkFJTFVSRV9SRUFTT05fVVNFUl9OT1RfRk9VTkQQBBIpCiVSRVNFVF9GQUlMVVJFX1JFQVNPTl9ESVJFQ1RPUllfU1lOQ0VEEAUSJgoiUkVTRVRfRkFJTFVSRV9SRUFTT05fVU5TRUFMX0ZBSUxFRBAGEiEKHVJFU0VUX0ZBSUxVUkVfUkVBU09OX1JFSkVDVEVEEAcqZgoNUmVjaXBpZW50Um9sZRIeChpSRUNJUElFTlRfUk9MRV9VTlNQRUNJRklFRBAAEhgKFFJFQ0lQSUVOVF9ST0xFX0FETUlOEAESGwoXUkVDSVBJRU5UX1JPTEVfRU5EX1VTRVIQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZwd3N5bmMvdjEvZXZlbnRzLnByb3RvEglwd3N5bmMudjEivgMKDkNoYW5nZUNhcHR1cmVkEhEKCWNoYW5nZV9pZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIZChFkb21haW5fY29udHJvbGxlchgDIAEoCRIUCgxhY2NvdW50X25hbWUYBCABKAkSGwoTdXNlcl9wcmluY2lwYWxfbmFtZRgFIAEoCRIMCgRtYWlsGAYgASgJEhQKDGltbXV0YWJsZV9pZBgHIAEoCRIuCgpjaGFuZ2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNlaXZlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGa2V5X2lkGAogASgJEhYKDmFnZW50X3NlcXVlbmNlGAsgASgEEi8KC2NhcHR1cmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBjYXB0dXJlX3NlcXVlbmNlGA0gASgEEhoKEnNjb3BlX3Vwbl9zdWZmaXhlcxgOIAMoCRIlCh1hZ2VudF9jZXJ0aWZpY2F0ZV9maW5nZXJwcmludBgPIAEoCSLQAQoNQ2hhbmdlUmVmdXNlZBIRCgljaGFuZ2VfaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSGQoRZG9tYWluX2NvbnRyb2xsZXIYAyABKAkSFAoMYWNjb3VudF9uYW1lGAQgASgJEhsKE3VzZXJfcHJpbmNpcGFsX25hbWUYBSABKAkSDAoEbWFpbBgGIAEoCRIuCgZyZWFzb24YByABKA4yHi5wd3N5bmMudjEuQ2hhbmdlUmVmdXNhbFJlYXNvbhIOCgZkZXRhaWwYCCABKAkimwIKDFVzZXJSZXNvbHZlZBIRCgljaGFuZ2VfaWQYASABKAkSFQoNZW50cmFfdXNlcl9pZBgCIAEoCRIhChllbnRyYV91c2VyX3ByaW5jaXBhbF9uYW1lGAMgASgJEigKCm1hdGNoZWRfYnkYBCABKA4yFC5wd3N5bmMudjEuTWF0Y2hlZEJ5Ei4KCmNoYW5nZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NhcHR1cmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBjYXB0dXJlX3NlcXVlbmNlGAcgASgEEhkKEWRvbWFpbl9jb250cm9sbGVyGAggASgJImkKEFJlc29sdXRpb25GYWlsZWQSEQoJY2hhbmdlX2lkGAEgASgJEjIKBnJlYXNvbhgCIAEoDjIiLnB3c3luYy52MS5SZXNvbHV0aW9uRmFpbHVyZVJlYXNvbhIOCgZkZXRhaWwYAyABKAkivwEKDlJldHJ5U2NoZWR1bGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEhMKC2h0dHBfc3RhdHVzGAMgASgNEhgKEGdyYXBoX2Vycm9yX2NvZGUYBCABKAkSEAoIZGVsYXlfbXMYBSABKA0SGAoQZnJvbV9yZXRyeV9hZnRlchgGIAEoCBIuCgpub3RfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJBCgtSZXNldFRpbWluZxIQCgh0b3RhbF9tcxgBIAEoDRIPCgd3b3JrX21zGAIgASgNEg8KB3dhaXRfbXMYAyABKA0icQoLUGFzc3dvcmRTZXQSEQoJY2hhbmdlX2lkGAEgASgJEhUKDWVudHJhX3VzZXJfaWQYAiABKAkSEAoIYXR0ZW1wdHMYAyABKA0SJgoGdGltaW5nGAQgASgLMhYucHdzeW5jLnYxLlJlc2V0VGltaW5nIt8BCgtSZXNldEZhaWxlZBIRCgljaGFuZ2VfaWQYASABKAkSFQoNZW50cmFfdXNlcl9pZBgCIAEoCRItCgZyZWFzb24YAyABKA4yHS5wd3N5bmMudjEuUmVzZXRGYWlsdXJlUmVhc29uEg4KBmRldGFpbBgEIAEoCRITCgtodHRwX3N0YXR1cxgFIAEoDRIYChBncmFwaF9lcnJvcl9jb2RlGAYgASgJEhAKCGF0dGVtcHRzGAcgASgNEiYKBnRpbWluZxgIIAEoCzIWLnB3c3luYy52MS5SZXNldFRpbWluZyJXCgpTdXBlcnNlZGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIVCg1lbnRyYV91c2VyX2lkGAIgASgJEh8KF3N1cGVyc2VkZWRfYnlfY2hhbmdlX2lkGAMgASgJIiMKDlNlY3JldFNocmVkZGVkEhEKCWNoYW5nZV9pZBgBIAEoCSKTAQoQTm90aWZpY2F0aW9uU2VudBIRCgljaGFuZ2VfaWQYASABKAkSJgoEcm9sZRgCIAEoDjIYLnB3c3luYy52MS5SZWNpcGllbnRSb2xlEhEKCXJlY2lwaWVudBgDIAEoCRIXCg9zbXRwX21lc3NhZ2VfaWQYBCABKAkSGAoQYWJvdXRfZXZlbnRfdHlwZRgFIAEoCSK0AQoVTm90aWZpY2F0aW9uVGhyb3R0bGVkEhEKCWNoYW5nZV9pZBgBIAEoCRImCgRyb2xlGAIgASgOMhgucHdzeW5jLnYxLlJlY2lwaWVudFJvbGUSEQoJcmVjaXBpZW50GAMgASgJEjMKD3Rocm90dGxlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYWJvdXRfZXZlbnRfdHlwZRgFIAEoCSKMAQoSTm90aWZpY2F0aW9uRmFpbGVkEhEKCWNoYW5nZV9pZBgBIAEoCRImCgRyb2xlGAIgASgOMhgucHdzeW5jLnYxLlJlY2lwaWVudFJvbGUSEQoJcmVjaXBpZW50GAMgASgJEg4KBmRldGFpbBgEIAEoCRIYChBhYm91dF9ldmVudF90eXBlGAUgASgJImUKDlJldHJ5UmVxdWVzdGVkEhEKCWNoYW5nZV9pZBgBIAEoCRIUCgxyZXF1ZXN0ZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJEhoKEnJldHJpZWRfZXZlbnRfdHlwZRgEIAEoCSJ7ChFBZG1pbkFjY2Vzc0RlbmllZBIOCgZtZXRob2QYASABKAkSDAoEY29kZRgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEgwKBHBlZXIYBCABKAkSDgoGZGV0YWlsGAUgASgJEhkKEXN1cHByZXNzZWRfYmVmb3JlGAYgASgNIpwBChFBZ2VudEFjY2Vzc0RlbmllZBIOCgZtZXRob2QYASABKAkSDAoEY29kZRgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEgwKBHBlZXIYBCABKAkSDgoGZGV0YWlsGAUgASgJEh8KF2NlcnRpZmljYXRlX2ZpbmdlcnByaW50GAYgASgJEhkKEXN1cHByZXNzZWRfYmVmb3JlGAcgASgNIl4KF0FnZW50Q2VydGlmaWNhdGVSZXZva2VkEh8KF2NlcnRpZmljYXRlX2ZpbmdlcnByaW50GAEgASgJEhIKCnJldm9rZWRfYnkYAiABKAkSDgoGcmVhc29uGAMgASgJIkQKE1dhdGNoZG9nQWxlcnRSYWlzZWQSDAoEa2luZBgBIAEoCRIPCgdzdWJqZWN0GAIgASgJEg4KBmRldGFpbBgDIAEoCSI1ChRXYXRjaGRvZ0FsZXJ0Q2xlYXJlZBIMCgRraW5kGAEgASgJEg8KB3N1YmplY3QYAiABKAkqiAEKE0NoYW5nZVJlZnVzYWxSZWFzb24SJQohQ0hBTkdFX1JFRlVTQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiQ0hBTkdFX1JFRlVTQUxfUkVBU09OX09VVF9PRl9TQ09QRRABEiIKHkNIQU5HRV9SRUZVU0FMX1JFQVNPTl9OT19TQ09QRRACKn0KCU1hdGNoZWRCeRIaChZNQVRDSEVEX0JZX1VOU1BFQ0lGSUVEEAASGwoXTUFUQ0hFRF9CWV9JTU1VVEFCTEVfSUQQARITCg9NQVRDSEVEX0JZX01BSUwQAhIiCh5NQVRDSEVEX0JZX1VTRVJfUFJJTkNJUEFMX05BTUUQAyrzAgoXUmVzb2x1dGlvbkZhaWx1cmVSZWFzb24SKQolUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9VTlNQRUNJRklFRBAAEicKI1JFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fTk9UX0ZPVU5EEAESJwojUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9BTUJJR1VPVVMQAhImCiJSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX0RJU0FCTEVEEAMSLgoqUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9ESVJFQ1RPUllfU1lOQ0VEEAQSKQolUkVTT0xVVElPTl9GQUlMVVJFX1JFQVNPTl9HUkFQSF9FUlJPUhAFEiwKKFJFU09MVVRJT05fRkFJTFVSRV9SRUFTT05fTk9fSURFTlRJRklFUlMQBhIqCiZSRVNPTFVUSU9OX0ZBSUxVUkVfUkVBU09OX09VVF9PRl9TQ09QRRAHKs4CChJSZXNldEZhaWx1cmVSZWFzb24SJAogUkVTRVRfRkFJTFVSRV9SRUFTT05fVU5TUEVDSUZJRUQQABIjCh9SRVNFVF9GQUlMVVJFX1JFQVNPTl9DT01QTEVYSVRZEAESKgomUkVTRVRfRkFJTFVSRV9SRUFTT05fUkVUUklFU19FWEhBVVNURUQQAhIiCh5SRVNFVF9GQUlMVVJFX1JFQVNPTl9GT1JCSURERU4QAxInCiNSRVNFVF9GQUlMVVJFX1JFQVNPTl9VU0VSX05PVF9GT1VORBAEEikKJVJFU0VUX0ZBSUxVUkVfUkVBU09OX0RJUkVDVE9SWV9TWU5DRUQQBRImCiJSRVNFVF9GQUlMVVJFX1JFQVNPTl9VTlNFQUxfRkFJTEVEEAYSIQodUkVTRVRfRkFJTFVSRV9SRUFTT05fUkVKRUNURUQQBypmCg1SZWNpcGllbnRSb2xlEh4KGlJFQ0lQSUVOVF9ST0xFX1VOU1BFQ0lGSUVEEAASGAoUUkVDSVBJRU5UX1JPTEVfQURNSU4QARIbChdSRUNJUElFTlRfUk9MRV9FTkRfVVNFUhACYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message pwsync.v1.ChangeCaptured
@@ -24,13 +24,15 @@ export type ChangeCaptured = Message<"pwsync.v1.ChangeCaptured"> & {
   changeId: string;
 
   /**
-   * Common name of the agent's client certificate.
+   * The agent's name from its certificate's URI SAN spiffe://pwsync/agent/<dc>.
    *
    * @generated from field: string agent_id = 2;
    */
   agentId: string;
 
   /**
+   * From the agent's certificate, never from the message.
+   *
    * @generated from field: string domain_controller = 3;
    */
   domainController: string;
@@ -90,6 +92,21 @@ export type ChangeCaptured = Message<"pwsync.v1.ChangeCaptured"> & {
    * @generated from field: uint64 capture_sequence = 13;
    */
   captureSequence: bigint;
+
+  /**
+   * UPN suffixes this agent may touch at capture time (ingest.agentScopes); the resolver
+   * refuses a user found outside them. Empty only in events written before scopes existed.
+   *
+   * @generated from field: repeated string scope_upn_suffixes = 14;
+   */
+  scopeUpnSuffixes: string[];
+
+  /**
+   * SHA-256 fingerprint of the agent certificate that sent the change.
+   *
+   * @generated from field: string agent_certificate_fingerprint = 15;
+   */
+  agentCertificateFingerprint: string;
 };
 
 /**
@@ -98,6 +115,60 @@ export type ChangeCaptured = Message<"pwsync.v1.ChangeCaptured"> & {
  */
 export const ChangeCapturedSchema: GenMessage<ChangeCaptured> = /*@__PURE__*/
   messageDesc(file_pwsync_v1_events, 0);
+
+/**
+ * Ingest refused a change from an authenticated agent and kept no secret for it; terminal.
+ *
+ * @generated from message pwsync.v1.ChangeRefused
+ */
+export type ChangeRefused = Message<"pwsync.v1.ChangeRefused"> & {
+  /**
+   * @generated from field: string change_id = 1;
+   */
+  changeId: string;
+
+  /**
+   * @generated from field: string agent_id = 2;
+   */
+  agentId: string;
+
+  /**
+   * @generated from field: string domain_controller = 3;
+   */
+  domainController: string;
+
+  /**
+   * @generated from field: string account_name = 4;
+   */
+  accountName: string;
+
+  /**
+   * @generated from field: string user_principal_name = 5;
+   */
+  userPrincipalName: string;
+
+  /**
+   * @generated from field: string mail = 6;
+   */
+  mail: string;
+
+  /**
+   * @generated from field: pwsync.v1.ChangeRefusalReason reason = 7;
+   */
+  reason: ChangeRefusalReason;
+
+  /**
+   * @generated from field: string detail = 8;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message pwsync.v1.ChangeRefused.
+ * Use `create(ChangeRefusedSchema)` to create a new message.
+ */
+export const ChangeRefusedSchema: GenMessage<ChangeRefused> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_events, 1);
 
 /**
  * @generated from message pwsync.v1.UserResolved
@@ -154,7 +225,7 @@ export type UserResolved = Message<"pwsync.v1.UserResolved"> & {
  * Use `create(UserResolvedSchema)` to create a new message.
  */
 export const UserResolvedSchema: GenMessage<UserResolved> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 1);
+  messageDesc(file_pwsync_v1_events, 2);
 
 /**
  * @generated from message pwsync.v1.ResolutionFailed
@@ -183,7 +254,7 @@ export type ResolutionFailed = Message<"pwsync.v1.ResolutionFailed"> & {
  * Use `create(ResolutionFailedSchema)` to create a new message.
  */
 export const ResolutionFailedSchema: GenMessage<ResolutionFailed> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 2);
+  messageDesc(file_pwsync_v1_events, 3);
 
 /**
  * @generated from message pwsync.v1.RetryScheduled
@@ -234,7 +305,7 @@ export type RetryScheduled = Message<"pwsync.v1.RetryScheduled"> & {
  * Use `create(RetryScheduledSchema)` to create a new message.
  */
 export const RetryScheduledSchema: GenMessage<RetryScheduled> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 3);
+  messageDesc(file_pwsync_v1_events, 4);
 
 /**
  * The seed's "Benchmark: Total/Work/Wait" line, per change.
@@ -269,7 +340,7 @@ export type ResetTiming = Message<"pwsync.v1.ResetTiming"> & {
  * Use `create(ResetTimingSchema)` to create a new message.
  */
 export const ResetTimingSchema: GenMessage<ResetTiming> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 4);
+  messageDesc(file_pwsync_v1_events, 5);
 
 /**
  * @generated from message pwsync.v1.PasswordSet
@@ -301,7 +372,7 @@ export type PasswordSet = Message<"pwsync.v1.PasswordSet"> & {
  * Use `create(PasswordSetSchema)` to create a new message.
  */
 export const PasswordSetSchema: GenMessage<PasswordSet> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 5);
+  messageDesc(file_pwsync_v1_events, 6);
 
 /**
  * @generated from message pwsync.v1.ResetFailed
@@ -353,7 +424,7 @@ export type ResetFailed = Message<"pwsync.v1.ResetFailed"> & {
  * Use `create(ResetFailedSchema)` to create a new message.
  */
 export const ResetFailedSchema: GenMessage<ResetFailed> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 6);
+  messageDesc(file_pwsync_v1_events, 7);
 
 /**
  * @generated from message pwsync.v1.Superseded
@@ -382,7 +453,7 @@ export type Superseded = Message<"pwsync.v1.Superseded"> & {
  * Use `create(SupersededSchema)` to create a new message.
  */
 export const SupersededSchema: GenMessage<Superseded> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 7);
+  messageDesc(file_pwsync_v1_events, 8);
 
 /**
  * @generated from message pwsync.v1.SecretShredded
@@ -399,7 +470,7 @@ export type SecretShredded = Message<"pwsync.v1.SecretShredded"> & {
  * Use `create(SecretShreddedSchema)` to create a new message.
  */
 export const SecretShreddedSchema: GenMessage<SecretShredded> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 8);
+  messageDesc(file_pwsync_v1_events, 9);
 
 /**
  * @generated from message pwsync.v1.NotificationSent
@@ -438,7 +509,7 @@ export type NotificationSent = Message<"pwsync.v1.NotificationSent"> & {
  * Use `create(NotificationSentSchema)` to create a new message.
  */
 export const NotificationSentSchema: GenMessage<NotificationSent> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 9);
+  messageDesc(file_pwsync_v1_events, 10);
 
 /**
  * @generated from message pwsync.v1.NotificationThrottled
@@ -477,7 +548,7 @@ export type NotificationThrottled = Message<"pwsync.v1.NotificationThrottled"> &
  * Use `create(NotificationThrottledSchema)` to create a new message.
  */
 export const NotificationThrottledSchema: GenMessage<NotificationThrottled> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 10);
+  messageDesc(file_pwsync_v1_events, 11);
 
 /**
  * @generated from message pwsync.v1.NotificationFailed
@@ -514,7 +585,7 @@ export type NotificationFailed = Message<"pwsync.v1.NotificationFailed"> & {
  * Use `create(NotificationFailedSchema)` to create a new message.
  */
 export const NotificationFailedSchema: GenMessage<NotificationFailed> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 11);
+  messageDesc(file_pwsync_v1_events, 12);
 
 /**
  * An admin asked the pipeline to try a failed change again (AdminService.RetryChange). The
@@ -553,7 +624,7 @@ export type RetryRequested = Message<"pwsync.v1.RetryRequested"> & {
  * Use `create(RetryRequestedSchema)` to create a new message.
  */
 export const RetryRequestedSchema: GenMessage<RetryRequested> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 12);
+  messageDesc(file_pwsync_v1_events, 13);
 
 /**
  * An admin API call was refused (stream "admin-audit"). Recorded so probing is visible.
@@ -605,7 +676,99 @@ export type AdminAccessDenied = Message<"pwsync.v1.AdminAccessDenied"> & {
  * Use `create(AdminAccessDeniedSchema)` to create a new message.
  */
 export const AdminAccessDeniedSchema: GenMessage<AdminAccessDenied> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 13);
+  messageDesc(file_pwsync_v1_events, 14);
+
+/**
+ * Ingest refused an agent call (stream "ingest-audit"): no valid certificate, a certificate
+ * that is not an agent's, or a revoked one. Recorded so misuse of a certificate is visible.
+ *
+ * @generated from message pwsync.v1.AgentAccessDenied
+ */
+export type AgentAccessDenied = Message<"pwsync.v1.AgentAccessDenied"> & {
+  /**
+   * Full gRPC method path.
+   *
+   * @generated from field: string method = 1;
+   */
+  method: string;
+
+  /**
+   * UNAUTHENTICATED or PERMISSION_DENIED.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * Certificate common name, empty when no valid certificate was presented.
+   *
+   * @generated from field: string subject = 3;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: string peer = 4;
+   */
+  peer: string;
+
+  /**
+   * @generated from field: string detail = 5;
+   */
+  detail: string;
+
+  /**
+   * SHA-256 fingerprint of the presented certificate, empty without one.
+   *
+   * @generated from field: string certificate_fingerprint = 6;
+   */
+  certificateFingerprint: string;
+
+  /**
+   * Denials not recorded individually since the previous record (rate limit).
+   *
+   * @generated from field: uint32 suppressed_before = 7;
+   */
+  suppressedBefore: number;
+};
+
+/**
+ * Describes the message pwsync.v1.AgentAccessDenied.
+ * Use `create(AgentAccessDeniedSchema)` to create a new message.
+ */
+export const AgentAccessDeniedSchema: GenMessage<AgentAccessDenied> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_events, 15);
+
+/**
+ * An admin revoked an agent certificate (stream "agent-revocations"); ingest refuses it from
+ * then on and closes its open streams.
+ *
+ * @generated from message pwsync.v1.AgentCertificateRevoked
+ */
+export type AgentCertificateRevoked = Message<"pwsync.v1.AgentCertificateRevoked"> & {
+  /**
+   * SHA-256 fingerprint, uppercase hex pairs separated by colons (as Node prints it).
+   *
+   * @generated from field: string certificate_fingerprint = 1;
+   */
+  certificateFingerprint: string;
+
+  /**
+   * @generated from field: string revoked_by = 2;
+   */
+  revokedBy: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message pwsync.v1.AgentCertificateRevoked.
+ * Use `create(AgentCertificateRevokedSchema)` to create a new message.
+ */
+export const AgentCertificateRevokedSchema: GenMessage<AgentCertificateRevoked> = /*@__PURE__*/
+  messageDesc(file_pwsync_v1_events, 16);
 
 /**
  * The watchdog saw a silent failure (stream "watchdog-<kind>-<subject>").
@@ -636,7 +799,7 @@ export type WatchdogAlertRaised = Message<"pwsync.v1.WatchdogAlertRaised"> & {
  * Use `create(WatchdogAlertRaisedSchema)` to create a new message.
  */
 export const WatchdogAlertRaisedSchema: GenMessage<WatchdogAlertRaised> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 14);
+  messageDesc(file_pwsync_v1_events, 17);
 
 /**
  * The condition behind a WatchdogAlertRaised is gone.
@@ -660,7 +823,37 @@ export type WatchdogAlertCleared = Message<"pwsync.v1.WatchdogAlertCleared"> & {
  * Use `create(WatchdogAlertClearedSchema)` to create a new message.
  */
 export const WatchdogAlertClearedSchema: GenMessage<WatchdogAlertCleared> = /*@__PURE__*/
-  messageDesc(file_pwsync_v1_events, 15);
+  messageDesc(file_pwsync_v1_events, 18);
+
+/**
+ * @generated from enum pwsync.v1.ChangeRefusalReason
+ */
+export enum ChangeRefusalReason {
+  /**
+   * @generated from enum value: CHANGE_REFUSAL_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The user principal name or mail names a domain outside the agent's scope.
+   *
+   * @generated from enum value: CHANGE_REFUSAL_REASON_OUT_OF_SCOPE = 1;
+   */
+  OUT_OF_SCOPE = 1,
+
+  /**
+   * The agent has no scope configured at all.
+   *
+   * @generated from enum value: CHANGE_REFUSAL_REASON_NO_SCOPE = 2;
+   */
+  NO_SCOPE = 2,
+}
+
+/**
+ * Describes the enum pwsync.v1.ChangeRefusalReason.
+ */
+export const ChangeRefusalReasonSchema: GenEnum<ChangeRefusalReason> = /*@__PURE__*/
+  enumDesc(file_pwsync_v1_events, 0);
 
 /**
  * @generated from enum pwsync.v1.MatchedBy
@@ -691,7 +884,7 @@ export enum MatchedBy {
  * Describes the enum pwsync.v1.MatchedBy.
  */
 export const MatchedBySchema: GenEnum<MatchedBy> = /*@__PURE__*/
-  enumDesc(file_pwsync_v1_events, 0);
+  enumDesc(file_pwsync_v1_events, 1);
 
 /**
  * @generated from enum pwsync.v1.ResolutionFailureReason
@@ -731,13 +924,20 @@ export enum ResolutionFailureReason {
    * @generated from enum value: RESOLUTION_FAILURE_REASON_NO_IDENTIFIERS = 6;
    */
   NO_IDENTIFIERS = 6,
+
+  /**
+   * The user found is outside the sending agent's scope (ChangeCaptured.scope_upn_suffixes).
+   *
+   * @generated from enum value: RESOLUTION_FAILURE_REASON_OUT_OF_SCOPE = 7;
+   */
+  OUT_OF_SCOPE = 7,
 }
 
 /**
  * Describes the enum pwsync.v1.ResolutionFailureReason.
  */
 export const ResolutionFailureReasonSchema: GenEnum<ResolutionFailureReason> = /*@__PURE__*/
-  enumDesc(file_pwsync_v1_events, 1);
+  enumDesc(file_pwsync_v1_events, 2);
 
 /**
  * @generated from enum pwsync.v1.ResetFailureReason
@@ -788,7 +988,7 @@ export enum ResetFailureReason {
  * Describes the enum pwsync.v1.ResetFailureReason.
  */
 export const ResetFailureReasonSchema: GenEnum<ResetFailureReason> = /*@__PURE__*/
-  enumDesc(file_pwsync_v1_events, 2);
+  enumDesc(file_pwsync_v1_events, 3);
 
 /**
  * @generated from enum pwsync.v1.RecipientRole
@@ -814,5 +1014,5 @@ export enum RecipientRole {
  * Describes the enum pwsync.v1.RecipientRole.
  */
 export const RecipientRoleSchema: GenEnum<RecipientRole> = /*@__PURE__*/
-  enumDesc(file_pwsync_v1_events, 3);
+  enumDesc(file_pwsync_v1_events, 4);
 
