@@ -1,7 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { openEventLog, readStream, type EventLog } from "@pwsync/eventlog";
 import { createGraphClient, type GraphClient } from "@pwsync/graph";
-import { mtlsChannelCredentials, type RunningGrpcServer } from "@pwsync/grpc";
+import { create } from "@bufbuild/protobuf";
+import { makeClient, mtlsChannelCredentials, type RunningGrpcServer } from "@pwsync/grpc";
+import { AdminService, GetStatusRequestSchema, RetryChangeRequestSchema, RevokeAgentCertificateRequestSchema } from "@pwsync/proto";
 import { createLogger } from "@pwsync/log";
 import { createCa, ensureDevPki, issueAdminCert, issueClientCert, type DevPkiPaths } from "@pwsync/pki";
 import { startSandboxTenant, type SandboxTenantHandle } from "@pwsync/sandbox-tenant";
@@ -104,6 +106,30 @@ describe("reflection (what grpcurl list / describe see)", () => {
 
   it("answers the standard health check", async () => {
     expect(await admin.call("grpc.health.v1.Health/Check", { service: ADMIN })).toEqual({ status: "SERVING" });
+  });
+
+  it("tells a caller without an admin certificate nothing but health: reflection is refused and audited", async () => {
+    const before = (await readStream(log.db, "admin-audit")).length;
+    const anonymous = clientFor(undefined);
+    const agent = clientFor(pki.agents["dc01-agent"]);
+    try {
+      await expect(anonymous.listServices()).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      await expect(agent.listServices()).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    } finally {
+      anonymous.close();
+      agent.close();
+    }
+    const denials = (await readStream(log.db, "admin-audit")).slice(before).map((e) => e.data as { method: string });
+    expect(denials.map((d) => d.method)).toEqual(expect.arrayContaining(["/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"]));
+    // Health stays open: probes carry no admin certificate. Raw bytes, since without reflection
+    // this client knows no types: HealthCheckRequest{} → HealthCheckResponse{status: SERVING=1}.
+    const probe = new grpc.Client(address, grpc.credentials.createSsl(pem(pki.ca.cert)));
+    const raw = (b: Buffer) => b;
+    const reply = await new Promise<Buffer>((resolve, reject) =>
+      probe.makeUnaryRequest("/grpc.health.v1.Health/Check", raw, raw, Buffer.alloc(0), (err, value) => (err ? reject(err) : resolve(value!))),
+    );
+    probe.close();
+    expect([...reply]).toEqual([0x08, 0x01]);
   });
 });
 
@@ -218,16 +244,29 @@ describe("authorization", () => {
   it("an admin-CA certificate without the admin role gets PERMISSION_DENIED, recorded with its name", async () => {
     const adminCa = { cert: readFileSync(pki.adminCa.cert, "utf8"), key: readFileSync(pki.adminCa.key, "utf8") };
     const roleless = await issueClientCert(adminCa, "dc01-agent");
-    const agent = new DynamicClient(address, mtlsChannelCredentials({ ca: pem(pki.ca.cert), cert: roleless.cert, key: roleless.key }));
+    const credentials = mtlsChannelCredentials({ ca: pem(pki.ca.cert), cert: roleless.cert, key: roleless.key });
+    // A reflection-driven client (grpcurl) is stopped at reflection already…
+    const dynamic = new DynamicClient(address, credentials);
+    await expect(dynamic.call(`${ADMIN}/GetStatus`, {})).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    dynamic.close();
+    // …and a client compiled from the proto at each RPC.
+    const typed = new (makeClient(AdminService))(address, credentials) as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const unary = (name: string, request: unknown) =>
+      new Promise((resolve, reject) => (typed[name] as (r: unknown, cb: (e: unknown, v: unknown) => void) => void).call(typed, request, (e, v) => (e ? reject(e) : resolve(v))));
     try {
-      await expect(agent.call(`${ADMIN}/GetStatus`, {})).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
-      await expect(agent.call(`${ADMIN}/RetryChange`, { changeId: seeded.inFlight!.changeId })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
-      await expect(agent.stream(`${ADMIN}/WatchEvents`, {}, 1)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(unary("getStatus", create(GetStatusRequestSchema))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(unary("retryChange", create(RetryChangeRequestSchema, { changeId: seeded.inFlight!.changeId }))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(unary("revokeAgentCertificate", create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: "AB".repeat(32) }))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     } finally {
-      agent.close();
+      (typed as unknown as grpc.Client).close();
     }
     const denials = await denialsFor("PERMISSION_DENIED");
-    expect(denials.map((d) => d.method)).toEqual([`/${ADMIN}/GetStatus`, `/${ADMIN}/RetryChange`, `/${ADMIN}/WatchEvents`]);
+    expect(denials.map((d) => d.method)).toEqual([
+      "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+      `/${ADMIN}/GetStatus`,
+      `/${ADMIN}/RetryChange`,
+      `/${ADMIN}/RevokeAgentCertificate`,
+    ]);
     expect(denials.every((d) => d.subject === "dc01-agent")).toBe(true);
   });
 
