@@ -15,3 +15,4 @@ export * from "./adminStatus.js";
 export * from "./failedChanges.js";
 export * from "./readEventsByType.js";
 export * from "./watchdogAlerts.js";
+export * from "./fence.js";

@@ -6,12 +6,16 @@
  */
 export const PARTITION_COUNT = 8;
 
-export function partitionOf(key: string): number {
-  // FNV-1a, 32-bit: stable across processes and versions, unlike any runtime hash.
+/** FNV-1a, 32-bit, unsigned: stable across processes and versions, unlike any runtime hash. */
+export function fnv1a(key: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     hash ^= key.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
-  return (hash >>> 0) % PARTITION_COUNT;
+  return hash >>> 0;
+}
+
+export function partitionOf(key: string): number {
+  return fnv1a(key) % PARTITION_COUNT;
 }

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { appendToStream } from "./appendToStream.js";
 import { openEventLog, type EventLog } from "./open.js";
 import { PARTITION_COUNT, partitionOf } from "./partition.js";
-import { startProcessor, type Processor, type ProcessorOptions, type Writes } from "./processor.js";
+import { FencedOut, withFence } from "./fence.js";
+import { startProcessor, type HandlerContext, type Processor, type ProcessorOptions, type Writes } from "./processor.js";
 import type { Database } from "./schema.js";
 import type { StoredEvent } from "./types.js";
 
@@ -303,6 +304,8 @@ describe("processor", () => {
     await start(zombieLog, {
       group: "zombie",
       memberId: "zombie",
+      // No reconnect during the test: a zombie that re-took its partition first would keep it.
+      rebalanceIntervalMs: 60_000,
       logger: { info() {}, error() {}, warn: (_obj, msg) => warnings.push(msg) },
       handle: async (event) => {
         zombieStarted = true;
@@ -325,6 +328,48 @@ describe("processor", () => {
     await eventually("zombie's commit refused by the checkpoint", async () => warnings.some((w) => w.includes("checkpoint moved under us")));
     const effects = await sql<{ global_position: string; member_id: string }>`SELECT global_position, member_id FROM effects ORDER BY global_position`.execute(log.db);
     expect(effects.rows.map((r) => [BigInt(r.global_position), r.member_id])).toEqual(positions.map((p) => [p, "successor"]));
+  });
+
+  it("a member that loses its partition is told to stop its in-flight handler, and its fence is refused once another member took over", async () => {
+    const { connectionString, log } = await freshDatabase("fenced");
+    await appended(log.db, "change-a", ["Plain"], "user-u");
+    await appended(log.db, "change-b", ["Plain"], "user-u");
+    const sideEffects: string[] = [];
+    // A side effect done only under the fence, as the reset-executor PATCHes Graph.
+    const fencedEffect = async (memberId: string, event: StoredEvent, context: HandlerContext) => {
+      await withFence(log.db, context.fence, async () => {
+        sideEffects.push(`${memberId} ${event.streamId}`);
+      });
+    };
+    let releaseX = () => {};
+    const xGate = new Promise<void>((resolve) => (releaseX = resolve));
+    cleanups.push(async () => releaseX());
+    let xContext: HandlerContext | undefined;
+    let xOutcome: unknown;
+    await start(await openLog(connectionString), {
+      group: "fenced",
+      memberId: "x",
+      rebalanceIntervalMs: 60_000,
+      handle: async (event, context) => {
+        // X's first handler is slow (a budget wait, a Retry-After) and outlives X's ownership.
+        xContext = context;
+        await xGate;
+        xOutcome = await fencedEffect("x", event, context).then(
+          () => "performed",
+          (err: Error) => err,
+        );
+      },
+    });
+    await eventually("x began change-a", async () => xContext);
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-fenced-control' AND datname = current_database()`.execute(log.db);
+    await eventually("x was told it lost the partition", async () => xContext!.signal.aborted);
+    await start(await openLog(connectionString), { group: "fenced", memberId: "y", handle: async (event, context) => fencedEffect("y", event, context) });
+    await eventually("y handled both changes", async () => sideEffects.length === 2);
+
+    releaseX();
+    await eventually("x's handler finished", async () => xOutcome);
+    expect(xOutcome).toBeInstanceOf(FencedOut);
+    expect(sideEffects).toEqual(["y change-a", "y change-b"]);
   });
 
   it("retries a throwing handler and keeps the checkpoint before its event until it succeeds", async () => {

@@ -33,6 +33,16 @@ export interface ConsumerCheckpointsTable {
   transaction_id: string;
   global_position: string;
   updated_at: Generated<Date>;
+  /** Fencing token: raised each time a member takes the partition (migration 0006). */
+  fence: Generated<string>;
+}
+
+/** A Graph password write that may still be in flight until `expires_at` (migration 0006). */
+export interface GraphWriteAttemptsTable {
+  attempt_id: string;
+  entra_user_id: string;
+  change_id: string;
+  expires_at: Date;
 }
 
 export interface ConsumerMembersTable {
@@ -101,6 +111,7 @@ export interface Database {
   sealed_secrets: SealedSecretsTable;
   consumer_checkpoints: ConsumerCheckpointsTable;
   consumer_members: ConsumerMembersTable;
+  graph_write_attempts: GraphWriteAttemptsTable;
   executor_user_state: ExecutorUserStateTable;
   notifier_throttle: NotifierThrottleTable;
 }

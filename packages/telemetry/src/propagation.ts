@@ -92,10 +92,10 @@ interface TracedEvent {
  * `{...event.metadata}` become the span's children. With telemetry off the traceparent passes
  * through unchanged.
  */
-export function tracedHandler<E extends TracedEvent, R>(service: string, handle: (event: E) => Promise<R>): (event: E) => Promise<R> {
-  return (event) =>
+export function tracedHandler<E extends TracedEvent, R, A extends unknown[]>(service: string, handle: (event: E, ...rest: A) => Promise<R>): (event: E, ...rest: A) => Promise<R> {
+  return (event, ...rest) =>
     withEventSpan(`${service} ${event.type}`, event.metadata, { "pwsync.event_type": event.type, "pwsync.stream_id": event.streamId, "pwsync.global_position": String(event.globalPosition) }, (span) =>
-      handle({ ...event, metadata: { ...event.metadata, ...traceMetadata(span) } }),
+      handle({ ...event, metadata: { ...event.metadata, ...traceMetadata(span) } }, ...rest),
     );
 }
 

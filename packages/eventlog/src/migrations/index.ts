@@ -4,6 +4,7 @@ import * as m0002 from "./0002_agent_status.js";
 import * as m0003 from "./0003_partition_key_index.js";
 import * as m0004 from "./0004_admin_views.js";
 import * as m0005 from "./0005_executor_order_key.js";
+import * as m0006 from "./0006_fencing.js";
 
 // Versioned migrations, applied in name order; a new one is a new file, never an edit.
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   "0003_partition_key_index": m0003,
   "0004_admin_views": m0004,
   "0005_executor_order_key": m0005,
+  "0006_fencing": m0006,
 };
 
 export const migrationProvider: MigrationProvider = {
