@@ -31,10 +31,16 @@ export class NodeHttpsHandler implements Middleware {
     const url = typeof context.request === "string" ? context.request : context.request.url;
     const options = context.options ?? {};
     const body = options.body as string | Buffer | Uint8Array | undefined | null;
+    const signal = (options as { signal?: AbortSignal }).signal ?? undefined;
     return new Promise((resolve, reject) => {
+      // An aborted request is never sent (node:https refuses to start with an aborted signal).
+      if (signal?.aborted) {
+        reject(signal.reason ?? new Error("aborted"));
+        return;
+      }
       const req = httpsRequest(
         url,
-        { method: options.method ?? "GET", headers: headersToRecord(options.headers), agent: this.agent },
+        { method: options.method ?? "GET", headers: headersToRecord(options.headers), agent: this.agent, signal },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));

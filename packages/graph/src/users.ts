@@ -41,6 +41,11 @@ export async function findUsers(client: GraphClient, by: UserLookupAttribute, va
 
 export interface SetPasswordOptions {
   forceChangePasswordNextSignIn: boolean;
+  /**
+   * Aborts the request; once aborted before the request leaves (e.g. while the token is being
+   * fetched), it is never sent. Fencing relies on that: no write goes out after its deadline.
+   */
+  signal?: AbortSignal;
 }
 
 /** PATCH /users/{id} passwordProfile. Throws the SDK's GraphError; see classifyGraphError. */
@@ -50,7 +55,7 @@ export async function setPassword(
   password: string,
   options: SetPasswordOptions = { forceChangePasswordNextSignIn: false },
 ): Promise<void> {
-  await client.sdk
-    .api(`/users/${encodeURIComponent(userId)}`)
-    .patch({ passwordProfile: { password, forceChangePasswordNextSignIn: options.forceChangePasswordNextSignIn } });
+  const request = client.sdk.api(`/users/${encodeURIComponent(userId)}`);
+  if (options.signal) request.option("signal", options.signal);
+  await request.patch({ passwordProfile: { password, forceChangePasswordNextSignIn: options.forceChangePasswordNextSignIn } });
 }

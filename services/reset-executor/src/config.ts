@@ -19,6 +19,15 @@ export const executorSection = z.object({
       windowSeconds: z.number().min(1).default(150),
     })
     .default({ enabled: true, writesPerWindow: 2850, windowSeconds: 150 }),
+  /**
+   * Fencing (ARCHITECTURE.md): a PATCH leaves at most `maxSendDelayMs` after its ownership check
+   * or not at all, and Graph is assumed to apply a request, if ever, within `graceMs` after our
+   * client gave up on it (graph.requestTimeoutMs). Until then another change's password for the
+   * same user waits.
+   */
+  fencing: z
+    .object({ maxSendDelayMs: z.number().int().min(100).default(2000), graceMs: z.number().int().min(0).default(30_000) })
+    .default({ maxSendDelayMs: 2000, graceMs: 30_000 }),
   forceChangePasswordNextSignIn: z.boolean().default(false),
   /** Minimum password length Entra enforces (cloud default 8). */
   minPasswordLength: z.number().int().min(1).max(256).default(8),

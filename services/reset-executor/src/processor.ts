@@ -1,4 +1,6 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleepFor } from "node:timers/promises";
+import { sql } from "kysely";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { decodeEnvelope, unseal, UnsealError, type RecipientKeyPair } from "@pwsync/crypto";
 import {
@@ -8,7 +10,9 @@ import {
   readStream,
   shredSealedSecret,
   startProcessor,
+  withFence,
   type EventLog,
+  type HandlerContext,
   type NewEvent,
   type Processor,
   type StoredEvent,
@@ -89,9 +93,10 @@ interface UserState {
   orderKey: Buffer;
 }
 
-function terminal(progress: Progress, event: NewEvent, userState?: UserState, keepSecret = false): Writes {
+function terminal(progress: Progress, event: NewEvent, userState?: UserState, keepSecret = false, answeredAttempt?: string): Writes {
   recordOutcome(event.type, { ...timing(progress), attempts: progress.attempts });
   return async (trx) => {
+    if (answeredAttempt) await trx.deleteFrom("graph_write_attempts").where("attempt_id", "=", answeredAttempt).execute();
     const appended = await appendToStream(
       trx,
       progress.streamId,
@@ -148,19 +153,48 @@ async function newerChangeFor(deps: ExecutorDeps, partitionKey: string, after: b
   return undefined;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer from Graph within ${ms} ms`), { code: "ETIMEDOUT" })), ms);
+/**
+ * Fencing, right before a PATCH: proves this worker still owns the user's partition and records
+ * the write as possibly in flight until it expires. A password write of another change for the
+ * user that may still be in flight (a killed or cut-off owner's, or one of ours that got no
+ * answer) must land before ours, so we wait it out instead: an older password can then never
+ * land after a newer one. One of the same change carries the same password and is harmless.
+ */
+async function beginWriteAttempt(deps: ExecutorDeps, context: HandlerContext, entraUserId: string, changeId: string): Promise<{ attemptId: string } | { waitMs: number }> {
+  const lifetimeMs = deps.config.fencing.maxSendDelayMs + deps.requestTimeoutMs + deps.config.fencing.graceMs;
+  return withFence(deps.log.db, context.fence, async (trx) => {
+    await trx.deleteFrom("graph_write_attempts").where("entra_user_id", "=", entraUserId).where("expires_at", "<=", sql<Date>`now()`).execute();
+    const pending = await sql<{ wait_ms: number | null }>`
+      SELECT ceil(extract(epoch FROM max(expires_at) - now()) * 1000)::int AS wait_ms
+        FROM graph_write_attempts WHERE entra_user_id = ${entraUserId} AND change_id <> ${changeId}`.execute(trx);
+    const waitMs = pending.rows[0]?.wait_ms ?? 0;
+    if (waitMs > 0) return { waitMs };
+    const attemptId = randomUUID();
+    await sql`INSERT INTO graph_write_attempts (attempt_id, entra_user_id, change_id, expires_at)
+              VALUES (${attemptId}, ${entraUserId}, ${changeId}, now() + make_interval(secs => ${lifetimeMs / 1000}))`.execute(trx);
+    return { attemptId };
   });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
-export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent): Promise<Writes | void> {
+/** The request timed out by our own deadline: no answer, so the outcome is unknown. */
+class NoAnswer extends Error {
+  readonly code = "ETIMEDOUT";
+}
+
+/**
+ * The outcome commits as soon as it is known, not with the batch's checkpoint: a finished write
+ * must not wait behind a slower sibling in the batch (a kill would lose it and the next owner
+ * would write again), and a success must count among the attempts as soon as a failure does.
+ * The stream's expected version keeps it to one outcome per change.
+ */
+export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent, context: HandlerContext): Promise<void> {
+  const writes = await resetPassword(deps, event, context);
+  if (writes) await deps.log.db.transaction().execute(writes);
+}
+
+async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: HandlerContext): Promise<Writes | void> {
+  // Shutdown or a lost partition: either ends every wait.
+  const stop = AbortSignal.any([deps.signal, context.signal]);
   const resolved = decodeEvent("UserResolved", event.data);
   const stream = await readStream(deps.log.db, event.streamId);
   // An admin's RetryRequested reopens a failed change: only what follows the latest one counts.
@@ -230,12 +264,27 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
         const newerNow = await newerChangeFor(deps, event.partitionKey, event.globalPosition, userState, resolved.changeId, true);
         if (newerNow) return supersede(newerNow);
       }
+      if (deps.config.rateLimit.enabled) progress.waitMs += await deps.limiter.acquire((ms) => sleepFor(ms, undefined, { signal: stop }));
+      const checkedAt = performance.now();
+      // Nothing is sent after this deadline, so the attempt's recorded lifetime bounds it.
+      const deadline = AbortSignal.timeout(deps.config.fencing.maxSendDelayMs + deps.requestTimeoutMs);
+      const begun = await beginWriteAttempt(deps, context, resolved.entraUserId, resolved.changeId);
+      if ("waitMs" in begun) {
+        deps.logger.info({ ...logContext, waitMs: begun.waitMs }, "another change's password write for this user may still be in flight; waiting it out");
+        await sleepFor(begun.waitMs, undefined, { signal: stop });
+        progress.waitMs += begun.waitMs;
+        continue;
+      }
+      if (performance.now() - checkedAt > deps.config.fencing.maxSendDelayMs) continue; // stalled after the check: check again
       progress.attempts++;
-      if (deps.config.rateLimit.enabled) progress.waitMs += await deps.limiter.acquire((ms) => sleepFor(ms, undefined, { signal: deps.signal }));
       const started = performance.now();
       let error: ClassifiedGraphError;
+      let answered = true;
       try {
-        await withTimeout(setPassword(deps.graph, resolved.entraUserId, text, { forceChangePasswordNextSignIn: deps.config.forceChangePasswordNextSignIn }), deps.requestTimeoutMs);
+        await setPassword(deps.graph, resolved.entraUserId, text, {
+          forceChangePasswordNextSignIn: deps.config.forceChangePasswordNextSignIn,
+          signal: AbortSignal.any([deadline, context.signal]),
+        });
         progress.workMs += performance.now() - started;
         recordGraphAttempt("set_password", performance.now() - started, 204);
         deps.logger.info({ ...logContext, attempts: progress.attempts, ...timing(progress) }, "password set in Entra ID");
@@ -243,12 +292,18 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
           progress,
           newEvent("PasswordSet", { changeId: resolved.changeId, entraUserId: resolved.entraUserId, attempts: progress.attempts, timing: timing(progress) }),
           userState,
+          false,
+          begun.attemptId,
         );
       } catch (err) {
         progress.workMs += performance.now() - started;
-        error = classifyGraphError(err);
+        if (context.signal.aborted) throw err; // the partition is gone; its new owner takes over
+        error = deadline.aborted ? classifyGraphError(new NoAnswer(`no answer from Graph within ${deps.requestTimeoutMs} ms`)) : classifyGraphError(err);
+        // httpStatus 0: no answer, so the write may still land; its attempt stays until it expires.
+        answered = error.httpStatus > 0;
         recordGraphAttempt("set_password", performance.now() - started, error.httpStatus, error.kind);
       }
+      if (answered) await deps.log.db.deleteFrom("graph_write_attempts").where("attempt_id", "=", begun.attemptId).execute();
       if (!RETRYABLE.has(error.kind)) return fail(FAILURE_REASON[error.kind] ?? ResetFailureReason.REJECTED, describeGraphFailure(error, upn), error);
       if (progress.attempts >= deps.config.retryLimit)
         return fail(
@@ -281,7 +336,7 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent)
       if (!appended.success) throw new Error(`change ${resolved.changeId} moved on while it was being retried`);
       progress.version = appended.nextVersion;
       deps.logger.warn({ ...logContext, attempt: progress.attempts, kind: error.kind, httpStatus: error.httpStatus, code: error.code, delayMs, fromRetryAfter }, "password reset will be retried");
-      await sleepFor(delayMs, undefined, { signal: deps.signal });
+      await sleepFor(delayMs, undefined, { signal: stop });
       progress.waitMs += delayMs;
     }
   } finally {
@@ -300,7 +355,7 @@ export function startExecutor(deps: ExecutorDeps): Promise<Processor> {
     eventTypes: ["UserResolved"],
     // One user's changes still run one after the other (partition key = user).
     concurrency: 16,
-    handle: tracedHandler("reset-executor", (event) => handleUserResolved(deps, event)),
+    handle: tracedHandler("reset-executor", (event, context: HandlerContext) => handleUserResolved(deps, event, context)),
     logger: deps.logger,
   });
 }

@@ -1,0 +1,152 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { buildPasswordChange } from "@pwsync/agent-link";
+import { generateRecipientKeyPair, loadRecipientKeyPair, loadRecipientPublicKey } from "@pwsync/crypto";
+import { openEventLog, readStream, type EventLog, type Processor } from "@pwsync/eventlog";
+import { createGraphClient, type GraphClient } from "@pwsync/graph";
+import { commitChanges, validateChange } from "@pwsync/ingest";
+import { createLogger } from "@pwsync/log";
+import { ensureDevPki } from "@pwsync/pki";
+import { startResolver } from "@pwsync/resolver";
+import { sandboxControl, startSandboxTenant, type SandboxTenantHandle } from "@pwsync/sandbox-tenant";
+import { createTestDatabase, eventually } from "@pwsync/testkit";
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { executorSection } from "./config.js";
+import { startExecutor } from "./processor.js";
+import { SlidingWindowLimiter } from "./rate-limiter.js";
+
+// Two reset-executor members against real Postgres and the sandbox tenant. Graph has no
+// conditional write on passwordProfile, so a PATCH already sent cannot be recalled: these tests
+// hold one in the sandbox while its sender loses its partition, and check that the newer
+// password still ends up in Entra.
+
+const tenantId = "00000000-0000-0000-0000-00000000fe0c";
+const clientId = "00000000-0000-0000-0000-0000000fe0c1";
+const clientSecret = `secret-${randomUUID()}`;
+const canaryRoot = `Fence-Canary-${randomUUID().slice(0, 8)}`;
+const password = (n: number) => `${canaryRoot}-${n}!Aa`;
+const user = { id: "u-fenced", userPrincipalName: "fenced@contoso.example", mail: "fenced@contoso.example", onPremisesImmutableId: Buffer.alloc(16, 7).toString("base64"), accountEnabled: true };
+
+let connectionString: string;
+let log: EventLog;
+let sandbox: SandboxTenantHandle;
+let caPem: string;
+let control: ReturnType<typeof sandboxControl>;
+const running: Array<{ stop(): Promise<void> }> = [];
+const graphs: GraphClient[] = [];
+const shutdown = new AbortController();
+const keys = generateRecipientKeyPair();
+const recipient = loadRecipientPublicKey(keys.publicPem);
+const logLines: string[] = [];
+const logger = createLogger({
+  service: "fencing-test",
+  destination: new Writable({
+    write(chunk, _e, cb) {
+      logLines.push(String(chunk));
+      cb();
+    },
+  }),
+});
+
+async function graphClient(): Promise<GraphClient> {
+  const graph = await createGraphClient({ tenantId, clientId, clientSecret, authorityHost: sandbox.url, graphBaseUrl: sandbox.url, caPem });
+  graphs.push(graph);
+  return graph;
+}
+
+/** One reset-executor member with its own pool and control connection, as a replica has. */
+async function executorMember(): Promise<{ processor: Processor; log: EventLog }> {
+  const ownLog = await openEventLog(connectionString, { migrate: false });
+  const keyPair = loadRecipientKeyPair(keys.privatePem);
+  const processor = await startExecutor({
+    log: ownLog,
+    graph: await graphClient(),
+    logger,
+    keys: new Map([[keyPair.keyId, keyPair]]),
+    config: executorSection.parse({ keysDir: "/unused", retryLimit: 3, backoff: { baseMs: 20, maxMs: 100 }, minPasswordLength: 4, fencing: { maxSendDelayMs: 500, graceMs: 1000 } }),
+    limiter: new SlidingWindowLimiter(1000, 1000),
+    requestTimeoutMs: 10_000,
+    signal: shutdown.signal,
+  });
+  running.push({ stop: async () => (await processor.stop(), await ownLog.close()) });
+  return { processor, log: ownLog };
+}
+
+beforeAll(async () => {
+  const pki = await ensureDevPki(mkdtempSync(path.join(tmpdir(), "fencing-pki-")));
+  caPem = readFileSync(pki.ca.cert, "utf8");
+  sandbox = await startSandboxTenant({
+    tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") },
+    tenantId,
+    apps: [{ clientId, clientSecret }],
+    users: [user] as never,
+    scryptCost: 1024,
+  });
+  control = sandboxControl(sandbox.url, caPem);
+  connectionString = await createTestDatabase("fencing");
+  log = await openEventLog(connectionString);
+  const resolver = await startResolver({ log, graph: await graphClient(), logger, matchOrder: ["immutableId"] });
+  running.push(resolver);
+});
+
+afterAll(async () => {
+  shutdown.abort();
+  for (const r of running.reverse()) await r.stop().catch(() => {});
+  for (const g of graphs) g.close();
+  await sandbox?.close();
+  await log?.close();
+});
+
+async function capture(secret: string, changedAt: Date): Promise<string> {
+  const changeId = randomUUID();
+  const message = buildPasswordChange(
+    recipient,
+    { changeId, accountName: "fenced", objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"), userPrincipalName: user.userPrincipalName, changedAt, domainController: "dc01" },
+    Buffer.from(secret),
+  );
+  const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
+  if (!verdict.ok) throw new Error(verdict.message);
+  const { toBinary } = await import("@bufbuild/protobuf");
+  const { SealedSecretSchema } = await import("@pwsync/proto");
+  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agent: { agentId: "dc01", fingerprint256: "" }, scope: [], receivedAt: new Date() }]);
+  return changeId;
+}
+
+async function outcome(changeId: string): Promise<string> {
+  return eventually(`change ${changeId} to finish`, async () => (await readStream(log.db, `change-${changeId}`)).map((e) => e.type).find((t) => ["PasswordSet", "ResetFailed", "Superseded"].includes(t)), 60_000);
+}
+
+describe("fencing the reset-executor", () => {
+  it("a PATCH still in flight when its sender lost the partition cannot put the older password over the newer one", async () => {
+    const t = Date.now();
+    const a = await capture(password(1), new Date(t - 10_000));
+    await eventually("A resolved", async () => (await readStream(log.db, `change-${a}`)).some((e) => e.type === "UserResolved"));
+    // X's PATCH of A is held 6 s by Graph, and applied then although X is long gone.
+    await control.faults({ reset: true, latencyMs: [6000] });
+    const writesBefore = (await control.stats()).counters.writes;
+    const x = await executorMember();
+    // The sandbox took the request (its latency queue is consumed) and will apply it.
+    await eventually("Graph holds X's PATCH of A", async () => ((await control.stats()) as unknown as { faults: { queuedLatencies: number } }).faults.queuedLatencies === 0, 30_000);
+    // X's control connection drops (a network blip, a failover): X's locks are gone.
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-reset-executor-control' AND datname = current_database()`.execute(log.db);
+    await x.processor.stop();
+
+    const b = await capture(password(2), new Date(t - 5_000));
+    await executorMember();
+    expect(await outcome(a)).toBe("PasswordSet");
+    expect(await outcome(b)).toBe("PasswordSet");
+    const writes = async () => ((await control.stats()).counters.writes ?? 0) - (writesBefore ?? 0);
+    await eventually("X's held request was applied", async () => (await writes()) >= 3, 30_000);
+    // X's held request landed in between; B, written after it, is what Entra holds.
+    expect(await control.signIn(user.userPrincipalName, password(2))).toBe(true);
+    expect(await control.signIn(user.userPrincipalName, password(1))).toBe(false);
+    // X's held write, Y's A once more (X's answer never came, so Y re-asserts it), and B once.
+    expect(await writes()).toBe(3);
+    expect(logLines.some((l) => l.includes("may still be in flight; waiting it out"))).toBe(true);
+    expect(logLines.join("")).not.toContain(canaryRoot);
+  });
+});
