@@ -10,7 +10,7 @@ export const executorSection = z.object({
     .default({ baseMs: 1000, maxMs: 60_000 }),
   /**
    * Client-side budget for Graph identity writes. Microsoft documents 3,000 writes per 150 s
-   * per app per tenant; the default keeps 5% headroom. Shared evenly by executor replicas.
+   * per app per tenant; the default keeps 5% headroom. One window for all executor replicas (write-budget.ts).
    */
   rateLimit: z
     .object({

@@ -1,13 +1,13 @@
 import { loadConfig } from "@pwsync/config";
 import { loadKeyRing } from "@pwsync/crypto";
-import { liveMembers, openEventLog } from "@pwsync/eventlog";
+import { openEventLog } from "@pwsync/eventlog";
 import { graphClientFromConfig } from "@pwsync/graph";
 import { insecureHealthServer } from "@pwsync/grpc";
 import { createLogger } from "@pwsync/log";
 import { runService } from "@pwsync/service-runtime";
 import { executorConfigSchema } from "./config.js";
 import { startExecutor } from "./processor.js";
-import { SlidingWindowLimiter } from "./rate-limiter.js";
+import { SharedWriteBudget } from "./write-budget.js";
 import { startSecretReaper } from "./secret-reaper.js";
 import { startTelemetry, telemetryConfigSchema } from "@pwsync/telemetry";
 
@@ -20,22 +20,18 @@ await runService(
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-reset-executor", maxConnections: config.database.maxConnections });
     const graph = await graphClientFromConfig(config.graph);
     const { writesPerWindow, windowSeconds } = config.executor.rateLimit;
-    const limiter = new SlidingWindowLimiter(writesPerWindow, windowSeconds * 1000);
+    // One budget for all replicas, in Postgres: a restart or a new replica knows the writes made.
+    const limiter = new SharedWriteBudget(log.db, writesPerWindow, windowSeconds * 1000);
     const shutdown = new AbortController();
     const retentionMs = config.executor.retainSecretOnFailureHours * 3_600_000;
     const processor = await startExecutor({ log, graph, logger, keys, config: config.executor, limiter, requestTimeoutMs: config.graph.requestTimeoutMs, signal: shutdown.signal, retainSecretOnFailure: retentionMs > 0 });
     const reaper = startSecretReaper(log, retentionMs, logger);
-    // Replicas share the app's Graph write budget evenly.
-    const share = setInterval(() => {
-      liveMembers(log.db, "reset-executor").then((members) => limiter.setLimit(writesPerWindow / members), () => {});
-    }, 5000);
     const health = await insecureHealthServer("127.0.0.1", config.executor.healthPort, "pwsync.v1.ResetExecutor");
     logger.info(
       { keyIds: [...keys.keys()], retryLimit: config.executor.retryLimit, rateLimit: config.executor.rateLimit, graph: config.graph.baseUrl, healthPort: health.port },
       "reset-executor consuming UserResolved",
     );
     return async () => {
-      clearInterval(share);
       await reaper.stop();
       health.setServing(false);
       shutdown.abort();

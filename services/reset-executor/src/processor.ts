@@ -25,7 +25,8 @@ import { recordGraphAttempt, recordOutcome, tracedHandler } from "@pwsync/teleme
 import type { ExecutorSection } from "./config.js";
 import { checkEntraPasswordRules } from "./password-rules.js";
 import { orderFactsOfResolved, orderKey, supersededBy } from "./ordering.js";
-import { backoffDelay, type SlidingWindowLimiter } from "./rate-limiter.js";
+import { backoffDelay } from "./rate-limiter.js";
+import type { WriteBudget } from "./write-budget.js";
 
 export interface ExecutorDeps {
   log: EventLog;
@@ -33,7 +34,7 @@ export interface ExecutorDeps {
   logger: Logger;
   keys: ReadonlyMap<string, RecipientKeyPair>;
   config: ExecutorSection;
-  limiter: SlidingWindowLimiter;
+  limiter: WriteBudget;
   requestTimeoutMs: number;
   /** Aborted on shutdown so a long Retry-After wait does not hold the process. */
   signal: AbortSignal;
@@ -313,7 +314,7 @@ async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: Ha
         );
       const fromRetryAfter = error.retryAfterMs !== undefined;
       const delayMs = Math.round(error.retryAfterMs ?? backoffDelay(progress.attempts, deps.config.backoff.baseMs, deps.config.backoff.maxMs));
-      if (error.kind === "throttled") deps.limiter.pauseUntil(Date.now() + delayMs);
+      if (error.kind === "throttled") await deps.limiter.pauseFor(delayMs);
       const appended = await appendToStream(
         deps.log.db,
         event.streamId,

@@ -3,6 +3,7 @@
  * allowed when fewer than `limit` writes happened in the last window. A 429's Retry-After pauses
  * everything until then, since Graph throttles per app, not per user.
  */
+/** In memory, per process: for tests and single-process tools; services share SharedWriteBudget. */
 export class SlidingWindowLimiter {
   private readonly stamps: number[] = [];
   private pausedUntil = 0;
@@ -20,6 +21,10 @@ export class SlidingWindowLimiter {
 
   pauseUntil(epochMs: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, epochMs);
+  }
+
+  async pauseFor(ms: number): Promise<void> {
+    this.pauseUntil(this.now() + ms);
   }
 
   /** Milliseconds to wait before the next write may go; 0 means now (and records the write). */

@@ -5,6 +5,7 @@ import * as m0003 from "./0003_partition_key_index.js";
 import * as m0004 from "./0004_admin_views.js";
 import * as m0005 from "./0005_executor_order_key.js";
 import * as m0006 from "./0006_fencing.js";
+import * as m0007 from "./0007_graph_write_budget.js";
 
 // Versioned migrations, applied in name order; a new one is a new file, never an edit.
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   "0004_admin_views": m0004,
   "0005_executor_order_key": m0005,
   "0006_fencing": m0006,
+  "0007_graph_write_budget": m0007,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,66 @@
+import { openEventLog, type EventLog } from "@pwsync/eventlog";
+import { createTestDatabase } from "@pwsync/testkit";
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SharedWriteBudget } from "./write-budget.js";
+
+// The Graph write budget shared through Postgres by every reset-executor replica, including
+// one that just restarted (a fresh process with nothing in memory).
+
+let log: EventLog;
+beforeAll(async () => {
+  log = await openEventLog(await createTestDatabase("budget"));
+});
+afterAll(async () => {
+  await log?.close();
+});
+
+const WINDOW_MS = 60_000;
+
+describe("SharedWriteBudget", () => {
+  it("replicas and a restarted replica draw from one window: the limit holds across all of them", async () => {
+    await sql`TRUNCATE graph_write_budget, graph_write_pause`.execute(log.db);
+    const replicaA = new SharedWriteBudget(log.db, 5, WINDOW_MS);
+    const replicaB = new SharedWriteBudget(log.db, 5, WINDOW_MS);
+    for (let i = 0; i < 3; i++) expect(await replicaA.tryAcquire()).toBe(0);
+    for (let i = 0; i < 2; i++) expect(await replicaB.tryAcquire()).toBe(0);
+    // The window is full: everyone waits, also a replica that starts now.
+    const restarted = new SharedWriteBudget(log.db, 5, WINDOW_MS);
+    for (const budget of [replicaA, replicaB, restarted]) {
+      const wait = await budget.tryAcquire();
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(WINDOW_MS);
+    }
+    const recorded = await sql<{ n: string }>`SELECT count(*) AS n FROM graph_write_budget`.execute(log.db);
+    expect(Number(recorded.rows[0]?.n)).toBe(5);
+  });
+
+  it("concurrent acquisitions never pass the limit together", async () => {
+    await sql`TRUNCATE graph_write_budget, graph_write_pause`.execute(log.db);
+    const replicas = Array.from({ length: 4 }, () => new SharedWriteBudget(log.db, 7, WINDOW_MS));
+    const waits = await Promise.all(Array.from({ length: 20 }, (_, i) => replicas[i % 4]!.tryAcquire()));
+    expect(waits.filter((w) => w === 0)).toHaveLength(7);
+  });
+
+  it("a slot frees when the oldest write leaves the window", async () => {
+    await sql`TRUNCATE graph_write_budget, graph_write_pause`.execute(log.db);
+    const budget = new SharedWriteBudget(log.db, 2, WINDOW_MS);
+    // Two writes made long ago (by a replica that has since died) and one now.
+    await sql`INSERT INTO graph_write_budget (at) VALUES (clock_timestamp() - interval '61 seconds'), (clock_timestamp() - interval '30 seconds')`.execute(log.db);
+    expect(await budget.tryAcquire()).toBe(0);
+    const wait = await budget.tryAcquire();
+    expect(wait).toBeGreaterThan(25_000);
+    expect(wait).toBeLessThanOrEqual(30_000);
+  });
+
+  it("a Retry-After pause set by one replica holds every replica's writes", async () => {
+    await sql`TRUNCATE graph_write_budget, graph_write_pause`.execute(log.db);
+    const throttled = new SharedWriteBudget(log.db, 100, WINDOW_MS);
+    const other = new SharedWriteBudget(log.db, 100, WINDOW_MS);
+    await throttled.pauseFor(20_000);
+    await throttled.pauseFor(5_000); // a shorter pause does not shorten the longer one
+    const wait = await other.tryAcquire();
+    expect(wait).toBeGreaterThan(10_000);
+    expect(wait).toBeLessThanOrEqual(20_000);
+  });
+});

@@ -1,0 +1,62 @@
+import { fnv1a, type Database } from "@pwsync/eventlog";
+import { sql, type Kysely } from "kysely";
+
+/** The client-side Graph write budget the reset-executor spends before each PATCH. */
+export interface WriteBudget {
+  /** Waits for a slot (recording the write); resolves with the time waited in ms. */
+  acquire(sleep: (ms: number) => Promise<unknown>): Promise<number>;
+  /** Graph throttles per app, not per user: a 429's Retry-After pauses every write. */
+  pauseFor(ms: number): Promise<void>;
+}
+
+const BUDGET_LOCK = fnv1a("pwsync-graph-write-budget");
+
+/**
+ * The sliding window as shared state in Postgres: every replica records its writes in one
+ * table and counts everyone's, under one transaction-scoped advisory lock, so restarts and
+ * scale-out never exceed the budget (an in-memory window forgot the writes just made, and each
+ * new replica started with a full one). Postgres's clock is the only clock used.
+ */
+export class SharedWriteBudget implements WriteBudget {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
+
+  /** Milliseconds to wait before the next write may go; 0 means now (and records the write). */
+  async tryAcquire(): Promise<number> {
+    const window = this.windowMs / 1000;
+    return this.db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(${BUDGET_LOCK})`.execute(trx);
+      await sql`DELETE FROM graph_write_budget WHERE at <= clock_timestamp() - make_interval(secs => ${window})`.execute(trx);
+      const state = await sql<{ paused_ms: number | null; used: string; free_in_ms: number | null }>`
+        SELECT (SELECT ceil(extract(epoch FROM until - clock_timestamp()) * 1000)::int FROM graph_write_pause WHERE until > clock_timestamp()) AS paused_ms,
+               count(*) AS used,
+               ceil(extract(epoch FROM min(at) + make_interval(secs => ${window}) - clock_timestamp()) * 1000)::int AS free_in_ms
+          FROM graph_write_budget WHERE at > clock_timestamp() - make_interval(secs => ${window})`.execute(trx);
+      const row = state.rows[0]!;
+      if (row.paused_ms && row.paused_ms > 0) return row.paused_ms;
+      if (Number(row.used) < this.limit) {
+        await sql`INSERT INTO graph_write_budget (at) VALUES (clock_timestamp())`.execute(trx);
+        return 0;
+      }
+      return Math.max(1, row.free_in_ms ?? 1);
+    });
+  }
+
+  async acquire(sleep: (ms: number) => Promise<unknown>): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      const wait = await this.tryAcquire();
+      if (wait === 0) return Date.now() - started;
+      await sleep(wait);
+    }
+  }
+
+  async pauseFor(ms: number): Promise<void> {
+    await sql`
+      INSERT INTO graph_write_pause (id, until) VALUES (1, clock_timestamp() + make_interval(secs => ${ms / 1000}))
+      ON CONFLICT (id) DO UPDATE SET until = greatest(graph_write_pause.until, excluded.until)`.execute(this.db);
+  }
+}
