@@ -12,7 +12,12 @@ export interface ClassifiedGraphError {
   kind: GraphErrorKind;
   /** HTTP status, 0 when no HTTP answer was received (network failure). */
   httpStatus: number;
+  /** Graph's error code, reduced to a token (letters, digits, `_.-`, at most 64). */
   code: string;
+  /**
+   * Graph's own words. Used to classify only: it can echo what was sent (a filter value, in
+   * principle a property), so it is never copied into events, emails or logs.
+   */
   message: string;
   retryAfterMs?: number;
 }
@@ -31,6 +36,11 @@ const NETWORK_CODES = new Set([
 ]);
 const NETWORK_TEXT = new RegExp(`\\b(${[...NETWORK_CODES].join("|")}|network_error|fetch failed|socket hang up)\\b`, "i");
 const AUTH_ERROR_NAMES = new Set(["AuthenticationError", "CredentialUnavailableError", "AuthenticationRequiredError"]);
+
+/** Codes are identifiers (`Request_BadRequest`); anything else is not stored as one. */
+export function safeCode(code: string): string {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : "UnrecognisedCode";
+}
 
 /** Retry-After is either delta-seconds (possibly fractional) or an HTTP date. */
 export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
@@ -87,7 +97,7 @@ export function classifyGraphError(err: unknown, now: number = Date.now()): Clas
   const message = typeof e.message === "string" ? e.message : String(err);
   const name = typeof e.name === "string" ? e.name : "";
   const statusCode = typeof e.statusCode === "number" ? e.statusCode : undefined;
-  const code = typeof e.code === "string" ? e.code : name || "Error";
+  const code = safeCode(typeof e.code === "string" ? e.code : name || "Error");
   const body = typeof e.body === "string" ? e.body : "";
   const retryAfterMs = parseRetryAfter(headerValue(e.headers, "retry-after"), now);
 

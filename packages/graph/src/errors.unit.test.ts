@@ -75,3 +75,12 @@ describe("classifyGraphError", () => {
     expect(classifyGraphError(unreachable)).toMatchObject({ kind: "transient", httpStatus: 0 });
   });
 });
+
+describe("classifyGraphError keeps Graph's words out of what is stored", () => {
+  it("given a code that is free text, then it is replaced by a token", async () => {
+    const { classifyGraphError } = await import("./errors.js");
+    const error = classifyGraphError({ statusCode: 400, code: "Bad value 'Secret-Canary-1!' for passwordProfile", message: "echo: Secret-Canary-1!" });
+    expect(error.code).toBe("UnrecognisedCode");
+    expect(classifyGraphError({ statusCode: 400, code: "Request_BadRequest", message: "x" }).code).toBe("Request_BadRequest");
+  });
+});

@@ -1,6 +1,8 @@
 // Who gets an alert about one terminal failure, and who is held back by the throttle.
 // Pure: no clock, no database; the processor supplies both.
 
+import { singleMailbox } from "./address.js";
+
 export type Role = "admin" | "endUser";
 
 export interface NotifyPolicy {
@@ -89,9 +91,9 @@ export function decide(policy: NotifyPolicy, situation: Situation): Decision[] {
 function endUserAddress(policy: NotifyPolicy, endUser: EndUserIdentity | undefined): string | undefined {
   if (!endUser) return undefined;
   for (const field of policy.endUserAddressFrom) {
-    const value = endUser[field].trim().toLowerCase();
-    // A UPN is only worth mailing if it looks like an address (it usually is the M365 mailbox).
-    if (/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) return value;
+    // Exactly one mailbox or nothing: the value comes from AD, and a list would add recipients.
+    const address = singleMailbox(endUser[field]);
+    if (address) return address;
   }
   return undefined;
 }

@@ -45,6 +45,11 @@ describe("decide", () => {
     expect(decisions).toEqual([{ kind: "send", role: "endUser", recipient: "jdoe@corp.onmicrosoft.com" }]);
   });
 
+  it("given a mail attribute that is an address list, it is no address: the UPN is used, never the list", () => {
+    const decisions = decide({ ...policy, notifyAdmins: false }, given({ endUser: { mail: "bob,attacker@evil.example", userPrincipalName: "bob@corp.example" } }));
+    expect(decisions).toEqual([{ kind: "send", role: "endUser", recipient: "bob@corp.example" }]);
+  });
+
   it("given no usable address, says so instead of silently skipping", () => {
     const decisions = decide({ ...policy, notifyAdmins: false, endUserAddressFrom: ["mail"] }, given({ endUser: { mail: "", userPrincipalName: "jdoe@corp.example" } }));
     expect(decisions).toEqual([{ kind: "noAddress", role: "endUser", reason: "the account has no mail to send to" }]);

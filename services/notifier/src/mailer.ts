@@ -37,7 +37,10 @@ export function createMailer(smtp: NotifierConfig["smtp"]): Mailer {
     async send(to, mail, changeId) {
       const info = await transport.sendMail({
         from: smtp.from,
-        to,
+        // Already one checked mailbox (singleMailbox); as an object and a fixed envelope so
+        // nodemailer delivers to exactly that and does not parse the string again.
+        to: { name: "", address: to },
+        envelope: { from: smtp.from, to: [to] },
         subject: mail.subject,
         text: mail.text,
         headers: {

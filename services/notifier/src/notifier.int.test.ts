@@ -167,6 +167,19 @@ describe("notifier", () => {
     expect(recorded[0]!.event.metadata.actor).toBe("notifier");
   });
 
+  it("never lets an AD mail attribute that is a list add a recipient: 'bob,attacker@evil.example' mails the UPN instead", async () => {
+    const h = await harness();
+    const catcher = await startCatcher(h);
+    await runNotifier(h, configFor(h, catcher.port));
+    const change = await captureChange(h, "bob", "bob,attacker@evil.example");
+    await failReset(h, change);
+    const recorded = await awaitOutcomes(h, change, 2);
+    expect(recorded.map((o) => o.recipient).sort()).toEqual([ADMIN, "bob@corp.example"].sort());
+    const received = await eventually("2 mails", async () => (mails(h).length >= 2 ? mails(h) : undefined));
+    expect(received.map((m) => m.to).sort()).toEqual([ADMIN, "bob@corp.example"].sort());
+    for (const m of received) expect(m.raw).not.toContain("evil.example");
+  });
+
   it("emails only the admin about a resolution failure when end-user alerts are off", async () => {
     const h = await harness();
     const catcher = await startCatcher(h);

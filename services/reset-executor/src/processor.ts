@@ -74,15 +74,16 @@ function timing(progress: Progress) {
 function describeGraphFailure(error: ClassifiedGraphError, userPrincipalName: string): string {
   switch (error.kind) {
     case "complexity":
-      return `Entra ID refused the new password of ${userPrincipalName} as not complex enough (${error.message}); enforce the same complexity in the AD password policy`;
+      return `Entra ID refused the new password of ${userPrincipalName} as not complex enough (HTTP ${error.httpStatus} ${error.code}); enforce the same complexity in the AD password policy`;
     case "forbidden":
-      return `the pwsync app may not set the password of ${userPrincipalName}: it needs User.ReadWrite.All and the User Administrator role, and admins' passwords need Privileged Authentication Administrator (${error.message})`;
+      return `the pwsync app may not set the password of ${userPrincipalName}: it needs User.ReadWrite.All and the User Administrator role, and admins' passwords need Privileged Authentication Administrator (HTTP ${error.httpStatus} ${error.code})`;
     case "notFound":
-      return `Entra ID user ${userPrincipalName} no longer exists (${error.message})`;
+      return `Entra ID user ${userPrincipalName} no longer exists (HTTP ${error.httpStatus} ${error.code})`;
     case "dirSynced":
-      return `${userPrincipalName} is synchronised by Entra Connect; Graph refuses password writes for it (${error.message})`;
+      return `${userPrincipalName} is synchronised by Entra Connect; Graph refuses password writes for it (HTTP ${error.httpStatus} ${error.code})`;
     default:
-      return `Graph answered ${error.httpStatus} ${error.code}: ${error.message}`;
+      // Status and code only: Graph's message can echo the request (docs: ARCHITECTURE.md).
+      return `Graph answered ${error.httpStatus || "no response"} ${error.code}`;
   }
 }
 
@@ -309,7 +310,7 @@ async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: Ha
       if (progress.attempts >= deps.config.retryLimit)
         return fail(
           ResetFailureReason.RETRIES_EXHAUSTED,
-          `gave up after ${progress.attempts} attempts (the retry limit); the last answer was ${error.httpStatus || "no response"} ${error.code}: ${error.message}`,
+          `gave up after ${progress.attempts} attempts (the retry limit); the last answer was ${error.httpStatus || "no response"} ${error.code}`,
           error,
         );
       const fromRetryAfter = error.retryAfterMs !== undefined;

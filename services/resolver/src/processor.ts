@@ -33,11 +33,12 @@ async function lookUp(deps: ResolverDeps, changeId: string, by: LookupAttribute,
     if (error.kind === "throttled" || error.kind === "transient" || error.kind === "auth" || error.kind === "forbidden") {
       // Graph unreachable, throttling or a credentials problem the admin can fix: nothing is
       // decided about the user, so the change waits and is looked up again.
-      deps.logger.warn({ changeId, by, kind: error.kind, httpStatus: error.httpStatus, code: error.code, message: error.message }, "user lookup failed; will retry");
+      deps.logger.warn({ changeId, by, kind: error.kind, httpStatus: error.httpStatus, code: error.code }, "user lookup failed; will retry");
       if (error.retryAfterMs) await sleep(Math.min(error.retryAfterMs, 120_000));
-      throw new RetryLater(`${error.kind}: ${error.message}`);
+      throw new RetryLater(`${error.kind}: HTTP ${error.httpStatus} ${error.code}`);
     }
-    return { graphFailure: `Graph answered ${error.httpStatus} ${error.code} looking up ${by} '${value}': ${error.message}` };
+    // Status and code only: Graph's message can echo the query.
+    return { graphFailure: `Graph answered ${error.httpStatus} ${error.code} looking up ${by} '${value}'` };
   }
 }
 
