@@ -63,6 +63,22 @@ if ($PSCmdlet.ShouldProcess($InstallDir, 'copy agent')) {
 New-Item -ItemType Directory -Force -Path $DataDir | Out-Null
 icacls $DataDir /inheritance:r /grant:r 'SYSTEM:(OI)(CI)F' 'Administrators:(OI)(CI)F' | Out-Null
 
+# 2b. spool folder: the filter writes there while the agent is down, and refuses any folder not
+#     owned by SYSTEM with only SYSTEM in an uninherited DACL (event 2009). A folder someone
+#     pre-created is replaced, not reused (ProgramData lets Users create folders).
+$spool = "$env:ProgramData\pwsync\spool"
+if (Test-Path $spool) {
+  $acl = Get-Acl $spool
+  $onlySystem = ($acl.Owner -eq 'NT AUTHORITY\SYSTEM') -and $acl.AreAccessRulesProtected -and
+    (@($acl.Access | Where-Object { $_.IdentityReference -ne 'NT AUTHORITY\SYSTEM' -or $_.IsInherited }).Count -eq 0) -and
+    -not ((Get-Item $spool -Force).Attributes -band [IO.FileAttributes]::ReparsePoint)
+  if (-not $onlySystem) { throw "$spool exists and is not SYSTEM-only (owner $($acl.Owner)); check who made it, remove it, and run install again." }
+} else {
+  New-Item -ItemType Directory -Force -Path $spool | Out-Null
+  icacls $spool /inheritance:r /grant:r '*S-1-5-18:(OI)(CI)F' | Out-Null
+  icacls $spool /setowner '*S-1-5-18' | Out-Null
+}
+
 # 3. filter DLL
 $target = Join-Path $env:SystemRoot "System32\$PackageName.dll"
 if ((Test-Path $target) -and ((Get-FileHash $target).Hash -ne (Get-FileHash $FilterDll).Hash)) {

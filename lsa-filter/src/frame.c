@@ -62,5 +62,6 @@ DWORD pw_frame_build(BYTE *out, const UNICODE_STRING *account, const UNICODE_STR
 }
 
 void pw_frame_set_sequence(BYTE *frame, ULONGLONG sequence) { pw_put_u64(frame + PW_OFFSET_SEQUENCE, sequence); }
+void pw_frame_set_captured_at(BYTE *frame, ULONGLONG captured_at) { pw_put_u64(frame + 24, captured_at); }
 ULONGLONG pw_frame_sequence(const BYTE *frame) { return pw_get_u64(frame + PW_OFFSET_SEQUENCE); }
 ULONGLONG pw_frame_captured_at(const BYTE *frame) { return pw_get_u64(frame + 24); }

@@ -12,6 +12,8 @@
 #define PW_ACK_MAGIC 0x41535750u   /* "PWSA" */
 #define PW_SPOOL_MAGIC 0x53535750u /* "PWSS" */
 #define PW_FRAME_VERSION 1
+/* Spool envelope v2: DPAPI in the filter's own (SYSTEM) user scope. v1 was machine scope. */
+#define PW_SPOOL_VERSION 2
 #define PW_HEADER_BYTES 40
 #define PW_ACK_BYTES 16
 #define PW_SPOOL_HEADER_BYTES 12
@@ -36,6 +38,7 @@ const WCHAR *pw_input_problem_text(enum pw_input_problem p);
 DWORD pw_frame_build(BYTE *out, const UNICODE_STRING *account, const UNICODE_STRING *password,
                      ULONGLONG captured_at);
 void pw_frame_set_sequence(BYTE *frame, ULONGLONG sequence);
+void pw_frame_set_captured_at(BYTE *frame, ULONGLONG captured_at);
 ULONGLONG pw_frame_sequence(const BYTE *frame);
 ULONGLONG pw_frame_captured_at(const BYTE *frame);
 void pw_put_u16(BYTE *p, USHORT v);
@@ -59,8 +62,8 @@ void pw_u64_hex(WCHAR out[17], ULONGLONG v);
 void pw_u32_dec(WCHAR out[11], DWORD v);
 BOOL pw_join(WCHAR *out, DWORD cap, const WCHAR *a, const WCHAR *b, const WCHAR *c);
 
-/* ---- eventlog.c: messages.mc ids; insertion strings never carry a password ---- */
-void pw_event_open(void);
+/* ---- eventlog.c: messages.mc ids; insertion strings never carry a password.
+ * Called from the pipe worker only (never LSA's thread); the source is registered lazily. ---- */
 void pw_event(WORD type, DWORD id, const WCHAR *s1, const WCHAR *s2, const WCHAR *s3, const WCHAR *s4);
 void pw_event_win32(WORD type, DWORD id, const WCHAR *what, DWORD error);
 
@@ -76,9 +79,15 @@ enum pw_send_result {
 };
 enum pw_send_result pw_pipe_send(const pw_config *cfg, const BYTE *frame, DWORD len, DWORD *win32_error);
 
-/* ---- spool.c ---- */
-/* Encrypts the frame with DPAPI (machine scope) and writes it atomically; returns Win32 error or 0. */
+/* ---- spool.c (spool thread only) ---- */
+/* Returned by pw_spool_write when the folder failed verification (owner, DACL, reparse point);
+ * *failed_step then names the check that failed. */
+#define PW_SPOOL_UNTRUSTED 0x20000001u
+/* Verifies the folder (creating it SYSTEM-only if absent), encrypts the frame with DPAPI in the
+ * filter's own user scope and writes it atomically; returns 0, a Win32 error or PW_SPOOL_UNTRUSTED. */
 DWORD pw_spool_write(const pw_config *cfg, const BYTE *frame, DWORD len, const WCHAR **failed_step);
+/* This process's user SID (SYSTEM inside LSASS) in a caller buffer; FALSE if unavailable. */
+BOOL pw_self_sid(BYTE *buf, DWORD cap, PSID *sid);
 
 /* ---- queue.c ---- */
 BOOL pw_core_init(void);

@@ -26,6 +26,12 @@ BOOL h_server_get(h_server *s, DWORD i, h_frame *out);
 DWORD h_server_wait(h_server *s, DWORD want, DWORD timeout_ms);
 /* Counts frames received while no server runs are kept across restarts. */
 h_server *h_server_restart(h_server *old, const WCHAR *pipe_name, int threads);
+/* A hung agent: accepts every connection and then never reads, never acks, never closes. */
+h_server *h_server_start_hung(const WCHAR *pipe_name, int threads);
+DWORD h_server_accepted(h_server *s);
+
+/* Replaces the DLL's import of dll!function with replacement; returns the original (harness_iat.c). */
+void *h_iat_patch(HMODULE module, const char *dll, const char *function, void *replacement);
 
 /* Spool folder helpers (harness_spool.c). */
 DWORD h_spool_count(const WCHAR *dir, DWORD *tmp_files);

@@ -8,6 +8,8 @@ struct h_server {
     CRITICAL_SECTION lock;
     h_frame *frames;
     DWORD count, cap;
+    BOOL hung;
+    volatile LONG accepted;
 };
 
 static BOOL read_exact(HANDLE h, BYTE *p, DWORD n)
@@ -43,6 +45,12 @@ static DWORD WINAPI serve(LPVOID arg)
                                     PIPE_UNLIMITED_INSTANCES, 4096, 4096, 0, NULL);
         if (h == INVALID_HANDLE_VALUE) { Sleep(1); continue; }
         if (!ConnectNamedPipe(h, NULL) && GetLastError() != ERROR_PIPE_CONNECTED) { CloseHandle(h); continue; }
+        InterlockedIncrement(&s->accepted);
+        if (s->hung) {
+            /* Never read, never answer, never close: the instance stays connected until the end
+             * of the process; a new instance is created for the next client. */
+            continue;
+        }
         if (!s->stop && read_exact(h, buf, H_HEADER)) {
             DWORD len = h_u32(buf + 8);
             if (len >= H_HEADER && len <= H_MAX_FRAME && read_exact(h, buf + H_HEADER, len - H_HEADER)) {
@@ -80,6 +88,16 @@ h_server *h_server_restart(h_server *old, const WCHAR *pipe_name, int threads)
 }
 
 h_server *h_server_start(const WCHAR *pipe_name, int threads) { return h_server_restart(NULL, pipe_name, threads); }
+
+h_server *h_server_start_hung(const WCHAR *pipe_name, int threads)
+{
+    h_server *s = calloc(1, sizeof(*s));
+    InitializeCriticalSection(&s->lock);
+    s->hung = TRUE;
+    return h_server_restart(s, pipe_name, threads);
+}
+
+DWORD h_server_accepted(h_server *s) { return (DWORD)s->accepted; }
 
 void h_server_stop(h_server *s)
 {

@@ -101,7 +101,7 @@ DWORD h_spool_drain(const WCHAR *dir, h_frame_cb cb, void *ctx)
         BYTE *buf;
         swprintf(path, MAX_PATH, L"%ls\\%ls", dir, names[i].name);
         if (!(buf = read_file(path, &len))) { drained = (DWORD)-1; break; }
-        if (len < 12 || memcmp(buf, "PWSS", 4) != 0 || h_u16(buf + 4) != 1 || h_u32(buf + 8) != len - 12) {
+        if (len < 12 || memcmp(buf, "PWSS", 4) != 0 || h_u16(buf + 4) != 2 || h_u32(buf + 8) != len - 12) {
             fprintf(stderr, "spool file %ls: bad envelope\n", names[i].name);
             free(buf);
             drained = (DWORD)-1;

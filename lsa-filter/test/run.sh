@@ -84,7 +84,13 @@ for arch in x64 x86; do
     echo "SKIPPED: x86 DLL not executed under wine: $why" >>"$repo/.state/skipped.txt"
     continue
   fi
-  modes=(main stress)
+  # Spool folders wine can only be shown from the Unix side (it derives owner and link-ness from
+  # it): one owned by another account, one that is a link to an otherwise perfect folder.
+  mkdir -p "$state/$arch/foreign-owned" "$state/$arch/world-readable" "$state/$arch/trusted-target"
+  chown nobody "$state/$arch/foreign-owned" && chmod 700 "$state/$arch/foreign-owned" "$state/$arch/trusted-target"
+  chmod 755 "$state/$arch/world-readable"
+  ln -sfn "$state/$arch/trusted-target" "$state/$arch/spool-link"
+  modes=(main stress bound slowdisk link)
   [ "${PWSYNC_BENCH:-1}" = 1 ] && modes+=(bench)
   for mode in "${modes[@]}"; do
     ts=$(date +%s)

@@ -1,16 +1,26 @@
 import { fail, type Result } from "./errors.js";
-import { FRAME_VERSION, MAX_SPOOL_BLOB_BYTES, SPOOL_HEADER_BYTES, SPOOL_MAGIC } from "./format.js";
+import { MAX_SPOOL_BLOB_BYTES, SPOOL_HEADER_BYTES, SPOOL_MAGIC } from "./format.js";
 
 /**
- * A spool file is this envelope around a DPAPI (machine scope) blob of one frame. Opening
- * the blob needs CryptUnprotectData on the same machine; this only frames it.
+ * Envelope versions: 1 = DPAPI machine scope (filters before issue 11: any local account could
+ * decrypt it, so the agent still drains such files but says so); 2 = DPAPI in SYSTEM's user
+ * scope (only SYSTEM — LSASS and the agent — can decrypt it).
  */
-export function decodeSpoolEnvelope(buf: Buffer): Result<{ blob: Buffer }> {
+export type SpoolScope = "machine" | "system";
+export const SPOOL_VERSION_SCOPE: Readonly<Record<number, SpoolScope>> = { 1: "machine", 2: "system" };
+export const SPOOL_VERSION_CURRENT = 2;
+
+/**
+ * A spool file is this envelope around a DPAPI blob of one frame. Opening the blob needs
+ * CryptUnprotectData on the same machine, in the scope the version names; this only frames it.
+ */
+export function decodeSpoolEnvelope(buf: Buffer): Result<{ blob: Buffer; version: number; scope: SpoolScope }> {
   if (buf.length < SPOOL_HEADER_BYTES) return fail("Truncated", `spool header needs ${SPOOL_HEADER_BYTES} bytes, have ${buf.length}`);
   const magic = buf.readUInt32LE(0);
   if (magic !== SPOOL_MAGIC) return fail("BadMagic", `magic 0x${magic.toString(16)} is not PWSS`);
   const version = buf.readUInt16LE(4);
-  if (version !== FRAME_VERSION) return fail("UnsupportedVersion", `spool version ${version}`);
+  const scope = SPOOL_VERSION_SCOPE[version];
+  if (!scope) return fail("UnsupportedVersion", `spool version ${version}`);
   const reserved = buf.readUInt16LE(6);
   if (reserved !== 0) return fail("ReservedNotZero", `spool reserved ${reserved}`);
   const blobBytes = buf.readUInt32LE(8);
@@ -18,13 +28,13 @@ export function decodeSpoolEnvelope(buf: Buffer): Result<{ blob: Buffer }> {
   const end = SPOOL_HEADER_BYTES + blobBytes;
   if (buf.length < end) return fail("Truncated", `blob_bytes ${blobBytes}, have ${buf.length - SPOOL_HEADER_BYTES}`);
   if (buf.length > end) return fail("TrailingBytes", `${buf.length - end} bytes after the blob`);
-  return { ok: true, value: { blob: Buffer.from(buf.subarray(SPOOL_HEADER_BYTES, end)) } };
+  return { ok: true, value: { blob: Buffer.from(buf.subarray(SPOOL_HEADER_BYTES, end)), version, scope } };
 }
 
-export function encodeSpoolEnvelope(blob: Buffer): Buffer {
+export function encodeSpoolEnvelope(blob: Buffer, version = SPOOL_VERSION_CURRENT): Buffer {
   const out = Buffer.alloc(SPOOL_HEADER_BYTES + blob.length);
   out.writeUInt32LE(SPOOL_MAGIC, 0);
-  out.writeUInt16LE(FRAME_VERSION, 4);
+  out.writeUInt16LE(version, 4);
   out.writeUInt16LE(0, 6);
   out.writeUInt32LE(blob.length, 8);
   blob.copy(out, SPOOL_HEADER_BYTES);

@@ -63,7 +63,7 @@ describe("shared test vectors (lsa-filter/test/vectors/vectors.json)", () => {
       const r = decodeSpoolEnvelope(vectorBytes(v));
       if (!r.ok) throw new Error(r.error.message);
       expect(r.value.blob.toString("hex")).toBe(v.spool!.blobHex);
-      expect(encodeSpoolEnvelope(r.value.blob).toString("hex")).toBe(v.hex);
+      expect(encodeSpoolEnvelope(r.value.blob, r.value.version).toString("hex")).toBe(v.hex);
     });
   }
 });

@@ -13,7 +13,9 @@ export const noProtection: Unprotect = async (blob) => Buffer.from(blob);
 
 /**
  * DPAPI without PowerShell: the filter protects each frame with CryptProtectData and an
- * entropy (lsa-filter/src/spool.c); Node has no DPAPI binding, so the agent hands the blob to
+ * entropy (lsa-filter/src/spool.c) — envelope v2 in SYSTEM's own user scope, v1 (older
+ * filters) in machine scope; CryptUnprotectData reads the scope from the blob, so one call
+ * opens both, and only a SYSTEM process opens v2 (the agent runs as LocalSystem); Node has no DPAPI binding, so the agent hands the blob to
  * a native helper's `unprotect` subcommand over stdin and reads the frame from its stdout
  * (never a file). The helper is the service wrapper pwsync-service.exe, which names itself in
  * PWSYNC_DPAPI_HELPER when it starts the agent (dc-agent/windows/service/). Any failure, and
