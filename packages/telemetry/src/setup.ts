@@ -1,6 +1,7 @@
 import { metrics, propagation } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { PeriodicExportingMetricReader, type MetricReader } from "@opentelemetry/sdk-metrics";
@@ -17,6 +18,12 @@ export const telemetrySection = z
     /** OTLP/HTTP base URL of the collector (traces at /v1/traces, metrics at /v1/metrics). */
     otlpEndpoint: z.string().url().default("http://localhost:4318"),
     metricsIntervalMs: z.number().int().min(1000).default(15_000),
+    /**
+     * Serve metrics for Prometheus to scrape at http://<host>:<port>/metrics instead of pushing
+     * them over OTLP (traces still go to otlpEndpoint when enabled). Compose uses this: its
+     * Prometheus scrapes every service directly. Unset: metrics go to the collector over OTLP.
+     */
+    prometheus: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default("0.0.0.0") }).optional(),
   })
   .default({ enabled: false, otlpEndpoint: "http://localhost:4318", metricsIntervalMs: 15_000 });
 
@@ -29,12 +36,18 @@ export interface TelemetryOptions {
   spanExporter?: SpanExporter;
   /** Tests: read metrics here instead of OTLP; turns metrics on. */
   metricReader?: MetricReader;
+  /** How long shutdown may spend flushing to the collector (default 3 s). */
+  shutdownTimeoutMs?: number;
 }
 
 export interface Telemetry {
   readonly enabled: boolean;
   /** Waits until every ended span has been handed to the exporter. */
   flush(): Promise<void>;
+  /**
+   * Flushes and stops, best effort: never rejects, and gives up after shutdownTimeoutMs, so an
+   * unreachable collector neither fails a clean stop nor holds it past its grace period.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -45,21 +58,24 @@ export interface Telemetry {
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
   const settings = telemetrySection.parse(options.settings ?? {});
-  const enabled = settings.enabled || options.spanExporter !== undefined || options.metricReader !== undefined;
+  const enabled = settings.enabled || settings.prometheus !== undefined || options.spanExporter !== undefined || options.metricReader !== undefined;
   if (!enabled) {
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     return { enabled: false, flush: async () => {}, shutdown: async () => {} };
   }
-  const exporter = options.spanExporter ?? new OTLPTraceExporter({ url: `${settings.otlpEndpoint.replace(/\/$/, "")}/v1/traces` });
+  const otlp = settings.otlpEndpoint.replace(/\/$/, "");
+  const exporter = options.spanExporter ?? (settings.enabled ? new OTLPTraceExporter({ url: `${otlp}/v1/traces` }) : undefined);
   const metricReader =
     options.metricReader ??
-    (settings.enabled
-      ? new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: `${settings.otlpEndpoint.replace(/\/$/, "")}/v1/metrics` }), exportIntervalMillis: settings.metricsIntervalMs })
-      : undefined);
-  const exportProcessor = options.spanExporter ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
+    (settings.prometheus
+      ? new PrometheusExporter({ host: settings.prometheus.host, port: settings.prometheus.port })
+      : settings.enabled
+        ? new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: `${otlp}/v1/metrics` }), exportIntervalMillis: settings.metricsIntervalMs })
+        : undefined);
+  const exportProcessor = exporter ? (options.spanExporter ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter)) : undefined;
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({ "service.name": options.serviceName, "service.namespace": "pwsync" }),
-    spanProcessors: [new RedactingSpanProcessor(), exportProcessor],
+    spanProcessors: exportProcessor ? [new RedactingSpanProcessor(), exportProcessor] : [],
     ...(metricReader ? { metricReaders: [metricReader] } : {}),
     textMapPropagator: new W3CTraceContextPropagator(),
     instrumentations: [],
@@ -67,9 +83,14 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   sdk.start();
   return {
     enabled: true,
-    flush: () => exportProcessor.forceFlush(),
+    flush: async () => exportProcessor?.forceFlush(),
     shutdown: async () => {
-      await sdk.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      const budget = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, options.shutdownTimeoutMs ?? 3000);
+      });
+      await Promise.race([sdk.shutdown().catch(() => undefined), budget]);
+      clearTimeout(timer);
       metrics.disable();
     },
   };
