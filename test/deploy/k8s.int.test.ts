@@ -11,6 +11,7 @@ import { notifierFileConfigSchema } from "@pwsync/notifier";
 import { adminConfigSchema } from "../../services/admin/src/config.js";
 import { telemetryConfigSchema } from "@pwsync/telemetry";
 import { kustomizeBuild, type Manifest } from "./kustomize.js";
+import entryPoints from "../../scripts/entry-points.json" with { type: "json" };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const overlays = ["dev", "prod"] as const;
@@ -82,8 +83,8 @@ describe.each(overlays)("k8s overlay %s", (overlay) => {
           expect(c.readinessProbe, where).toBeTruthy();
           expect(c.livenessProbe, where).toBeTruthy();
         }
-        // A read-only root filesystem needs a writable /tmp for tsx's compile cache.
-        if (c.image.includes("pwsync")) expect(c.volumeMounts?.some((v) => v.mountPath === "/tmp"), where).toBe(true);
+        // The image runs compiled JavaScript and writes nothing locally: no writable /tmp.
+        if (c.image.includes("pwsync")) expect(c.volumeMounts?.some((v) => v.mountPath === "/tmp") ?? false, where).toBe(false);
       }
     }
   });
@@ -93,7 +94,9 @@ describe.each(overlays)("k8s overlay %s", (overlay) => {
     const healthPorts: Record<string, number> = { ingest: config.ingest.port, admin: config.admin.port, resolver: config.resolver.healthPort, "reset-executor": config.executor.healthPort, notifier: config.notifier.health.port };
     for (const name of PWSYNC_SERVICES) {
       const c = podOf(manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name)!)!.containers[0]!;
-      expect(c.args, name).toEqual([`services/${name}/src/main.ts`]);
+      // The entry points scripts/test-containers.sh runs under compose (dist/<name>.js).
+      expect(c.args, name).toEqual([`dist/${name}.js`]);
+      expect(Object.keys(entryPoints.production), name).toContain(name);
       for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
         const port = probe?.grpc?.port ?? Number(probe?.exec?.command[2]);
         expect(port, name).toBe(healthPorts[name]);
@@ -195,6 +198,25 @@ describe("k8s overlays differ where they must", () => {
     expect(has("prod", "StatefulSet", "postgres")).toBe(false);
     const prodText = JSON.stringify(rendered.prod!.manifests);
     expect(prodText).not.toContain("sandbox");
+  });
+
+  it("runs compiled entry points: the production image's for pwsync, the dev image's for the stand-ins", () => {
+    for (const o of overlays) {
+      const job = rendered[o]!.manifests.find((m) => m.kind === "Job" && m.metadata.name === "pwsync-migrate")!;
+      expect(podOf(job)!.containers[0]!.args, o).toEqual(["dist/migrate.js"]);
+      expect(Object.keys(entryPoints.production)).toContain("migrate");
+    }
+    for (const name of ["sandbox-tenant", "smtp-catcher"] as const) {
+      const c = podOf(rendered.dev!.manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name)!)!.containers[0]!;
+      expect(c.args, name).toEqual([`dist-dev/${name}.js`]);
+      expect(Object.keys(entryPoints.dev)).toContain(name);
+      expect(c.image, name).toBe("pwsync-dev:local");
+    }
+    for (const o of overlays) {
+      for (const w of workloads(rendered[o]!.manifests)) {
+        for (const c of podOf(w)!.containers) if (/pwsync/.test(c.image)) expect(c.args?.[0], `${o} ${w.metadata.name}`).toMatch(/^dist(-dev)?\/[a-z-]+\.js$/);
+      }
+    }
   });
 
   it("gives prod an operator-managed Postgres whose app Secret is the one the services mount", () => {
