@@ -33,6 +33,8 @@ step "vitest: unit, integration and end-to-end suites"
 # The dc-agent suite replays the frames the wine run just captured from the real DLL.
 PWSYNC_REQUIRE_CAPTURED_FRAMES=1 npx vitest run
 
+bash scripts/test-containers.sh  # images, the compose stack under podman-compose, Prometheus (prints what it skips)
+
 step "all tests passed"
 if [ -s "$skipped_file" ]; then
   echo "!!! Some parts were NOT tested on this machine:"
