@@ -78,7 +78,7 @@ describe("npm run build", () => {
 
     const pki = await ensureDevPki(path.join(dir, "pki"), { admins: ["ops"] });
     const config = path.join(dir, "pwsync.yaml");
-    writeFileSync(config, [`database: { url: "${url}" }`, "admin:", "  host: 127.0.0.1", "  port: 0", `  tls: { caFile: "${pki.ca.cert}", certFile: "${pki.server.cert}", keyFile: "${pki.server.key}" }`].join("\n"));
+    writeFileSync(config, [`database: { url: "${url}" }`, "admin:", "  host: 127.0.0.1", "  port: 0", `  tls: { caFile: "${pki.adminCa.cert}", certFile: "${pki.server.cert}", keyFile: "${pki.server.key}" }`].join("\n"));
     let output = "";
     const admin = spawn(process.execPath, [path.join(dist, "admin.js")], { env: { ...process.env, PWSYNC_CONFIG: config }, stdio: ["ignore", "pipe", "pipe"] });
     children.push(admin);
