@@ -37,7 +37,8 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     dataDir,
     ports: "random",
     sandbox: { users, writeBudget: options.budget, scryptCost: 2, persistState: false },
-    overlay: { executor: { rateLimit: options.executorLimit, retryLimit: 20 }, notifier: { notifyAdmins: false, notifyEndUser: false } },
+    // Ingest's per-agent rate limit would cap what is being measured; lifted here.
+    overlay: { ingest: { agentRateLimit: { perSecond: 1e6, burst: 1e6 } }, executor: { rateLimit: options.executorLimit, retryLimit: 20 }, notifier: { notifyAdmins: false, notifyEndUser: false } },
     replicas: { resolver: replicas, "reset-executor": replicas, notifier: replicas },
   });
   const log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 4 });

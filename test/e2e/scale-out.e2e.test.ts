@@ -26,7 +26,8 @@ beforeAll(async () => {
     ports: "random",
     sandbox: { users, scryptCost: 2, persistState: false },
     replicas: { resolver: 3, "reset-executor": 3, notifier: 3 },
-    overlay: { notifier: { notifyAdmins: false } },
+    // 150 changes/s from two agents is above ingest's default per-agent rate limit.
+    overlay: { ingest: { agentRateLimit: { perSecond: 1000, burst: 1000 } }, notifier: { notifyAdmins: false } },
   });
   log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 3 });
 }, 180_000);

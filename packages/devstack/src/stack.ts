@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { deepMerge } from "@pwsync/config";
 import { generateRecipientKeyPair, loadRecipientPublicKey, type RecipientPublicKey } from "@pwsync/crypto";
-import { openEventLog } from "@pwsync/eventlog";
+import { ensureServiceRole, grantServiceRole, openEventLog } from "@pwsync/eventlog";
 import { freePort, startLocalPostgres, type LocalPostgres } from "@pwsync/local-postgres";
 import { ensureDevPki, type DevPkiPaths } from "@pwsync/pki";
 import { stringify as toYaml } from "yaml";
@@ -40,7 +40,10 @@ export interface Stack {
   readonly dataDir: string;
   readonly configFile: string;
   readonly pki: DevPkiPaths;
+  /** The schema owner's URL (migrations, tests' own checks); services never get it. */
   readonly databaseUrl: string;
+  /** What the services connect with: a role that owns nothing (see grantServiceRole). */
+  readonly serviceDatabaseUrl: string;
   readonly ingestAddress: string;
   readonly adminAddress: string;
   readonly sandboxUrl: string | undefined;
@@ -65,6 +68,8 @@ function ensureSealingKey(keysDir: string): RecipientPublicKey {
   writeFileSync(path.join(keysDir, `${pair.keyId}.pub.pem`), pair.publicPem, { mode: 0o644 });
   return loadRecipientPublicKey(pair.publicPem);
 }
+
+const SERVICE_ROLE = "pwsync_service";
 
 function readOrCreateSecret(file: string): string {
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
@@ -105,8 +110,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     postgres = await startLocalPostgres({ dataDir: dirs.pg, port: fixed ? FIXED_PORTS.postgres : undefined, ownSignals: true });
     await postgres.createDatabase("pwsync");
     const databaseUrl = postgres.connectionString("pwsync");
-    // Migrate once up front so the services start against a ready schema.
-    await (await openEventLog(databaseUrl, { maxConnections: 1 })).close();
+    // Migrate once up front, as the owner, so the services start against a ready schema; then
+    // the services get a role that can read and write rows but not alter the schema or the
+    // append-only triggers.
+    const ownerLog = await openEventLog(databaseUrl, { maxConnections: 1 });
+    const servicePassword = readOrCreateSecret(path.join(dataDir, "postgres-service-password"));
+    await ensureServiceRole(ownerLog.pool, SERVICE_ROLE, servicePassword);
+    await grantServiceRole(ownerLog.pool, SERVICE_ROLE);
+    await ownerLog.close();
+    const serviceUrl = new URL(databaseUrl);
+    serviceUrl.username = SERVICE_ROLE;
+    serviceUrl.password = servicePassword;
+    const serviceDatabaseUrl = serviceUrl.toString();
 
     const agents = options.agents ?? ["dc01", "dc02"];
     say("preparing dev PKI and sealing key");
@@ -168,7 +183,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const ingestPort = fixed ? FIXED_PORTS.ingest : await freePort();
     const adminPort = fixed ? FIXED_PORTS.admin : await freePort();
     const generated = {
-      database: { url: databaseUrl, maxConnections: 10 },
+      database: { url: serviceDatabaseUrl, maxConnections: 10 },
       graph,
       ingest: {
         host: "127.0.0.1",
@@ -237,6 +252,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       configFile,
       pki,
       databaseUrl,
+      serviceDatabaseUrl,
       ingestAddress: `127.0.0.1:${ingestPort}`,
       adminAddress: `127.0.0.1:${adminPort}`,
       sandboxUrl,

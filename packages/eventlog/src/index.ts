@@ -16,3 +16,4 @@ export * from "./failedChanges.js";
 export * from "./readEventsByType.js";
 export * from "./watchdogAlerts.js";
 export * from "./fence.js";
+export * from "./privileges.js";
