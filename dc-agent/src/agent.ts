@@ -15,6 +15,8 @@ import { QueueAlarms } from "./sender/alarms.js";
 import { heartbeatAny } from "./sender/heartbeat.js";
 import { Sender, type NamedEndpoint } from "./sender/sender.js";
 import { drainSpool } from "./spool/drainSpool.js";
+import { defaultSpoolDir, readSpoolFacts } from "./spool/spoolFacts.js";
+import { posixOwnerCheck, windowsOwnerCheck } from "./spool/spoolOwner.js";
 import { dpapiUnprotect, noProtection } from "./spool/unprotect.js";
 import { AGENT_VERSION } from "./version.js";
 
@@ -25,6 +27,10 @@ export interface RunningAgent {
   queue: DurableQueue;
   sender: Sender;
   stop(): Promise<void>;
+}
+
+export function spoolDirOf(config: AgentConfig): string {
+  return config.spool.dir ?? defaultSpoolDir(process.platform, process.env, config.agent.dataDir);
 }
 
 export function endpointsOf(config: AgentConfig["ingest"]): NamedEndpoint[] {
@@ -76,14 +82,16 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
   const frameServer = await startFrameServer({ path: config.endpoint.path, readTimeoutMs: config.endpoint.readTimeoutMs, maxConnections: config.endpoint.maxConnections, logger, handle });
 
   const timers: NodeJS.Timeout[] = [];
+  // One spool, one owner: always drained, at the location the filter uses by default.
   let spoolBusy = false;
-  if (config.spool.dir) {
+  const spoolDir = spoolDirOf(config);
+  {
     const unprotect = config.spool.protection === "dpapi" ? dpapiUnprotect : noProtection;
-    const spoolDir = config.spool.dir;
+    const checkOwners = process.platform === "win32" ? windowsOwnerCheck : posixOwnerCheck;
     const drain = () => {
       if (spoolBusy) return;
       spoolBusy = true;
-      drainSpool(spoolDir, unprotect, handle, logger)
+      drainSpool(spoolDir, unprotect, handle, logger, checkOwners)
         .catch((err: unknown) => logger.error({ err: (err as Error).message }, "spool drain failed"))
         .finally(() => (spoolBusy = false));
     };
@@ -91,11 +99,11 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
     timers.push(setInterval(drain, config.spool.scanIntervalMs));
   }
 
-  const alarms = new QueueAlarms({ queueAgeMs: config.alarms.queueAgeMs, queueDepth: config.alarms.queueDepth }, logger);
+  const alarms = new QueueAlarms({ queueAgeMs: config.alarms.queueAgeMs, queueDepth: config.alarms.queueDepth, spoolAgeMs: config.alarms.spoolAgeMs }, logger);
   const queueFacts = () => {
     const heads = [intake.head(), queue.head()].filter((h) => h !== undefined);
     const oldest = Math.min(...heads.map((h) => h.enqueuedAt.getTime()));
-    return { depth: intake.depth + queue.depth, oldestAgeMs: heads.length ? Date.now() - oldest : 0 };
+    return { depth: intake.depth + queue.depth, oldestAgeMs: heads.length ? Date.now() - oldest : 0, spool: readSpoolFacts(spoolDir) };
   };
   timers.push(setInterval(() => alarms.check(queueFacts()), config.alarms.checkIntervalMs));
   const beat = () => {

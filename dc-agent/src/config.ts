@@ -33,9 +33,10 @@ const agentConfigObject = z
         maxConnections: z.number().int().min(1).max(256).default(16),
       })
       .prefault({}),
-    /** Frames the filter wrote while the agent was down (DPAPI machine scope on Windows). */
+    /** Frames the filter wrote while the agent was down (DPAPI, SYSTEM scope, on Windows). */
     spool: z
       .object({
+        /** Default: the filter's own default, %ProgramData%\pwsync\spool (spool/spoolFacts.ts); nobody needs to set it. */
         dir: z.string().min(1).optional(),
         /** "dpapi" on Windows; "none" only for tests and non-Windows replays (blob is the frame). */
         protection: z.enum(["dpapi", "none"]).default(process.platform === "win32" ? "dpapi" : "none"),
@@ -93,6 +94,8 @@ const agentConfigObject = z
         queueAgeMs: duration(1_000, 30 * 86_400_000).default(15 * 60_000),
         /** Raise an alarm when more changes than this are queued. */
         queueDepth: z.number().int().min(1).default(10_000),
+        /** Raise an alarm when a file has waited in the filter's spool longer than this (the agent drains every scan). */
+        spoolAgeMs: duration(1_000, 30 * 86_400_000).default(5 * 60_000),
         checkIntervalMs: duration(100, 3_600_000).default(30_000),
       })
       .prefault({}),

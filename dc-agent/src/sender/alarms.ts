@@ -3,20 +3,31 @@ import type { Logger } from "@pwsync/log";
 export interface QueueFacts {
   depth: number;
   oldestAgeMs: number;
+  /** The filter's spool folder: files waiting to be drained, and the oldest one's capture age. */
+  spool?: { depth: number; oldestAgeMs: number };
 }
 
 export interface AlarmThresholds {
   queueAgeMs: number;
   queueDepth: number;
+  /** A spooled file is drained within one scan of a running agent; older means it is stuck. */
+  spoolAgeMs?: number;
 }
 
-export type AlarmName = "queueAge" | "queueDepth";
+export type AlarmName = "queueAge" | "queueDepth" | "spoolAge";
+
+const MESSAGES: Record<AlarmName, string> = {
+  queueAge: "oldest queued change is older than the threshold",
+  queueDepth: "queue holds more changes than the threshold",
+  spoolAge: "a change has waited in the filter's spool folder longer than the threshold (the agent cannot drain it)",
+};
 
 /** Which alarms are active for the queue's current state (pure). */
 export function activeAlarms(facts: QueueFacts, t: AlarmThresholds): AlarmName[] {
   const out: AlarmName[] = [];
   if (facts.depth > 0 && facts.oldestAgeMs >= t.queueAgeMs) out.push("queueAge");
   if (facts.depth >= t.queueDepth) out.push("queueDepth");
+  if (t.spoolAgeMs !== undefined && facts.spool && facts.spool.depth > 0 && facts.spool.oldestAgeMs >= t.spoolAgeMs) out.push("spoolAge");
   return out;
 }
 
@@ -36,11 +47,16 @@ export class QueueAlarms {
 
   check(facts: QueueFacts, now = Date.now()): AlarmName[] {
     const active = activeAlarms(facts, this.thresholds);
-    const fields = { queueDepth: facts.depth, oldestAgeSeconds: Math.floor(facts.oldestAgeMs / 1000), thresholds: this.thresholds };
+    const fields = {
+      queueDepth: facts.depth,
+      oldestAgeSeconds: Math.floor(facts.oldestAgeMs / 1000),
+      ...(facts.spool ? { spoolDepth: facts.spool.depth, oldestSpooledAgeSeconds: Math.floor(facts.spool.oldestAgeMs / 1000) } : {}),
+      thresholds: this.thresholds,
+    };
     for (const name of active) {
       if (!this.since.has(name)) {
         this.since.set(name, now);
-        this.logger.error({ alarm: name, ...fields }, `ALARM raised: ${name === "queueAge" ? "oldest queued change is older than the threshold" : "queue holds more changes than the threshold"} (nothing is dropped)`);
+        this.logger.error({ alarm: name, ...fields }, `ALARM raised: ${MESSAGES[name]} (nothing is dropped)`);
         this.lastRepeat = now;
       }
     }

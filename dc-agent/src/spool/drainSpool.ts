@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "@pwsync/log";
 import { decodeFrame, decodeSpoolEnvelope, spoolDrainOrder, wipe, type AckStatus, type DecodedFrame } from "../frame/index.js";
+import type { SpoolOwnerCheck } from "./spoolOwner.js";
 import { UnprotectUnavailableError, type Unprotect } from "./unprotect.js";
 
 /**
@@ -13,19 +14,36 @@ import { UnprotectUnavailableError, type Unprotect } from "./unprotect.js";
  * the drain stops until the next scan: that is our problem, not a corrupt frame.
  * Returns false when the handler asked to retry later (the directory is unreachable).
  */
-export async function drainSpool(dir: string, unprotect: Unprotect, handle: (frame: DecodedFrame) => Promise<AckStatus>, logger: Logger): Promise<boolean> {
+export async function drainSpool(
+  dir: string,
+  unprotect: Unprotect,
+  handle: (frame: DecodedFrame) => Promise<AckStatus>,
+  logger: Logger,
+  checkOwners: SpoolOwnerCheck,
+): Promise<boolean> {
   let names: string[];
   try {
     names = spoolDrainOrder(readdirSync(dir));
   } catch {
     return true; // no spool folder yet: the filter never spooled
   }
-  for (const name of names) {
+  // Before any file is read: only the filter's account may have created it.
+  const owners = await checkOwners(names.map((n) => path.join(dir, n)));
+  for (const [i, name] of names.entries()) {
     const file = path.join(dir, name);
     const reject = (problem: string) => {
       logger.warn({ file: name, problem }, "spooled frame unreadable; renamed *.rejected");
       renameSync(file, `${file}.rejected`);
     };
+    const owner = owners[i]!;
+    if (!owner.trusted) {
+      logger.error(
+        { alarm: "spoolForeignFile", file: name, owner: owner.owner },
+        "ALARM a spool file was not created by the filter (wrong owner): not drained, renamed *.rejected; someone with access to the spool folder may be planting changes",
+      );
+      renameSync(file, `${file}.rejected`);
+      continue;
+    }
     const envelope = decodeSpoolEnvelope(readFileSync(file));
     if (!envelope.ok) {
       reject(envelope.error.message);

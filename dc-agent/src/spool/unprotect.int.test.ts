@@ -10,6 +10,7 @@ import { encodeSpoolEnvelope } from "../frame/index.js";
 import { capturingLogger } from "../test-support/capturingLogger.js";
 import { frameFor } from "../test-support/frames.js";
 import { drainSpool } from "./drainSpool.js";
+import { posixOwnerCheck } from "./spoolOwner.js";
 import { dpapiUnprotectWith, UnprotectUnavailableError } from "./unprotect.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "pwsync-unprotect-"));
@@ -46,13 +47,13 @@ describe("DPAPI helper", () => {
     const handle = async (frame: { accountName: string }) => (handled.push(frame.accountName), "accepted" as const);
 
     const silent = helper("silent2.sh", "cat >/dev/null; exit 0");
-    expect(await drainSpool(spool, dpapiUnprotectWith(silent), handle, logger)).toBe(false);
+    expect(await drainSpool(spool, dpapiUnprotectWith(silent), handle, logger, posixOwnerCheck)).toBe(false);
     expect(readdirSync(spool).sort()).toEqual(names);
     expect(handled).toEqual([]);
     expect(records().some((r) => r.alarm === "spool-undecryptable")).toBe(true);
 
     const echo = helper("echo2.sh", "exec cat");
-    expect(await drainSpool(spool, dpapiUnprotectWith(echo), handle, logger)).toBe(true);
+    expect(await drainSpool(spool, dpapiUnprotectWith(echo), handle, logger, posixOwnerCheck)).toBe(true);
     expect(handled).toEqual(["user0", "user1"]);
     expect(names.some((n) => existsSync(path.join(spool, n)) || existsSync(path.join(spool, `${n}.rejected`)))).toBe(false);
   });

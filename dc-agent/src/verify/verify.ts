@@ -3,10 +3,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { loadRecipientPublicKey } from "@pwsync/crypto";
-import { endpointsOf } from "../agent.js";
+import { endpointsOf, spoolDirOf } from "../agent.js";
 import type { AgentConfig } from "../config.js";
 import { Directory } from "../ldap/directory.js";
 import { sendHeartbeat } from "../sender/heartbeat.js";
+import { readSpoolFacts } from "../spool/spoolFacts.js";
 import { AGENT_VERSION } from "../version.js";
 
 export interface CheckResult {
@@ -68,6 +69,16 @@ export async function runVerify(config: AgentConfig, options: { account?: string
       writeFileSync(probe, "");
       rmSync(probe);
       return config.agent.dataDir;
+    }),
+  );
+  results.push(
+    await attempt(`spool folder ${spoolDirOf(config)}`, async () => {
+      // The filter's spool (issue 11, finding 1: changes left there were invisible).
+      const facts = readSpoolFacts(spoolDirOf(config));
+      const summary = `${facts.depth} file(s) waiting, oldest ${Math.floor(facts.oldestAgeMs / 1000)} s`;
+      if (facts.depth > 0 && facts.oldestAgeMs >= config.alarms.spoolAgeMs)
+        throw new Error(`${summary}: older than alarms.spoolAgeMs (${Math.floor(config.alarms.spoolAgeMs / 1000)} s) — the agent is not draining the filter's spool`);
+      return summary;
     }),
   );
   let directory: Directory | undefined;
