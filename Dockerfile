@@ -81,7 +81,11 @@ EXPOSE 7443 7444
 # the dev PKI job (compose `init`, sandbox-tenant, smtp-catcher; k8s overlays/dev).
 FROM runtime AS dev
 USER 0:0
-RUN mkdir -p /var/lib/sandbox /var/mail/pwsync && chown 1000:1000 /var/lib/sandbox /var/mail/pwsync
+# /run/pwsync-for/<consumer>: where the compose init job fills each consumer's own secrets volume.
+RUN mkdir -p /var/lib/sandbox /var/mail/pwsync \
+      /run/pwsync-for/ingest /run/pwsync-for/resolver /run/pwsync-for/reset-executor /run/pwsync-for/notifier \
+      /run/pwsync-for/admin /run/pwsync-for/migrate /run/pwsync-for/postgres /run/pwsync-for/grafana /run/pwsync-for/sandbox-tenant \
+ && chown -R 1000:1000 /var/lib/sandbox /var/mail/pwsync /run/pwsync-for
 COPY --from=build --chown=0:0 /src/dist-dev ./dist-dev
 USER 1000:1000
 

@@ -51,7 +51,12 @@ say(`sealing keys: ${keyIds.join(", ")}`);
 const db = dir("db");
 const dbPassword = writeOnce(path.join(db, "password"), secret);
 writeOnce(path.join(db, "readonly-password"), secret);
+// The owner's URL is for migrations only; the services connect as pwsync_service, which the
+// migrate job creates with this password and grants rows but no DDL (grantServiceRole).
 writeFileSync(path.join(db, "database-url"), `postgres://pwsync:${dbPassword}@postgres:5432/pwsync\n`, { mode: 0o640 });
+const servicePassword = writeOnce(path.join(db, "service-password"), secret);
+writeFileSync(path.join(db, "service-database-url"), `postgres://pwsync_service:${servicePassword}@postgres:5432/pwsync\n`, { mode: 0o640 });
+writeOnce(path.join(dir("grafana"), "admin-password"), secret);
 
 const sandbox = dir("sandbox");
 writeOnce(path.join(sandbox, "client-secret"), secret);
@@ -60,3 +65,34 @@ say("sandbox app secret and demo users ready");
 
 // The Postgres image and Grafana run as their own users; the volume is shared by design in dev.
 for (const file of ["db/password", "db/readonly-password"]) chmodSync(path.join(root, file), 0o644);
+
+// One folder per consumer (compose mounts each as that service's /run/pwsync), holding only what
+// it needs: the CA keys stay here, the executor's private keys reach the executor alone, and
+// Grafana gets its read-only password but not the owner's.
+const perServiceRoot = process.env.PWSYNC_DEV_SECRETS_PER_SERVICE;
+if (perServiceRoot) {
+  const sealingKeys = readdirSync(keys).filter((n) => n.endsWith(".key.pem")).map((n) => `keys/${n}`);
+  const forService: Record<string, string[]> = {
+    ingest: ["pki/ca.pem", "pki/agent-ca.pem", "pki/server.pem", "pki/server.key", "ingest/accepted-key-ids", "db/service-database-url"],
+    resolver: ["pki/ca.pem", "sandbox/client-secret", "db/service-database-url"],
+    "reset-executor": ["pki/ca.pem", "sandbox/client-secret", "db/service-database-url", ...sealingKeys],
+    notifier: ["db/service-database-url"],
+    admin: ["pki/ca.pem", "pki/admin-ca.pem", "pki/server.pem", "pki/server.key", "sandbox/client-secret", "db/service-database-url"],
+    migrate: ["db/database-url", "db/service-password"],
+    postgres: ["db/password", "db/readonly-password"],
+    grafana: ["db/readonly-password", "grafana/admin-password"],
+    // The stand-in tenant issues its own TLS certificate from the dev CA (dev profile only).
+    "sandbox-tenant": ["pki/ca.pem", "pki/ca.key", "pki/agent-ca.pem", "pki/agent-ca.key", "pki/admin-ca.pem", "pki/admin-ca.key", "pki/server.pem", "pki/server.key", "sandbox/client-secret", "sandbox/users.json"],
+  };
+  for (const [service, files] of Object.entries(forService)) {
+    const target = path.join(perServiceRoot, service);
+    if (!existsSync(target)) continue;
+    for (const file of files) {
+      mkdirSync(path.join(target, path.dirname(file)), { recursive: true });
+      // Readable by the consumer's own user (postgres and grafana images run as theirs).
+      writeFileSync(path.join(target, file), readFileSync(path.join(root, file)), { mode: 0o644 });
+    }
+  }
+  say(`per-service secrets written under ${perServiceRoot}: ${Object.keys(forService).join(", ")}`);
+}
+

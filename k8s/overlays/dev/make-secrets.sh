@@ -12,6 +12,10 @@ apply() { kubectl -n "$ns" create secret "$@" --dry-run=client -o yaml | kubectl
 apply generic pwsync-db-app \
   --from-literal=uri="postgres://pwsync:${password}@postgres:5432/pwsync" \
   --from-file=password="$dir/db/password"
+service_password=$(cat "$dir/db/service-password")
+apply generic pwsync-db-service --type=kubernetes.io/basic-auth \
+  --from-literal=username=pwsync_service --from-literal=password="$service_password" \
+  --from-literal=uri="postgres://pwsync_service:${service_password}@postgres:5432/pwsync"
 apply generic pwsync-graph \
   --from-file=client-secret="$dir/sandbox/client-secret" --from-file=ca.crt="$dir/pki/ca.pem"
 apply generic pwsync-server-tls \
