@@ -415,6 +415,44 @@ static void run_link(void)
     check(events_with(2009, L"reparse point") >= 1, "link: event 2009 says the folder is a reparse point");
 }
 
+/* Mode "e2e" (dc-agent/src/wine.e2e.test.ts): while the agent is stopped (nothing serves the
+ * pipe), LSA makes the password changes listed in PWSYNC_E2E_CHANGES ("account:n,account:n,...",
+ * in that order), the password of each being "<PWSYNC_E2E_PASSWORD_PREFIX>-<account>-<n>" (made
+ * up by the test at run time); returns once every change is in the spool, encrypted by the real
+ * DLL, for the agent to drain when it starts. */
+static void run_e2e(void)
+{
+    WCHAR list[512], prefix[128], password[256], *ctx = NULL, *item;
+    char what[200];
+    DWORD count = 0, n;
+    if (!GetEnvironmentVariableW(L"PWSYNC_E2E_CHANGES", list, 512) || !GetEnvironmentVariableW(L"PWSYNC_E2E_PASSWORD_PREFIX", prefix, 128)) {
+        check(0, "PWSYNC_E2E_CHANGES and PWSYNC_E2E_PASSWORD_PREFIX are set");
+        return;
+    }
+    for (item = wcstok_s(list, L",", &ctx); item; item = wcstok_s(NULL, L",", &ctx)) {
+        WCHAR *colon = wcschr(item, L':');
+        int al, pl;
+        double us;
+        if (!colon) continue;
+        *colon = 0;
+        al = (int)wcslen(item);
+        pl = swprintf(password, 256, L"%ls-%ls-%ls", prefix, item, colon + 1);
+        {
+            UNICODE_STRING u = {(USHORT)(al * 2), (USHORT)(al * 2 + 2), item};
+            UNICODE_STRING p = {(USHORT)(pl * 2), (USHORT)(pl * 2 + 2), password};
+            us = call_notify(&u, &p);
+        }
+        SecureZeroMemory(password, sizeof(password));
+        count++;
+        snprintf(what, sizeof(what), "e2e change %lu: PasswordChangeNotify returned within the bound (%.1f us)", (unsigned long)count, us);
+        check(us < H_BOUND_US, what);
+    }
+    SecureZeroMemory(prefix, sizeof(prefix));
+    n = h_spool_wait(g_spool, count, 60000);
+    snprintf(what, sizeof(what), "e2e: the agent is stopped, so all %lu changes are in the spool (%lu)", (unsigned long)count, (unsigned long)n);
+    check(count > 0 && n == count, what);
+}
+
 /* ---------------------------------------------------------------- main mode */
 
 typedef struct { int n; int bad; ULONGLONG last_seq; const vector *expect; } drain_ctx;
@@ -805,6 +843,7 @@ int wmain(int argc, WCHAR **argv)
     else if (lstrcmpW(argv[6], L"bound") == 0) run_bound();
     else if (lstrcmpW(argv[6], L"slowdisk") == 0) run_slowdisk();
     else if (lstrcmpW(argv[6], L"link") == 0) run_link();
+    else if (lstrcmpW(argv[6], L"e2e") == 0) run_e2e();
     printf("harness %s %ls: %d passed, %d failed\n", g_arch, argv[6], g_pass, g_fail);
     fflush(stdout);
     /* skip DLL detach entirely, as lsass never gets there while running */
