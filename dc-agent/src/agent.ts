@@ -8,6 +8,7 @@ import { captureChange } from "./capture/capture.js";
 import { ScopeStage } from "./capture/scope.js";
 import type { AgentConfig } from "./config.js";
 import { startFrameServer } from "./endpoint/frameServer.js";
+import { startPipeBroker } from "./endpoint/pipeBroker.js";
 import type { AckStatus, DecodedFrame } from "./frame/index.js";
 import { Directory } from "./ldap/directory.js";
 import { DurableQueue } from "./queue/durableQueue.js";
@@ -79,7 +80,17 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
 
   const sender = new Sender({ queue, endpoints, config: config.ingest, dataDir: config.agent.dataDir, logger, ...(hooks.beforeRecordingAck ? { beforeRecordingAck: hooks.beforeRecordingAck } : {}) });
   sender.start();
-  const frameServer = await startFrameServer({ path: config.endpoint.path, readTimeoutMs: config.endpoint.readTimeoutMs, maxConnections: config.endpoint.maxConnections, logger, handle });
+  const pipeHelper = config.endpoint.pipeHelper ?? process.env.PWSYNC_PIPE_HELPER;
+  const isPipe = /^\\\\[.?]\\pipe\\/i.test(config.endpoint.path);
+  if (isPipe && !pipeHelper)
+    logger.error(
+      { endpoint: config.endpoint.path },
+      "ALARM the filter's pipe is served without pwsync-pipe.exe: Node gives it the default DACL (Everyone may open it for reading) and accepts remote clients; set endpoint.pipeHelper (PWSYNC_PIPE_HELPER)",
+    );
+  const frameServer =
+    isPipe && pipeHelper
+      ? await startPipeBroker({ command: [pipeHelper], pipeName: config.endpoint.path, logger, handle })
+      : await startFrameServer({ path: config.endpoint.path, readTimeoutMs: config.endpoint.readTimeoutMs, maxConnections: config.endpoint.maxConnections, logger, handle });
 
   const timers: NodeJS.Timeout[] = [];
   // One spool, one owner: always drained, at the location the filter uses by default.

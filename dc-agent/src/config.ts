@@ -29,6 +29,12 @@ const agentConfigObject = z
         path: z.string().min(1).default(process.platform === "win32" ? "\\\\.\\pipe\\pwsync-agent" : "/run/pwsync/agent.sock"),
         /** A client that does not finish sending its frame in this time is disconnected. */
         readTimeoutMs: duration(100, 60_000).default(5_000),
+        /**
+         * dc-agent/native/pwsync-pipe.exe: owns the named pipe with a SYSTEM-only DACL and
+         * PIPE_REJECT_REMOTE_CLIENTS, which Node cannot set (default: PWSYNC_PIPE_HELPER, set by
+         * the Windows service). Without it a Windows pipe gets Node's default DACL, loudly.
+         */
+        pipeHelper: z.string().min(1).optional(),
         /** Frames handled at once; the filter sends one per connection. */
         maxConnections: z.number().int().min(1).max(256).default(16),
       })

@@ -420,14 +420,14 @@ static void run_link(void)
  * in that order), the password of each being "<PWSYNC_E2E_PASSWORD_PREFIX>-<account>-<n>" (made
  * up by the test at run time); returns once every change is in the spool, encrypted by the real
  * DLL, for the agent to drain when it starts. */
-static void run_e2e(void)
+static DWORD run_e2e_changes(void)
 {
     WCHAR list[512], prefix[128], password[256], *ctx = NULL, *item;
     char what[200];
-    DWORD count = 0, n;
+    DWORD count = 0;
     if (!GetEnvironmentVariableW(L"PWSYNC_E2E_CHANGES", list, 512) || !GetEnvironmentVariableW(L"PWSYNC_E2E_PASSWORD_PREFIX", prefix, 128)) {
         check(0, "PWSYNC_E2E_CHANGES and PWSYNC_E2E_PASSWORD_PREFIX are set");
-        return;
+        return 0;
     }
     for (item = wcstok_s(list, L",", &ctx); item; item = wcstok_s(NULL, L",", &ctx)) {
         WCHAR *colon = wcschr(item, L':');
@@ -448,9 +448,51 @@ static void run_e2e(void)
         check(us < H_BOUND_US, what);
     }
     SecureZeroMemory(prefix, sizeof(prefix));
+    return count;
+}
+
+static void run_e2e(void)
+{
+    char what[200];
+    DWORD count = run_e2e_changes(), n;
     n = h_spool_wait(g_spool, count, 60000);
     snprintf(what, sizeof(what), "e2e: the agent is stopped, so all %lu changes are in the spool (%lu)", (unsigned long)count, (unsigned long)n);
     check(count > 0 && n == count, what);
+}
+
+/* Mode "pipe" (dc-agent/src/endpoint/pipeBroker.int.test.ts): the agent's pipe is served by
+ * dc-agent/native/pwsync-pipe.exe (PWSYNC_E2E_PIPE names it). Checks the pipe's DACL as a client
+ * sees it, makes the PWSYNC_E2E_CHANGES changes, waits until the test says the agent has them
+ * (PWSYNC_E2E_DONE_FILE appears), and checks that none went to the spool. */
+static void run_pipe(void)
+{
+    WCHAR done[MAX_PATH];
+    PSECURITY_DESCRIPTOR sd = NULL;
+    PACL dacl = NULL;
+    BYTE sys[SECURITY_MAX_SID_SIZE];
+    DWORD n = sizeof(sys), i;
+    BOOL only_system = TRUE;
+    ULONGLONG deadline;
+    if (!GetEnvironmentVariableW(L"PWSYNC_E2E_DONE_FILE", done, MAX_PATH)) { check(0, "PWSYNC_E2E_DONE_FILE is set"); return; }
+    check(self_sid() && CreateWellKnownSid(WinLocalSystemSid, NULL, sys, &n), "own and SYSTEM SIDs");
+    if (GetNamedSecurityInfoW(g_pipe, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd) == ERROR_SUCCESS && dacl) {
+        for (i = 0; i < dacl->AceCount; i++) {
+            ACCESS_ALLOWED_ACE *ace = NULL;
+            if (!GetAce(dacl, i, (LPVOID *)&ace) ||
+                !(EqualSid((PSID)&ace->SidStart, (PSID)sys) || EqualSid((PSID)&ace->SidStart, g_self)))
+                only_system = FALSE;
+        }
+        printf("pipe DACL: %u entries\n", (unsigned)dacl->AceCount);
+        LocalFree(sd);
+    } else {
+        only_system = FALSE;
+    }
+    check(only_system, "the agent's pipe grants access to SYSTEM (the agent's account) only: no Everyone entry");
+    run_e2e_changes();
+    deadline = GetTickCount64() + 60000;
+    while (GetFileAttributesW(done) == INVALID_FILE_ATTRIBUTES && GetTickCount64() < deadline) Sleep(20);
+    check(GetFileAttributesW(done) != INVALID_FILE_ATTRIBUTES, "the agent received every change");
+    check(h_spool_count(g_spool, NULL) == 0, "nothing was spooled: every change went through the helper's pipe");
 }
 
 /* ---------------------------------------------------------------- main mode */
@@ -829,6 +871,7 @@ int wmain(int argc, WCHAR **argv)
     WideCharToMultiByte(CP_UTF8, 0, argv[5], -1, arch, sizeof(arch), NULL, NULL);
     g_arch = arch;
     swprintf(g_pipe, 128, L"\\\\.\\pipe\\pwsync-test-%lu", GetCurrentProcessId());
+    if (lstrcmpW(argv[6], L"pipe") == 0) GetEnvironmentVariableW(L"PWSYNC_E2E_PIPE", g_pipe, 128);
     swprintf(g_spool, MAX_PATH, L"%ls\\spool-%ls", argv[3], argv[6]);
     lstrcpynW(g_capture, argv[4], MAX_PATH);
     lstrcpynW(g_work, argv[3], MAX_PATH);
@@ -844,6 +887,7 @@ int wmain(int argc, WCHAR **argv)
     else if (lstrcmpW(argv[6], L"slowdisk") == 0) run_slowdisk();
     else if (lstrcmpW(argv[6], L"link") == 0) run_link();
     else if (lstrcmpW(argv[6], L"e2e") == 0) run_e2e();
+    else if (lstrcmpW(argv[6], L"pipe") == 0) run_pipe();
     printf("harness %s %ls: %d passed, %d failed\n", g_arch, argv[6], g_pass, g_fail);
     fflush(stdout);
     /* skip DLL detach entirely, as lsass never gets there while running */
