@@ -22,3 +22,9 @@ export async function shredSealedSecret(executor: Executor, changeId: string): P
   const result = await executor.deleteFrom("sealed_secrets").where("change_id", "=", changeId).executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
+
+/** How many sealed secrets each sealing key still protects (key rotation decides on it). */
+export async function countSealedSecretsByKey(executor: Executor): Promise<Map<string, number>> {
+  const rows = await executor.selectFrom("sealed_secrets").select(["key_id", (eb) => eb.fn.countAll<string>().as("n")]).groupBy("key_id").execute();
+  return new Map(rows.map((r) => [r.key_id, Number(r.n)]));
+}

@@ -20,6 +20,9 @@ export const events = {
   AdminAccessDenied: ev.AdminAccessDeniedSchema,
   AgentAccessDenied: ev.AgentAccessDeniedSchema,
   AgentCertificateRevoked: ev.AgentCertificateRevokedSchema,
+  SealingKeyCreated: ev.SealingKeyCreatedSchema,
+  SealingKeyRetired: ev.SealingKeyRetiredSchema,
+  SealingKeyDestroyed: ev.SealingKeyDestroyedSchema,
   WatchdogAlertRaised: ev.WatchdogAlertRaisedSchema,
   WatchdogAlertCleared: ev.WatchdogAlertClearedSchema,
 } as const satisfies Record<string, DescMessage>;

@@ -99,7 +99,7 @@ describe("reflection (what grpcurl list / describe see)", () => {
   it("describes every AdminService RPC from fetched descriptors", async () => {
     const service = await admin.describe(ADMIN);
     expect(service.methods.map((m) => m.name).sort()).toEqual(
-      ["GetChange", "GetStatus", "ListAgents", "ListChanges", "ListRevocations", "RetryChange", "RevokeAgentCertificate", "SendTestAlert", "VerifyGraphCredentials", "WatchEvents"].sort(),
+      ["GetChange", "GetStatus", "ListAgents", "ListChanges", "ListRevocations", "ListSealingKeys", "RetryChange", "RevokeAgentCertificate", "SendTestAlert", "VerifyGraphCredentials", "WatchEvents"].sort(),
     );
     expect(service.methods.find((m) => m.name === "WatchEvents")!.methodKind).toBe("server_streaming");
   });
@@ -338,6 +338,27 @@ describe("pwsync CLI (same API, tables or --json)", () => {
     const { out } = await cli("revocations");
     expect(out).toMatch(new RegExp(`alice\\s+${fingerprint}\\s+laptop stolen`));
     expect(await cli("revoke-agent", "not-a-fingerprint")).toMatchObject({ code: 1, err: expect.stringContaining("INVALID_ARGUMENT") });
+  });
+
+  it("keys shows the sealing key epochs with their state and live secrets", async () => {
+    const { appendToStream } = await import("@pwsync/eventlog");
+    const { newEvent } = await import("@pwsync/proto");
+    const { timestampFromDate } = await import("@bufbuild/protobuf/wkt");
+    await appendToStream(
+      log.db,
+      "sealing-keys",
+      [
+        { ...newEvent("SealingKeyCreated", { keyId: "00000000000000a1", publicKeyPem: "-", epoch: 1 }), metadata: {} },
+        { ...newEvent("SealingKeyRetired", { keyId: "00000000000000a1", epoch: 1, acceptUntil: timestampFromDate(new Date(Date.now() - 60_000)) }), metadata: {} },
+        { ...newEvent("SealingKeyCreated", { keyId: "00000000000000b2", publicKeyPem: "-", epoch: 2 }), metadata: {} },
+        { ...newEvent("SealingKeyDestroyed", { keyId: "00000000000000a1", epoch: 1 }), metadata: {} },
+      ],
+      { expectedVersion: "no_stream" },
+    );
+    const { code, out } = await cli("keys");
+    expect(code).toBe(0);
+    expect(out).toMatch(/^2\s+00000000000000b2\s+current\s/m);
+    expect(out).toMatch(/^1\s+00000000000000a1\s+destroyed\s/m);
   });
 
   it("errors carry the gRPC code; missing credentials are a usage error", async () => {

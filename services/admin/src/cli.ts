@@ -18,6 +18,10 @@ import {
   RetryChangeRequestSchema,
   RetryChangeResponseSchema,
   RevokeAgentCertificateRequestSchema,
+  ListSealingKeysRequestSchema,
+  ListSealingKeysResponseSchema,
+  SealingKeyState,
+  type ListSealingKeysResponse,
   RevokeAgentCertificateResponseSchema,
   type ListRevocationsResponse,
   SendTestAlertRequestSchema,
@@ -57,6 +61,8 @@ commands:
                                  seconds and refuses it from then on (openssl x509 -noout
                                  -fingerprint -sha256 -in agent.pem prints the fingerprint)
   revocations                    revoked agent certificates, newest first
+  keys                           the reset-executor's sealing key epochs: current, overlap
+                                 (still accepted), retired, destroyed; live secrets per key
 
 connection (flags or environment):
   --addr   PWSYNC_ADMIN_ADDR  host:port of the admin API (default localhost:7444)
@@ -195,6 +201,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (!arg) throw new UsageError("revoke-agent needs the certificate's SHA-256 fingerprint");
         const r = await unary<{ certificateFingerprint: string; newlyRevoked: boolean }>(client, "revokeAgentCertificate", create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: arg, reason: values.reason ?? "" }));
         print(RevokeAgentCertificateResponseSchema, r, () => (r.newlyRevoked ? `revoked ${r.certificateFingerprint}; ingest ends its streams within seconds\n` : `${r.certificateFingerprint} was already revoked\n`));
+        return 0;
+      }
+      case "keys": {
+        const r = await unary<ListSealingKeysResponse>(client, "listSealingKeys", create(ListSealingKeysRequestSchema));
+        print(ListSealingKeysResponseSchema, r, () =>
+          table(
+            ["EPOCH", "KEY ID", "STATE", "CREATED", "ACCEPTED UNTIL", "DESTROYED", "LIVE SECRETS"],
+            r.keys.map((k) => [String(k.epoch), k.keyId, shortEnum(SealingKeyState[k.state]), when(k.createdAt), k.acceptUntil ? when(k.acceptUntil) : "-", k.destroyedAt ? when(k.destroyedAt) : "-", String(k.liveSecrets)]),
+          ),
+        );
         return 0;
       }
       case "revocations": {

@@ -28,6 +28,9 @@ import {
   ListRevocationsResponseSchema,
   RetryChangeResponseSchema,
   RevocationSchema,
+  ListSealingKeysResponseSchema,
+  SealingKeyEpochSchema,
+  SealingKeyState,
   RevokeAgentCertificateResponseSchema,
   SendTestAlertResponseSchema,
   TenantKind,
@@ -40,6 +43,8 @@ import type { WatchdogSettings } from "./config.js";
 import { decodePageToken, encodePageToken, stateName, toChangeSummary, toTimelineEvent } from "./mapping.js";
 import { requestRetry } from "./retry.js";
 import { listRevocations, revokeAgentCertificate } from "./revoke.js";
+import { epochsFromEvents, epochState, SEALING_KEYS_STREAM } from "@pwsync/crypto";
+import { countSealedSecretsByKey } from "@pwsync/eventlog";
 import type { TestAlertSender } from "./test-alert.js";
 import { activeAlerts } from "./watchdog.js";
 
@@ -201,6 +206,27 @@ export function adminHandlers(deps: AdminDeps): Handlers {
       const result = await revokeAgentCertificate(deps.log, request.certificateFingerprint, admin.name, request.reason);
       deps.logger.warn({ admin: admin.name, ...result }, "agent certificate revoked");
       return create(RevokeAgentCertificateResponseSchema, result);
+    }),
+
+    listSealingKeys: guard("ListSealingKeys", async () => {
+      const [events, live] = await Promise.all([readStream(deps.log.db, SEALING_KEYS_STREAM), countSealedSecretsByKey(deps.log.db)]);
+      const now = new Date();
+      const STATE = { current: SealingKeyState.CURRENT, overlap: SealingKeyState.OVERLAP, retired: SealingKeyState.RETIRED, destroyed: SealingKeyState.DESTROYED } as const;
+      return create(ListSealingKeysResponseSchema, {
+        keys: epochsFromEvents(events)
+          .reverse()
+          .map((e) =>
+            create(SealingKeyEpochSchema, {
+              epoch: e.epoch,
+              keyId: e.keyId,
+              state: STATE[epochState(e, now)],
+              createdAt: timestampFromDate(e.createdAt),
+              ...(e.acceptUntil ? { acceptUntil: timestampFromDate(e.acceptUntil) } : {}),
+              ...(e.destroyedAt ? { destroyedAt: timestampFromDate(e.destroyedAt) } : {}),
+              liveSecrets: BigInt(live.get(e.keyId) ?? 0),
+            }),
+          ),
+      });
     }),
 
     listRevocations: guard("ListRevocations", async () =>

@@ -13,7 +13,10 @@ export const ingestConfigSchema = z.object({
     }),
     /** Largest message accepted from an agent; a change is a few hundred bytes. */
     maxMessageBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(64 * 1024),
-    /** Key ids agents may seal to (the reset-executor's current and previous public keys). */
+    /**
+     * Key ids agents may seal to, besides the reset-executor's key epochs (stream sealing-keys),
+     * which add the current and overlapping keys and remove retired and destroyed ones.
+     */
     acceptedKeyIds: z.array(z.string().regex(/^[0-9a-f]{16}$/, "key ids are 16 lowercase hex digits")).min(1),
     /** Changes committed per transaction at most (group commit under load). */
     maxBatch: z.number().int().min(1).max(1000).default(128),

@@ -6,6 +6,7 @@ import { agentDenialRecorder } from "./audit.js";
 import type { IngestConfig } from "./config.js";
 import { AgentRateLimiter } from "./rate-limit.js";
 import { startRevocationList } from "./revocations.js";
+import { startAcceptedKeys } from "./accepted-keys.js";
 import { agentScopesFromConfig } from "./scope.js";
 import { heartbeatHandler, streamChangesHandler, type IngestDeps } from "./service.js";
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./validate.js";
@@ -13,10 +14,12 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./validate.js";
 export async function startIngest(config: IngestConfig, log: EventLog, logger: Logger): Promise<RunningGrpcServer> {
   const settings = config.ingest;
   const revocations = await startRevocationList(log, logger, settings.revocationPollMs ?? 2_000);
+  const accepted = await startAcceptedKeys(log, settings.acceptedKeyIds, logger, settings.revocationPollMs ?? 2_000);
   const deps: IngestDeps = {
     log,
     logger,
-    acceptedKeyIds: new Set(settings.acceptedKeyIds),
+    acceptedKeyIds: accepted.keys,
+    currentSealingKeyPem: accepted.currentPublicKeyPem,
     maxBatch: settings.maxBatch,
     scopes: agentScopesFromConfig(settings.agentScopes ?? {}),
     maxClockSkewMs: settings.maxClockSkewSeconds !== undefined ? settings.maxClockSkewSeconds * 1000 : DEFAULT_MAX_CLOCK_SKEW_MS,
@@ -51,6 +54,7 @@ export async function startIngest(config: IngestConfig, log: EventLog, logger: L
     ...running,
     shutdown: async (graceMs?: number) => {
       revocations.stop();
+      accepted.stop();
       await shutdown(graceMs);
     },
   };

@@ -34,6 +34,8 @@ export interface IngestDeps {
   rateLimiter: AgentRateLimiter;
   revocations: RevocationList;
   denials: AgentDenialRecorder;
+  /** The current sealing public key, told to agents in heartbeat answers (key rotation). */
+  currentSealingKeyPem?: () => string;
 }
 
 type Duplex = grpc.ServerDuplexStream<StreamChangesRequest, StreamChangesResponse>;
@@ -211,6 +213,6 @@ export function heartbeatHandler(deps: IngestDeps) {
     const auth = await authenticateAgent(deps, call, "/pwsync.v1.AgentIngestService/Heartbeat");
     if (!auth.ok) throw new GrpcError(auth.code, auth.details);
     await recordHeartbeat(deps.log, auth.agent.agentId, auth.agent.agentId, request);
-    return create(HeartbeatResponseSchema, { serverTime: timestampFromDate(new Date()) });
+    return create(HeartbeatResponseSchema, { serverTime: timestampFromDate(new Date()), sealingPublicKeyPem: deps.currentSealingKeyPem?.() ?? "" });
   };
 }

@@ -12,7 +12,7 @@ import { appendToStream, openEventLog, readStream, type EventLog } from "@pwsync
 import { createLogger } from "@pwsync/log";
 import { AGENT_REVOCATIONS_STREAM, ensureDevPki, issueAgentCert, issueClientCert, adminRoleUri, agentUri, type CertAndKey, type DevPkiPaths } from "@pwsync/pki";
 import { newEvent } from "@pwsync/proto";
-import { createTestDatabase } from "@pwsync/testkit";
+import { createTestDatabase, eventually } from "@pwsync/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INGEST_AUDIT_STREAM } from "./audit.js";
 import { startIngest } from "./server.js";
@@ -214,6 +214,42 @@ describe("fairness", () => {
     await flood.close();
     expect(floodAcked).toBe(400);
   }, 60_000);
+});
+
+describe("sealing key epochs", () => {
+  it("accepts a key the reset-executor announced within a poll, tells agents the current key in heartbeats, and refuses a key past its overlap", async () => {
+    const { timestampFromDate } = await import("@bufbuild/protobuf/wkt");
+    const { create } = await import("@bufbuild/protobuf");
+    const { makeClient, mtlsChannelCredentials } = await import("@pwsync/grpc");
+    const { AgentIngestService, HeartbeatRequestSchema } = await import("@pwsync/proto");
+    const first = generateRecipientKeyPair();
+    const second = generateRecipientKeyPair();
+    const append = (events: ReturnType<typeof newEvent>[]) => appendToStream(log.db, "sealing-keys", events.map((e) => ({ ...e, metadata: { actor: "reset-executor" } })), { expectedVersion: "any" });
+    const sendSealedTo = async (pem: string) => {
+      const stream = new IngestStream(endpointFor(filePair(pki.agents.dc01!)));
+      const message = buildPasswordChange(loadRecipientPublicKey(pem), { changeId: randomUUID(), accountName: "ceo", userPrincipalName: "ceo@contoso.example", changedAt: new Date(), domainController: "dc01" }, Buffer.from(canary));
+      const outcome = await stream.send(message).then((ack) => ack.status, (err: StreamClosedError) => grpc.status[err.code]);
+      await stream.close().catch(() => {});
+      return outcome;
+    };
+    expect(await sendSealedTo(first.publicPem)).toBe("FAILED_PRECONDITION");
+    await append([newEvent("SealingKeyCreated", { keyId: first.keyId, publicKeyPem: first.publicPem, epoch: 1 })]);
+    await eventually("the announced key to be accepted", async () => (await sendSealedTo(first.publicPem)) === "committed");
+
+    const client = new (makeClient(AgentIngestService))(`127.0.0.1:${server.port}`, mtlsChannelCredentials({ ca: readFileSync(pki.ca.cert), ...filePair(pki.agents.dc01!) })) as unknown as grpc.Client & {
+      heartbeat(r: unknown, cb: (e: unknown, v: { sealingPublicKeyPem: string }) => void): void;
+    };
+    const beat = await new Promise<{ sealingPublicKeyPem: string }>((resolve, reject) => client.heartbeat(create(HeartbeatRequestSchema, { agentVersion: "t" }), (e, v) => (e ? reject(e) : resolve(v))));
+    client.close();
+    expect(beat.sealingPublicKeyPem).toBe(first.publicPem);
+
+    await append([
+      newEvent("SealingKeyRetired", { keyId: first.keyId, epoch: 1, acceptUntil: timestampFromDate(new Date(Date.now() - 1000)) }),
+      newEvent("SealingKeyCreated", { keyId: second.keyId, publicKeyPem: second.publicPem, epoch: 2 }),
+    ]);
+    await eventually("the retired key to be refused", async () => (await sendSealedTo(first.publicPem)) === "FAILED_PRECONDITION");
+    expect(await sendSealedTo(second.publicPem)).toBe("committed");
+  });
 });
 
 it("never writes the password to its log", () => {

@@ -40,6 +40,16 @@ export const executorSection = z.object({
    * retries without a new password change.
    */
   retainSecretOnFailureHours: z.number().min(0).max(168).default(0),
+  /**
+   * Sealing key epochs (crypto-shredding): a key older than rotateAfterDays is replaced by a new
+   * one in keysDir; ingest accepts the old one for overlapDays more; then, once no sealed secret
+   * refers to it, its private key is overwritten and deleted, so copies of ciphertext sealed to it
+   * (WAL, dead tuples, backups) become unreadable. rotateAfterDays 0 = rotate by hand. With a
+   * read-only keysDir (a secret store) the executor records epochs and logs what is due.
+   */
+  sealingKeys: z
+    .object({ rotateAfterDays: z.number().min(0).max(3650).default(30), overlapDays: z.number().min(0).max(365).default(7) })
+    .default({ rotateAfterDays: 30, overlapDays: 7 }),
 });
 
 export const executorConfigSchema = z.object({

@@ -9,6 +9,7 @@ import { executorConfigSchema } from "./config.js";
 import { startExecutor } from "./processor.js";
 import { SharedWriteBudget } from "./write-budget.js";
 import { startSecretReaper } from "./secret-reaper.js";
+import { startSealingKeyManager } from "./sealing-keys/manager.js";
 import { startTelemetry, telemetryConfigSchema } from "@pwsync/telemetry";
 
 await runService(
@@ -26,6 +27,13 @@ await runService(
     const retentionMs = config.executor.retainSecretOnFailureHours * 3_600_000;
     const processor = await startExecutor({ log, graph, logger, keys, config: config.executor, limiter, requestTimeoutMs: config.graph.requestTimeoutMs, signal: shutdown.signal, retainSecretOnFailure: retentionMs > 0 });
     const reaper = startSecretReaper(log, retentionMs, logger);
+    const keyManager = startSealingKeyManager({
+      log,
+      logger,
+      keysDir: config.executor.keysDir,
+      ring: keys,
+      policy: { rotateAfterMs: config.executor.sealingKeys.rotateAfterDays * 86_400_000, overlapMs: config.executor.sealingKeys.overlapDays * 86_400_000, destroyGraceMs: 10 * 60_000 },
+    });
     const health = await insecureHealthServer("127.0.0.1", config.executor.healthPort, "pwsync.v1.ResetExecutor");
     logger.info(
       { keyIds: [...keys.keys()], retryLimit: config.executor.retryLimit, rateLimit: config.executor.rateLimit, graph: config.graph.baseUrl, healthPort: health.port },
@@ -33,6 +41,7 @@ await runService(
     );
     return async () => {
       await reaper.stop();
+      await keyManager.stop();
       health.setServing(false);
       shutdown.abort();
       await processor.stop();
