@@ -171,8 +171,8 @@ done
 # podman adds a /tmp tmpfs to --read-only containers by default; prove none is needed by running
 # a service without it against the same stack.
 podman run -d --name "${project}_readonly_probe" --network "${project}_backend" --read-only --read-only-tmpfs=false \
-  --cap-drop ALL --user 1000:1000 -v "${project}_dev-secrets:/run/pwsync:ro" -v "$root/deploy/compose/pwsync.yaml:/etc/pwsync/pwsync.yaml:ro" \
-  -e FILE__PWSYNC_DATABASE__URL=/run/pwsync/db/database-url -e FILE__PWSYNC_GRAPH__CLIENT_SECRET=/run/pwsync/sandbox/client-secret \
+  --cap-drop ALL --user 1000:1000 -v "${project}_secrets-resolver:/run/pwsync:ro" -v "$root/deploy/compose/pwsync.yaml:/etc/pwsync/pwsync.yaml:ro" \
+  -e FILE__PWSYNC_DATABASE__URL=/run/pwsync/db/service-database-url -e FILE__PWSYNC_GRAPH__CLIENT_SECRET=/run/pwsync/sandbox/client-secret \
   localhost/pwsync:local dist/resolver.js >/dev/null
 deadline=$(( $(date +%s) + 60 ))
 until podman exec "${project}_readonly_probe" node deploy/container/healthcheck.mjs 50061 >/dev/null 2>&1; do
@@ -204,6 +204,7 @@ node -e '
 ' "$report" || fail "demo outcome"
 
 step "admin CLI in a container (dist/pwsync.js against admin:7444 over mTLS)"
+# The admin client certificate is in no service's volume (least privilege): take it from init's.
 status=$(podman run --rm --network "${project}_backend" --read-only --read-only-tmpfs=false --cap-drop ALL --user 1000:1000 \
   -v "${project}_dev-secrets:/run/pwsync:ro" \
   -e PWSYNC_ADMIN_ADDR=admin:7444 -e PWSYNC_ADMIN_CA=/run/pwsync/pki/ca.pem \

@@ -81,8 +81,9 @@ if (perServiceRoot) {
     migrate: ["db/database-url", "db/service-password"],
     postgres: ["db/password", "db/readonly-password"],
     grafana: ["db/readonly-password", "grafana/admin-password"],
-    // The stand-in tenant issues its own TLS certificate from the dev CA (dev profile only).
-    "sandbox-tenant": ["pki/ca.pem", "pki/ca.key", "pki/agent-ca.pem", "pki/agent-ca.key", "pki/admin-ca.pem", "pki/admin-ca.key", "pki/server.pem", "pki/server.key", "sandbox/client-secret", "sandbox/users.json"],
+    // The stand-in tenant serves with the dev server certificate (SANDBOX_TLS_CERT/KEY); it needs no
+    // CA key (dev profile only).
+    "sandbox-tenant": ["pki/server.pem", "pki/server.key", "sandbox/client-secret", "sandbox/users.json"],
   };
   for (const [service, files] of Object.entries(forService)) {
     const target = path.join(perServiceRoot, service);
