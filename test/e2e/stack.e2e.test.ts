@@ -71,8 +71,15 @@ describe("the whole stack, one process per service", () => {
 
   it("alerts admin and user by email on a complexity failure, and the throttle suppresses repeats", async () => {
     const before = mails().length;
-    const planned = Array.from({ length: 4 }, () => plan(30, "short1A"));
-    const sent = await pushChanges(stack, planned);
+    // One after the other, as a user retrying a weak password would: four changes of one user
+    // with the same capture time would be ordered by change id (newest wins, ties never both
+    // applied), so all but the "newest" would be Superseded rather than fail.
+    const planned = Array.from({ length: 4 }, (_, i) => plan(30, "short1A", new Date(Date.now() - 4_000 + i * 1_000)));
+    const sent = [];
+    for (const change of planned) {
+      sent.push(...(await pushChanges(stack, [change])));
+      await waitForOutcomes(log, new Set([change.changeId]), { timeoutMs: 60_000 });
+    }
     const outcomes = await waitForOutcomes(log, new Set(sent.map((s) => s.changeId)), { timeoutMs: 60_000 });
     expect([...outcomes.values()].every((o) => o.type === "ResetFailed" && o.data.reason === "RESET_FAILURE_REASON_COMPLEXITY")).toBe(true);
     const notifications = await eventually("every failure handled by the notifier", async () => {
