@@ -126,6 +126,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
         filterLoaded: framesSeen > 0 || filterRegistered(),
         queueDepth: facts.depth,
         oldestQueuedAgeSeconds: facts.oldestAgeMs / 1000,
+        spoolDepth: facts.spool.depth,
+        oldestSpooledAgeSeconds: facts.spool.oldestAgeMs / 1000,
         ...(lastChangeSeenAt ? { lastChangeSeenAt } : {}),
         domainController: config.agent.domainController,
       },

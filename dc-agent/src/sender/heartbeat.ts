@@ -16,6 +16,9 @@ export interface HeartbeatFacts {
   filterLoaded: boolean;
   queueDepth: number;
   oldestQueuedAgeSeconds: number;
+  /** The filter's spool, not drained yet (absent: verify's probe beat). */
+  spoolDepth?: number;
+  oldestSpooledAgeSeconds?: number;
   lastChangeSeenAt?: Date;
   domainController: string;
 }
@@ -29,6 +32,8 @@ export function sendHeartbeat(endpoint: NamedEndpoint, facts: HeartbeatFacts, de
     filterLoaded: facts.filterLoaded,
     queueDepth: BigInt(facts.queueDepth),
     oldestQueuedAgeSeconds: BigInt(Math.max(0, Math.floor(facts.oldestQueuedAgeSeconds))),
+    spoolDepth: BigInt(facts.spoolDepth ?? 0),
+    oldestSpooledAgeSeconds: BigInt(Math.max(0, Math.floor(facts.oldestSpooledAgeSeconds ?? 0))),
     ...(facts.lastChangeSeenAt ? { lastChangeSeenAt: timestampFromDate(facts.lastChangeSeenAt) } : {}),
     domainController: facts.domainController,
   });

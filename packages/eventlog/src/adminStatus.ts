@@ -43,6 +43,9 @@ export interface AgentRow {
   filterLoaded: boolean;
   queueDepth: number;
   oldestQueuedAgeSeconds: number;
+  /** Files in the filter's spool not drained yet, and the oldest one's age. */
+  spoolDepth: number;
+  oldestSpooledAgeSeconds: number;
   lastChangeSeenAt: Date | null;
   lastHeartbeatAt: Date;
   serverInUse: string;
@@ -61,6 +64,8 @@ export async function listAgentStatus(db: Kysely<Database>): Promise<AgentRow[]>
     filterLoaded: r.filter_loaded,
     queueDepth: Number(r.queue_depth),
     oldestQueuedAgeSeconds: Number(r.oldest_queued_age_seconds),
+    spoolDepth: Number(r.spool_depth),
+    oldestSpooledAgeSeconds: Number(r.oldest_spooled_age_seconds),
     lastChangeSeenAt: r.last_change_seen_at,
     lastHeartbeatAt: r.last_heartbeat_at,
     serverInUse: r.server_in_use,

@@ -77,6 +77,9 @@ export interface AgentStatusTable {
   last_change_seen_at: Date | null;
   last_heartbeat_at: Date;
   server_in_use: Generated<string>;
+  /** The filter's spool on that DC (migration 0008). */
+  spool_depth: Generated<string>;
+  oldest_spooled_age_seconds: Generated<string>;
 }
 
 /** One row per change with its current state (view defined in migration 0004). */

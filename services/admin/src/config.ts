@@ -8,6 +8,8 @@ export const watchdogSection = z
     heartbeatMissedSeconds: z.number().int().min(1).default(180),
     /** A queued change older than this on an agent means the agent cannot reach ingest. */
     queueAgeSeconds: z.number().int().min(1).default(900),
+    /** A change left in the filter's spool longer than this is not being drained (the agent scans every 10 s). */
+    spoolAgeSeconds: z.number().int().min(1).default(600),
     /**
      * A known domain controller that sent no change for this long probably lost its filter or
      * agent. Set it to the longest quiet spell normal for the smallest site.
@@ -18,7 +20,7 @@ export const watchdogSection = z
     /** Email the notifier's admin recipients on every raised and cleared alert. */
     email: z.boolean().default(true),
   })
-  .default({ enabled: true, intervalSeconds: 30, heartbeatMissedSeconds: 180, queueAgeSeconds: 900, dcSilentHours: 24, knownDomainControllers: [], email: true });
+  .default({ enabled: true, intervalSeconds: 30, heartbeatMissedSeconds: 180, queueAgeSeconds: 900, spoolAgeSeconds: 600, dcSilentHours: 24, knownDomainControllers: [], email: true });
 
 export const adminSection = z.object({
   host: z.string().default("0.0.0.0"),

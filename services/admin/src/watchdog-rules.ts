@@ -1,7 +1,7 @@
 import type { AgentRow } from "@pwsync/eventlog";
 import type { WatchdogSettings } from "./config.js";
 
-export type AlertKind = "agent_silent" | "filter_not_loaded" | "queue_aged" | "dc_silent";
+export type AlertKind = "agent_silent" | "filter_not_loaded" | "queue_aged" | "spool_aged" | "dc_silent";
 
 export interface Alert {
   kind: AlertKind;
@@ -45,6 +45,12 @@ export function evaluate(agents: AgentRow[], lastCaptureByDc: ReadonlyMap<string
         kind: "queue_aged",
         subject: agent.agentId,
         detail: `agent ${agent.agentId} on ${agent.domainController} holds ${agent.queueDepth} queued change(s), the oldest ${ago(agent.oldestQueuedAgeSeconds * 1000)} old: it cannot deliver to ingest (certificate, network, or server down)`,
+      });
+    if (agent.spoolDepth > 0 && agent.oldestSpooledAgeSeconds > settings.spoolAgeSeconds)
+      alerts.push({
+        kind: "spool_aged",
+        subject: agent.agentId,
+        detail: `the password filter on ${agent.domainController} has ${agent.spoolDepth} change(s) in its spool folder that agent ${agent.agentId} has not drained, the oldest ${ago(agent.oldestSpooledAgeSeconds * 1000)} old: they have not reached Entra ID; check the agent's log (DPAPI helper, spool folder owner) and dc-agent verify`,
       });
   }
   const dcs = new Set([...settings.knownDomainControllers, ...agents.map((a) => a.domainController).filter(Boolean)]);

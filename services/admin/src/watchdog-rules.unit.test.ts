@@ -13,6 +13,8 @@ const agent = (over: Partial<AgentRow> = {}): AgentRow => ({
   filterLoaded: true,
   queueDepth: 0,
   oldestQueuedAgeSeconds: 0,
+  spoolDepth: 0,
+  oldestSpooledAgeSeconds: 0,
   lastChangeSeenAt: null,
   lastHeartbeatAt: minutesAgo(1),
   serverInUse: "primary",
@@ -42,6 +44,14 @@ describe("watchdog rules", () => {
       "filter_not_loaded:dc01-agent",
       "queue_aged:dc01-agent",
     ]);
+  });
+
+  it("given changes left in the filter's spool past the threshold, then spool_aged; younger or none, then nothing", () => {
+    const alerts = evaluate([agent({ spoolDepth: 4, oldestSpooledAgeSeconds: 601 })], recent, settings, now, minutesAgo(60));
+    expect(kinds(alerts)).toEqual(["spool_aged:dc01-agent"]);
+    expect(alerts[0]!.detail).toContain("4 change(s) in its spool folder");
+    expect(evaluate([agent({ spoolDepth: 4, oldestSpooledAgeSeconds: 600 })], recent, settings, now, minutesAgo(60))).toEqual([]);
+    expect(evaluate([agent({ spoolDepth: 0, oldestSpooledAgeSeconds: 5000 })], recent, settings, now, minutesAgo(60))).toEqual([]);
   });
 
   it("a known DC silent past the period, and one never heard from once watched long enough", () => {

@@ -11,6 +11,8 @@ export async function recordHeartbeat(log: EventLog, agentId: string, domainCont
     filter_loaded: beat.filterLoaded,
     queue_depth: String(beat.queueDepth),
     oldest_queued_age_seconds: String(beat.oldestQueuedAgeSeconds),
+    spool_depth: String(beat.spoolDepth),
+    oldest_spooled_age_seconds: String(beat.oldestSpooledAgeSeconds),
     last_change_seen_at: beat.lastChangeSeenAt ? timestampDate(beat.lastChangeSeenAt) : null,
     last_heartbeat_at: new Date(),
     server_in_use: beat.serverInUse.slice(0, 32),

@@ -6,6 +6,7 @@ import * as m0004 from "./0004_admin_views.js";
 import * as m0005 from "./0005_executor_order_key.js";
 import * as m0006 from "./0006_fencing.js";
 import * as m0007 from "./0007_graph_write_budget.js";
+import * as m0008 from "./0008_agent_spool.js";
 
 // Versioned migrations, applied in name order; a new one is a new file, never an edit.
 const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   "0005_executor_order_key": m0005,
   "0006_fencing": m0006,
   "0007_graph_write_budget": m0007,
+  "0008_agent_spool": m0008,
 };
 
 export const migrationProvider: MigrationProvider = {

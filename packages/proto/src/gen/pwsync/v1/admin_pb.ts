@@ -107,7 +107,7 @@ export const ChangeCountsSchema: GenMessage<ChangeCounts> = /*@__PURE__*/
  */
 export type WatchdogAlert = Message<"pwsync.v1.WatchdogAlert"> & {
   /**
-   * agent_silent, filter_not_loaded, queue_aged, dc_silent.
+   * agent_silent, filter_not_loaded, queue_aged, spool_aged, dc_silent.
    *
    * @generated from field: string kind = 1;
    */

@@ -870,7 +870,7 @@ export const SealingKeyDestroyedSchema: GenMessage<SealingKeyDestroyed> = /*@__P
  */
 export type WatchdogAlertRaised = Message<"pwsync.v1.WatchdogAlertRaised"> & {
   /**
-   * agent_silent, filter_not_loaded, queue_aged, dc_silent.
+   * agent_silent, filter_not_loaded, queue_aged, spool_aged, dc_silent.
    *
    * @generated from field: string kind = 1;
    */
