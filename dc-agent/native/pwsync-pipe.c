@@ -1,6 +1,8 @@
 /* pwsync-pipe.exe: the dc-agent's named pipe, created the way Node cannot create it.
  *
  *   pwsync-pipe.exe <pipe name>      e.g. \\.\pipe\pwsync-agent
+ *   pwsync-pipe.exe owner <file>...  "self <SID>" (this process's account), then one line per
+ *                                    file: its owner SID, or "error <Win32 code>"
  *
  * Node's net.Server gives a pipe the default DACL (Everyone may open it for reading, so any
  * account can hold instances and push the filter to the spool) and no PIPE_REJECT_REMOTE_CLIENTS
@@ -15,6 +17,7 @@
  * stdin, from the agent: u32 connection id, 16-byte ack
  * Frame buffers are wiped after use. Exit codes: 2 usage, 3 pipe could not be created. */
 #include <windows.h>
+#include <aclapi.h>
 #include <sddl.h>
 
 #define HEADER_BYTES 40
@@ -131,9 +134,47 @@ static DWORD WINAPI instance_thread(LPVOID arg)
     return 0;
 }
 
+static void print_line(const WCHAR *a, const WCHAR *b)
+{
+    char line[512];
+    DWORD w;
+    int n = wsprintfA(line, "%ls %ls\n", a, b);
+    WriteFile(GetStdHandle(STD_OUTPUT_HANDLE), line, (DWORD)n, &w, NULL);
+}
+
+/* Who created each spool file: the agent drains only files whose owner is its own account
+ * (SYSTEM, like the filter in LSASS); Node's stat has no owner SID on Windows. */
+static int owners(int argc, WCHAR **argv)
+{
+    HANDLE token;
+    BYTE buf[256];
+    DWORD got = 0;
+    WCHAR *text = NULL, code[16];
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token) || !GetTokenInformation(token, TokenUser, buf, sizeof(buf), &got) ||
+        !ConvertSidToStringSidW(((TOKEN_USER *)buf)->User.Sid, &text))
+        return 3;
+    print_line(L"self", text);
+    LocalFree(text);
+    for (int i = 2; i < argc; i++) {
+        PSID owner = NULL;
+        PSECURITY_DESCRIPTOR sd = NULL;
+        DWORD rc = GetNamedSecurityInfoW(argv[i], SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, &owner, NULL, NULL, NULL, &sd);
+        if (rc == ERROR_SUCCESS && owner && ConvertSidToStringSidW(owner, &text)) {
+            print_line(L"owner", text);
+            LocalFree(text);
+        } else {
+            wsprintfW(code, L"%lu", rc ? rc : GetLastError());
+            print_line(L"error", code);
+        }
+        if (sd) LocalFree(sd);
+    }
+    return 0;
+}
+
 int wmain(int argc, WCHAR **argv)
 {
     BYTE msg[4 + ACK_BYTES];
+    if (argc >= 2 && lstrcmpiW(argv[1], L"owner") == 0) return owners(argc, argv);
     if (argc != 2 || lstrlenW(argv[1]) >= 256) { say("usage: pwsync-pipe.exe \\\\.\\pipe\\<name>\r\n"); return 2; }
     lstrcpyW(g_name, argv[1]);
     g_stdout = GetStdHandle(STD_OUTPUT_HANDLE);

@@ -17,7 +17,7 @@ import { heartbeatAny } from "./sender/heartbeat.js";
 import { Sender, type NamedEndpoint } from "./sender/sender.js";
 import { drainSpool } from "./spool/drainSpool.js";
 import { defaultSpoolDir, readSpoolFacts } from "./spool/spoolFacts.js";
-import { posixOwnerCheck, windowsOwnerCheck } from "./spool/spoolOwner.js";
+import { nativeOwnerCheck, posixOwnerCheck } from "./spool/spoolOwner.js";
 import { dpapiUnprotect, noProtection } from "./spool/unprotect.js";
 import { AGENT_VERSION } from "./version.js";
 
@@ -98,7 +98,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
   const spoolDir = spoolDirOf(config);
   {
     const unprotect = config.spool.protection === "dpapi" ? dpapiUnprotect : noProtection;
-    const checkOwners = process.platform === "win32" ? windowsOwnerCheck : posixOwnerCheck;
+    const checkOwners = process.platform === "win32" ? nativeOwnerCheck(config.endpoint.pipeHelper ?? process.env.PWSYNC_PIPE_HELPER) : posixOwnerCheck;
     const drain = () => {
       if (spoolBusy) return;
       spoolBusy = true;

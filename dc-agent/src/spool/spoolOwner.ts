@@ -9,8 +9,6 @@ import { statSync } from "node:fs";
 export type OwnerVerdict = { trusted: true } | { trusted: false; owner: string };
 export type SpoolOwnerCheck = (files: readonly string[]) => Promise<OwnerVerdict[]>;
 
-const SYSTEM_SID = "S-1-5-18";
-
 /** The decision, given the owner SID (Windows) or uid (elsewhere) and whom we trust (pure). */
 export function ownerVerdict(owner: string | number, trusted: string | number): OwnerVerdict {
   return owner === trusted ? { trusted: true } : { trusted: false, owner: String(owner) };
@@ -22,21 +20,37 @@ export const posixOwnerCheck: SpoolOwnerCheck = async (files) => {
   return files.map((f) => ownerVerdict(statSync(f).uid, me));
 };
 
-// Windows: node's stat has no owner SID; one PowerShell call per drain prints each file's owner
-// SID. Not exercised by the Linux suite (no Windows ACLs there; wine keeps no owners either).
-const SCRIPT =
-  "$ErrorActionPreference='Stop';" +
-  "foreach($f in [Console]::In.ReadToEnd().Split([char]10)){if($f){" +
-  "[Console]::Out.WriteLine((Get-Acl -LiteralPath $f).GetOwner([Security.Principal.SecurityIdentifier]).Value)}}";
+// Windows: node's stat has no owner SID, so the native helper (dc-agent/native/pwsync-pipe.exe
+// owner <file>...) prints this process's SID, then each file's owner SID. Trusted = the agent's
+// own account, which is SYSTEM (LocalSystem), the filter's account in LSASS.
+const BATCH = 64;
 
-export const windowsOwnerCheck: SpoolOwnerCheck = (files) =>
-  new Promise((resolve, reject) => {
-    if (files.length === 0) return resolve([]);
-    const child = execFile("powershell.exe", ["-NoProfile", "-NonInteractive", "-Command", SCRIPT], { windowsHide: true, maxBuffer: 1 << 22 }, (err, stdout) => {
-      if (err) return reject(new Error(`cannot read spool file owners: ${err.message.split("\n")[0]}`));
-      const sids = stdout.split(/\r?\n/).filter((l) => l.length > 0);
-      if (sids.length !== files.length) return reject(new Error(`owner lookup returned ${sids.length} owners for ${files.length} files`));
-      resolve(sids.map((sid) => ownerVerdict(sid, SYSTEM_SID)));
-    });
-    child.stdin?.end(files.join("\n"));
+/** Parses the helper's answer (pure): "self <SID>", then "owner <SID>" or "error <code>" per file. */
+export function parseOwnerLines(stdout: string, files: number): OwnerVerdict[] {
+  const lines = stdout.split(/\r?\n/).filter((l) => l.length > 0);
+  const self = /^self (\S+)$/.exec(lines[0] ?? "")?.[1];
+  if (!self) throw new Error("owner helper did not name its own account");
+  const rest = lines.slice(1);
+  if (rest.length !== files) throw new Error(`owner helper answered for ${rest.length} of ${files} files`);
+  return rest.map((l) => {
+    const m = /^(owner|error) (\S+)$/.exec(l);
+    if (!m) throw new Error(`owner helper line not understood: ${l.slice(0, 80)}`);
+    return m[1] === "owner" ? ownerVerdict(m[2]!, self) : { trusted: false, owner: `unreadable (Win32 error ${m[2]})` };
   });
+}
+
+export function nativeOwnerCheck(helper: string | undefined): SpoolOwnerCheck {
+  return async (files) => {
+    if (files.length === 0) return [];
+    if (!helper) throw new Error("no owner helper: set endpoint.pipeHelper or PWSYNC_PIPE_HELPER (dc-agent/native/pwsync-pipe.exe); spool files are not drained without an owner check");
+    const out: OwnerVerdict[] = [];
+    for (let i = 0; i < files.length; i += BATCH) {
+      const batch = files.slice(i, i + BATCH);
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(helper, ["owner", ...batch], { windowsHide: true, maxBuffer: 1 << 22 }, (err, so) => (err ? reject(new Error(`owner helper failed: ${err.message.split("\n")[0]}`)) : resolve(so))),
+      );
+      out.push(...parseOwnerLines(stdout, batch.length));
+    }
+    return out;
+  };
+}
