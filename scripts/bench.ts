@@ -166,6 +166,8 @@ if (!values["skip-limited"]) {
     peakWritesInAnyWindow: peak,
     budgetShareUsed: Number((peak / budget).toFixed(3)),
     graphWrites: writes,
+    // More than 1 means a password was written again (a retry after no answer, a takeover).
+    graphWritesPerPasswordSet: Number((writes / Math.max(1, [...limited.outcomes.values()].filter((o) => o.type === "PasswordSet").length)).toFixed(3)),
     throttledShare: writes > 0 ? Number((throttled / writes).toFixed(4)) : 0,
     sustainedPerSec: Number((limited.outcomes.size / limited.seconds).toFixed(1)),
   };

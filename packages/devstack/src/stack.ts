@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { deepMerge } from "@pwsync/config";
 import { generateRecipientKeyPair, loadRecipientPublicKey, type RecipientPublicKey } from "@pwsync/crypto";
 import { ensureServiceRole, grantServiceRole, openEventLog } from "@pwsync/eventlog";
-import { freePort, startLocalPostgres, type LocalPostgres } from "@pwsync/local-postgres";
+import { crashLocalPostgres, freePort, startLocalPostgres, type LocalPostgres } from "@pwsync/local-postgres";
 import { ensureDevPki, type DevPkiPaths } from "@pwsync/pki";
 import { stringify as toYaml } from "yaml";
 import { demoUsers, type SandboxUserSpec } from "./demo-users.js";
@@ -56,6 +56,8 @@ export interface Stack {
   /** kill -9 one service instance (e.g. "reset-executor#0"). */
   kill(instance: string, signal?: NodeJS.Signals): Promise<void>;
   restart(instance: string): Promise<void>;
+  /** Crashes PostgreSQL (immediate stop: every connection cut) and starts it again on its port. */
+  crashPostgres(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -278,6 +280,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         const old = services.get(instance);
         if (old) await stopService(old);
         services.set(instance, await spawnService(spec));
+      },
+      crashPostgres: async (downMs = 500) => {
+        const port = postgres!.port;
+        crashLocalPostgres(dirs.pg);
+        await new Promise((r) => setTimeout(r, downMs));
+        postgres = await startLocalPostgres({ dataDir: dirs.pg, port, ownSignals: true });
       },
       stop: stopAll,
     };

