@@ -94,8 +94,11 @@ async function deliver(change: Planned, streams: Map<string, IngestStream>): Pro
     );
     const acked = await Promise.race([stream.send(message).then(() => true), sleep(15_000).then(() => false)]).catch(() => false);
     if (acked) return;
-    if (streams.get(change.agent) === stream) streams.delete(change.agent);
-    void stream.close().catch(() => {});
+    // Many deliveries share the stream: the first to see it fail replaces it.
+    if (streams.get(change.agent) === stream) {
+      streams.delete(change.agent);
+      void stream.close().catch(() => {});
+    }
     await sleep(500);
   }
 }

@@ -47,6 +47,8 @@ export async function spawnService<T>(spec: ServiceSpec): Promise<RunningService
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
+      // Not left running untracked: it would hold its port and work on, unseen by stop().
+      child.kill("SIGKILL");
       reject(new Error(`${spec.name} did not become ready within ${spec.readyTimeoutMs ?? 30_000} ms; last output:\n${recent.join("\n")}`));
     }, spec.readyTimeoutMs ?? 30_000);
     createInterface({ input: child.stdout! }).on("line", (line) => {

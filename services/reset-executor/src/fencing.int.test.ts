@@ -29,7 +29,11 @@ const clientId = "00000000-0000-0000-0000-0000000fe0c1";
 const clientSecret = `secret-${randomUUID()}`;
 const canaryRoot = `Fence-Canary-${randomUUID().slice(0, 8)}`;
 const password = (n: number) => `${canaryRoot}-${n}!Aa`;
-const user = { id: "u-fenced", userPrincipalName: "fenced@contoso.example", mail: "fenced@contoso.example", onPremisesImmutableId: Buffer.alloc(16, 7).toString("base64"), accountEnabled: true };
+const sandboxUser = (id: string, n: number) => ({ id, userPrincipalName: `${id}@contoso.example`, mail: `${id}@contoso.example`, onPremisesImmutableId: Buffer.alloc(16, n).toString("base64"), accountEnabled: true });
+const user = sandboxUser("u-fenced", 7);
+// Two users whose changes fall in one partition (same worker, same batch).
+const slowUser = sandboxUser("u-batch-0", 8);
+const fastUser = sandboxUser("u-batch-8", 9);
 
 let connectionString: string;
 let log: EventLog;
@@ -59,7 +63,7 @@ async function graphClient(): Promise<GraphClient> {
 }
 
 /** One reset-executor member with its own pool and control connection, as a replica has. */
-async function executorMember(): Promise<{ processor: Processor; log: EventLog }> {
+async function executorMember(): Promise<{ processor: Processor; log: EventLog; stop(): Promise<void> }> {
   const ownLog = await openEventLog(connectionString, { migrate: false });
   const keyPair = loadRecipientKeyPair(keys.privatePem);
   const processor = await startExecutor({
@@ -72,8 +76,9 @@ async function executorMember(): Promise<{ processor: Processor; log: EventLog }
     requestTimeoutMs: 10_000,
     signal: shutdown.signal,
   });
-  running.push({ stop: async () => (await processor.stop(), await ownLog.close()) });
-  return { processor, log: ownLog };
+  const stop = async () => (await processor.stop(), await ownLog.close());
+  running.push({ stop });
+  return { processor, log: ownLog, stop };
 }
 
 beforeAll(async () => {
@@ -83,7 +88,7 @@ beforeAll(async () => {
     tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") },
     tenantId,
     apps: [{ clientId, clientSecret }],
-    users: [user] as never,
+    users: [user, slowUser, fastUser] as never,
     scryptCost: 1024,
   });
   control = sandboxControl(sandbox.url, caPem);
@@ -101,11 +106,11 @@ afterAll(async () => {
   await log?.close();
 });
 
-async function capture(secret: string, changedAt: Date): Promise<string> {
+async function capture(secret: string, changedAt: Date, who = user): Promise<string> {
   const changeId = randomUUID();
   const message = buildPasswordChange(
     recipient,
-    { changeId, accountName: "fenced", objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"), userPrincipalName: user.userPrincipalName, changedAt, domainController: "dc01" },
+    { changeId, accountName: who.id, objectGuid: Buffer.from(who.onPremisesImmutableId, "base64"), userPrincipalName: who.userPrincipalName, changedAt, domainController: "dc01" },
     Buffer.from(secret),
   );
   const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
@@ -136,7 +141,7 @@ describe("fencing the reset-executor", () => {
     await x.processor.stop();
 
     const b = await capture(password(2), new Date(t - 5_000));
-    await executorMember();
+    const y = await executorMember();
     expect(await outcome(a)).toBe("PasswordSet");
     expect(await outcome(b)).toBe("PasswordSet");
     const writes = async () => ((await control.stats()).counters.writes ?? 0) - (writesBefore ?? 0);
@@ -148,5 +153,25 @@ describe("fencing the reset-executor", () => {
     expect(await writes()).toBe(3);
     expect(logLines.some((l) => l.includes("may still be in flight; waiting it out"))).toBe(true);
     expect(logLines.join("")).not.toContain(canaryRoot);
+    await y.stop();
+  });
+
+  it("a finished write commits at once: it does not wait for a slower change of another user in the same batch", async () => {
+    await control.faults({ reset: true });
+    const t = Date.now();
+    // The slow user's change must first wait out a write of an earlier change that may still be in flight.
+    await sql`INSERT INTO graph_write_attempts (attempt_id, entra_user_id, change_id, expires_at)
+              VALUES (gen_random_uuid(), ${slowUser.id}, 'an-earlier-change', now() + interval '20 seconds')`.execute(log.db);
+    const slow = await capture(password(11), new Date(t - 2_000), slowUser);
+    const fast = await capture(password(12), new Date(t - 1_000), fastUser);
+    for (const id of [slow, fast]) await eventually(`${id} resolved`, async () => (await readStream(log.db, `change-${id}`)).some((e) => e.type === "UserResolved"));
+    // Both are read in one batch, the slow one first.
+    await executorMember();
+    expect(await outcome(fast)).toBe("PasswordSet");
+    const slowSoFar = (await readStream(log.db, `change-${slow}`)).map((e) => e.type);
+    expect(slowSoFar).not.toContain("PasswordSet");
+    expect(await outcome(slow)).toBe("PasswordSet");
+    expect(await control.signIn(fastUser.userPrincipalName, password(12))).toBe(true);
+    expect(await control.signIn(slowUser.userPrincipalName, password(11))).toBe(true);
   });
 });

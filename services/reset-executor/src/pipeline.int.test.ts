@@ -196,11 +196,14 @@ describe("resolver + reset-executor against the sandbox tenant", () => {
   it("remembers a change that ended Superseded, so a still older one delivered later is superseded too", async () => {
     const t = Date.now();
     // N is throttled once; while it waits, an older O and a newest-but-too-weak M arrive.
-    await control.faults({ reset: true, fail: { count: 1, status: 429, retryAfterSeconds: 2, writesOnly: true } });
+    await control.faults({ reset: true, fail: { count: 1, status: 429, retryAfterSeconds: 6, writesOnly: true } });
     const n = await capture(8, password(81), new Date(t - 2_000));
     await eventually("N is waiting to retry", async () => (await readStream(log.db, `change-${n}`)).some((e) => e.type === "RetryScheduled"));
     const o = await capture(8, password(80), new Date(t - 60_000));
     const m = await capture(8, "abc", new Date(t));
+    for (const id of [o, m]) await eventually(`${id} resolved`, async () => (await readStream(log.db, `change-${id}`)).some((e) => e.type === "UserResolved"));
+    // The scenario needs O and M queued while N still waits for its retry.
+    expect((await readStream(log.db, `change-${n}`)).map((e) => e.type)).not.toContain("SecretShredded");
     expect((await terminalTimeline(n)).at(-2)).toBe("Superseded");
     expect(await terminalTimeline(o)).toEqual(["ChangeCaptured", "UserResolved", "Superseded", "SecretShredded"]);
     expect((await terminalTimeline(m)).at(-2)).toBe("ResetFailed");
@@ -209,6 +212,8 @@ describe("resolver + reset-executor against the sandbox tenant", () => {
 
   it("applies two changes for one user in order when they arrive in order", async () => {
     const first = await capture(7, password(70), new Date(Date.now() - 5_000));
+    // In order at the executor: the resolver handles the two streams concurrently otherwise.
+    await eventually("first resolved", async () => (await readStream(log.db, `change-${first}`)).some((e) => e.type === "UserResolved"));
     const second = await capture(7, password(71), new Date());
     expect((await terminalTimeline(first)).at(-2)).toBe("PasswordSet");
     expect((await terminalTimeline(second)).at(-2)).toBe("PasswordSet");
