@@ -55,7 +55,8 @@ export interface Stack {
   agentEndpoint(agent: string): { address: string; caPem: Buffer; certPem: Buffer; keyPem: Buffer };
   /** kill -9 one service instance (e.g. "reset-executor#0"). */
   kill(instance: string, signal?: NodeJS.Signals): Promise<void>;
-  restart(instance: string): Promise<void>;
+  /** Stops (if running) and starts one instance again; `readyTimeoutMs` for a loaded machine. */
+  restart(instance: string, options?: { readyTimeoutMs?: number }): Promise<void>;
   /** Crashes PostgreSQL (immediate stop: every connection cut) and starts it again on its port. */
   crashPostgres(downMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -274,12 +275,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         service.child.kill(signal);
         await service.exited;
       },
-      restart: async (instance) => {
+      restart: async (instance, restartOptions) => {
         const spec = specs.get(instance);
         if (!spec) throw new Error(`no service ${instance}`);
         const old = services.get(instance);
         if (old) await stopService(old);
-        services.set(instance, await spawnService(spec));
+        services.set(instance, await spawnService({ ...spec, readyTimeoutMs: restartOptions?.readyTimeoutMs ?? spec.readyTimeoutMs }));
       },
       crashPostgres: async (downMs = 500) => {
         const port = postgres!.port;
