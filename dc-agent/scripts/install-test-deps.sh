@@ -13,7 +13,10 @@ source "$here/../../scripts/lib/apt.sh"
 t_start=$(date +%s)
 elapsed() { echo $(( $(date +%s) - t_start ))s; }
 
-pkgs=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind ldb-tools smbclient krb5-user)
+pkgs=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind ldb-tools smbclient krb5-user
+  # The Samba capture source and its end-to-end DC: gpgme for --decrypt-samba-gpg (only a
+  # Recommends of samba), gpg for the key, nss_wrapper for smbd in a temp dir, real clients.
+  python3-gpg gnupg libnss-wrapper ldap-utils)
 
 mapfile -t missing < <(apt_missing "${pkgs[@]}")
 if [ "${#missing[@]}" -eq 0 ]; then

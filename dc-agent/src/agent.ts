@@ -15,6 +15,7 @@ import { DurableQueue } from "./queue/durableQueue.js";
 import { QueueAlarms } from "./sender/alarms.js";
 import { heartbeatAny } from "./sender/heartbeat.js";
 import { Sender, type NamedEndpoint } from "./sender/sender.js";
+import { startSambaSource, type SambaSource } from "./samba/sambaSource.js";
 import { drainSpool } from "./spool/drainSpool.js";
 import { defaultSpoolDir, readSpoolFacts } from "./spool/spoolFacts.js";
 import { nativeOwnerCheck, posixOwnerCheck } from "./spool/spoolOwner.js";
@@ -92,6 +93,9 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
       ? await startPipeBroker({ command: [pipeHelper], pipeName: config.endpoint.path, logger, handle })
       : await startFrameServer({ path: config.endpoint.path, readTimeoutMs: config.endpoint.readTimeoutMs, maxConnections: config.endpoint.maxConnections, logger, handle });
 
+  // On a Samba DC, changes come from syncpasswords instead of (or beside) the filter's endpoint.
+  const samba: SambaSource | undefined = config.samba?.enabled ? await startSambaSource(config.samba, config.agent.dataDir, handle, logger) : undefined;
+
   const timers: NodeJS.Timeout[] = [];
   // One spool, one owner: always drained, at the location the filter uses by default.
   let spoolBusy = false;
@@ -123,7 +127,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
       endpoints,
       {
         agentVersion: AGENT_VERSION,
-        filterLoaded: framesSeen > 0 || filterRegistered(),
+        // On Samba: is syncpasswords running (false raises the server's "filter not loaded" watchdog).
+        filterLoaded: samba ? samba.running() : framesSeen > 0 || filterRegistered(),
         queueDepth: facts.depth,
         oldestQueuedAgeSeconds: facts.oldestAgeMs / 1000,
         spoolDepth: facts.spool.depth,
@@ -165,6 +170,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
     sender,
     async stop() {
       for (const t of timers) clearInterval(t);
+      await samba?.stop();
       await frameServer.close();
       await scope.stop();
       await sender.stop();

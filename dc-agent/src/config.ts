@@ -94,6 +94,32 @@ const agentConfigObject = z
       /** While the directory cannot be asked, the scope check waits this long before asking again (the change stays queued). */
       retryDelayMs: duration(100, 600_000).default(5_000),
     }),
+    /**
+     * Samba AD DC: capture changes with `samba-tool user syncpasswords` (README "Samba AD
+     * domain controllers"). Absent on Windows DCs.
+     */
+    samba: z
+      .object({
+        enabled: z.boolean().default(true),
+        smbConf: z.string().min(1).default("/etc/samba/smb.conf"),
+        sambaTool: z.string().min(1).default("samba-tool"),
+        /** The agent's own keyring: the GPG key pair Samba encrypts new passwords to (0700, root). */
+        gnupgHome: z.string().min(1).default("/var/lib/pwsync/gnupg"),
+        /** The keyring Samba's writers use (public key only); checked by `dc-agent verify`. */
+        dcGnupgHome: z.string().min(1).default("/root/.gnupg"),
+        /** Where the syncpasswords hook reaches the agent (its directory is made 0700). */
+        hookSocket: z.string().min(1).default("/run/pwsync/samba-hook.sock"),
+        /** The hook syncpasswords runs; default: samba/pwsync-samba-hook.mjs of this agent. */
+        hookScript: z.string().min(1).optional(),
+        restartBackoff: z
+          .object({ minMs: duration(100, 600_000).default(1_000), maxMs: duration(100, 3_600_000).default(60_000) })
+          .prefault({}),
+        /** ALARM when syncpasswords has not been running for this long. */
+        alarmAfterMs: duration(100, 86_400_000).default(60_000),
+        /** `dc-agent samba-bulk-sync` pace: half of Graph's 2,850 writes per 150 s (executor.rateLimit). */
+        bulkPerMinute: z.number().int().min(1).max(100_000).default(560),
+      })
+      .optional(),
     alarms: z
       .object({
         /** Raise an alarm when the oldest queued change is older than this. */
