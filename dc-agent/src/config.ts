@@ -109,8 +109,8 @@ const agentConfigObject = z
         dcGnupgHome: z.string().min(1).default("/root/.gnupg"),
         /** Where the syncpasswords hook reaches the agent (its directory is made 0700). */
         hookSocket: z.string().min(1).default("/run/pwsync/samba-hook.sock"),
-        /** The hook syncpasswords runs; default: samba/pwsync-samba-hook.mjs of this agent. */
-        hookScript: z.string().min(1).optional(),
+        /** The hook syncpasswords runs: dc-agent/samba/pwsync-samba-hook.mjs (install.sh sets it). */
+        hookScript: z.string().min(1),
         restartBackoff: z
           .object({ minMs: duration(100, 600_000).default(1_000), maxMs: duration(100, 3_600_000).default(60_000) })
           .prefault({}),

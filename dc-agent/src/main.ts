@@ -1,6 +1,7 @@
 // dc-agent entry point.
 //   dc-agent            run the agent (service mode)
 //   dc-agent verify [--account NAME]   print a pass/fail table of every dependency; exit 1 on any failure
+//   dc-agent samba-bulk-sync [--yes] [--per-minute N]   Samba DC: sync every account's current password once (audited)
 //   dc-agent version    print the package version the agent was built from
 // Configuration: one YAML file (PWSYNC_CONFIG) + PWSYNC_* environment overrides.
 import { ConfigError, loadConfig } from "@pwsync/config";
@@ -10,6 +11,7 @@ import { startTelemetry } from "@pwsync/telemetry";
 import { startAgent } from "./agent.js";
 import { agentConfigSchema, type AgentConfig } from "./config.js";
 import { RotatingFile } from "./support/rotatingFile.js";
+import { runBulkSync } from "./samba/bulkSync.js";
 import { formatTable, runVerify } from "./verify/verify.js";
 import { AGENT_VERSION } from "./version.js";
 
@@ -40,6 +42,11 @@ async function main(): Promise<void> {
     const results = await runVerify(config, i >= 0 && args[i + 1] !== undefined ? { account: args[i + 1]! } : {});
     process.stdout.write(formatTable(results));
     process.exit(results.every((r) => r.ok) ? 0 : 1);
+  } else if (command === "samba-bulk-sync") {
+    // The explicit, audited initial bulk sync on a Samba DC (dc-agent/README.md, "Samba AD domain controllers").
+    const i = args.indexOf("--per-minute");
+    const perMinute = i >= 0 ? Number(args[i + 1]) : undefined;
+    process.exit(await runBulkSync(config, { yes: args.includes("--yes"), ...(perMinute && perMinute > 0 ? { perMinute } : {}), out: (line) => process.stdout.write(`${line}\n`) }));
   } else if (command === "run") {
     const file = config.log.file ? new RotatingFile(config.log.file, config.log.maxBytes, config.log.keep) : undefined;
     const makeLogger = (o: { service: string }): Logger => createLogger({ service: o.service, level: config.log.level, ...(file ? { destination: file } : {}) });
@@ -64,7 +71,7 @@ async function main(): Promise<void> {
       },
     );
   } else {
-    process.stderr.write(`usage: dc-agent [run] | dc-agent verify [--account NAME] | dc-agent version\n`);
+    process.stderr.write(`usage: dc-agent [run] | dc-agent verify [--account NAME] | dc-agent samba-bulk-sync [--yes] [--per-minute N] | dc-agent version\n`);
     process.exit(2);
   }
 }

@@ -1,23 +1,28 @@
+import { execFile } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { startStack, type SandboxUserSpec, type Stack } from "@pwsync/devstack";
 import { openEventLog, type EventLog } from "@pwsync/eventlog";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { eventually } from "@pwsync/testkit";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
 import { startAgent, type RunningAgent } from "../agent.js";
 import { agentConfigSchema, type AgentConfig } from "../config.js";
 import { Directory } from "../ldap/directory.js";
 import { capturingLogger } from "../test-support/capturingLogger.js";
+import { runVerify } from "../verify/verify.js";
 import { clients, startFullSambaDc, type FullSambaDc } from "../test-support/sambaFull.js";
 
 // A real Samba AD DC (LDAP, Kerberos, RPC, SMB) changed by real, unmodified clients; the
 // dc-agent capturing through `samba-tool user syncpasswords`; the whole server side as
 // processes; the sandbox tenant's sign-in as the observable outcome.
 
+const here = path.dirname(fileURLToPath(import.meta.url));
 const canary = `Smb${randomBytes(4).toString("hex")}`;
 let serial = 0;
 /** A fresh password the DC's complexity rules accept, carrying the run's canary. */
@@ -45,6 +50,8 @@ const signsIn = (user: string, password: string) => eventually(`${user} signs in
 
 beforeAll(async () => {
   dc = startFullSambaDc();
+  // The provisioned DC is kept between runs; users an interrupted run left behind would slow the first run down.
+  for (const stale of (await dc.admin("user", "list")).split("\n").filter((u) => new RegExp(`^(${ROLES.join("|")})[0-9a-f]{4}$`).test(u.trim()))) await dc.admin("user", "delete", stale.trim()).catch(() => {});
   for (const role of ROLES) {
     const p = pw();
     initial.set(name(role), p);
@@ -61,7 +68,7 @@ beforeAll(async () => {
     users.push({ id: randomUUID(), userPrincipalName: upn(name(role)), mail: upn(name(role)), onPremisesImmutableId: r.account.objectGuid.toString("base64") });
   }
   await directory.close();
-  stack = await startStack({ dataDir: path.join(root, "stack"), ports: "random", sandbox: { users, scryptCost: 1024 }, agents: ["dc01"] });
+  stack = await startStack({ dataDir: path.join(root, "stack"), ports: "random", sandbox: { users, scryptCost: 1024 }, agents: ["dc01"], overlay: { ingest: { agentScopes: { dc01: ["sambae2e.test"] } } } });
   log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 2 });
   control = sandboxControl(stack.sandboxUrl!, readFileSync(stack.pki.ca.cert));
   agentDir = path.join(root, "agent");
@@ -83,6 +90,7 @@ beforeAll(async () => {
       gnupgHome: dc.env.SAMBA_GNUPG_AGENT,
       dcGnupgHome: dc.env.SAMBA_GNUPG_DC,
       hookSocket: path.join(root, "hook", "samba.sock"),
+      hookScript: path.resolve(here, "../../samba/pwsync-samba-hook.mjs"),
       restartBackoff: { minMs: 500, maxMs: 5000 },
       alarmAfterMs: 3000,
     },
@@ -196,6 +204,39 @@ describe("Samba AD DC → dc-agent (syncpasswords) → Entra sandbox", () => {
     await signsIn(user, after);
   }, 240_000);
 
+  it("dc-agent verify checks the key ids, both keyrings, the hook, syncpasswords and the last delivery", async () => {
+    const results = await runVerify(config);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(results.map((r) => r.check)).toEqual(expect.arrayContaining(["samba: password hash gpg key ids", "samba: agent keyring has the secret key", "samba: DC keyring has the public key", "samba: syncpasswords running", "samba: last delivery"]));
+    // A DC keyring without the key: verify names the consequence.
+    const broken = await runVerify({ ...config, samba: { ...config.samba!, dcGnupgHome: path.join(agentDir, "no-keyring") } });
+    expect(broken.find((r) => r.check === "samba: DC keyring has the public key")).toMatchObject({ ok: false, detail: expect.stringMatching(/every password change on this DC fails/) });
+  }, 60_000);
+
+  it("samba-bulk-sync (the CLI, as an admin runs it) asks first, then syncs the current passwords, audited", async () => {
+    const base = name("base");
+    const configFile = path.join(agentDir, "..", "agent.yaml");
+    writeFileSync(configFile, stringify(config));
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        execFile(process.execPath, ["--import", "tsx", path.resolve(here, "../main.ts"), "samba-bulk-sync", ...args], { env: { ...process.env, PWSYNC_CONFIG: configFile, SUDO_USER: "alice-admin" }, timeout: 300_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+        );
+      });
+    const ask = await cli();
+    expect(ask.code).toBe(2);
+    expect(ask.out).toMatch(/sets the CURRENT password of up to \d+ accounts/);
+    expect(await changeEvents(base)).toBe(0);
+    const run = await cli("--yes", "--per-minute", "6000");
+    expect(run, run.out).toMatchObject({ code: 0 });
+    expect(run.out).toMatch(/done in \d+ s: \d+ queued/);
+    await signsIn(base, initial.get(base)!);
+    const audit = readFileSync(path.join(agentDir, "samba", "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(audit.map((a) => a.event)).toEqual(["bulkSyncStarted", "bulkSyncFinished"]);
+    expect(audit[0]).toMatchObject({ by: "alice-admin", perMinute: 6000 });
+    expect(Number(audit[1]!.queued)).toBeGreaterThan(0);
+  }, 300_000);
+
   it("dc-agent's disk and logs never hold a password (canary scan)", async () => {
     const needles = [Buffer.from(canary, "utf8"), Buffer.from(canary, "utf16le")];
     const hits: string[] = [];
@@ -210,7 +251,7 @@ describe("Samba AD DC → dc-agent (syncpasswords) → Entra sandbox", () => {
     walk(agentDir);
     expect(hits).toEqual([]);
     expect(agentLog.lines.join("\n")).not.toContain(canary);
-    expect(agentLog.records().some((r) => r.msg === "change sealed and queued")).toBe(true);
+    expect(agentLog.records().some((r) => String(r.msg).startsWith("change sealed and queued"))).toBe(true);
     for (const f of readdirSync(stack.logsDir)) expect(readFileSync(path.join(stack.logsDir, f), "utf8")).not.toContain(canary);
   });
 });

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Logger } from "@pwsync/log";
 import type { AgentConfig } from "../config.js";
-import type { AckStatus, DecodedFrame } from "../frame/index.js";
+import type { CapturedPassword } from "../capture/capture.js";
+import type { AckStatus } from "../frame/index.js";
 import { decideDelivery, type DeliveryMode } from "./decide.js";
 import { startHookServer, type HookReply, type HookRequest } from "./hookServer.js";
 import { parseSyncLdif } from "./ldif.js";
@@ -16,15 +16,13 @@ const FILETIME_UNIX_EPOCH_MS = 11644473600000n;
 export const filetimeNow = (now = Date.now()): bigint => (BigInt(now) + FILETIME_UNIX_EPOCH_MS) * 10000n;
 const filetimeToDate = (ft: bigint): Date => new Date(Number(ft / 10000n - FILETIME_UNIX_EPOCH_MS));
 
-export const defaultHookScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../samba/pwsync-samba-hook.mjs");
-
 export function sambaPaths(dataDir: string) {
   const dir = path.join(dataDir, "samba");
   return { dir, state: path.join(dir, "accounts.json"), cacheLdb: path.join(dir, "syncpasswords-cache.ldb"), audit: path.join(dir, "audit.log") };
 }
 
 export function syncOptions(config: SambaConfig, dataDir: string, cacheLdb = sambaPaths(dataDir).cacheLdb): SyncPasswordsOptions {
-  return { sambaTool: config.sambaTool, smbConf: config.smbConf, gnupgHome: config.gnupgHome, cacheLdb, hookScript: config.hookScript ?? defaultHookScript, hookSocket: config.hookSocket };
+  return { sambaTool: config.sambaTool, smbConf: config.smbConf, gnupgHome: config.gnupgHome, cacheLdb, hookScript: config.hookScript, hookSocket: config.hookSocket };
 }
 
 export interface SambaSource {
@@ -41,7 +39,7 @@ export interface SambaSource {
  * queue, LDAP scope, stream. syncpasswords is supervised here: restarted with backoff, an
  * alarm when it stays down, and the heartbeat says whether it runs.
  */
-export async function startSambaSource(config: SambaConfig, dataDir: string, handle: (frame: DecodedFrame) => Promise<AckStatus>, logger: Logger): Promise<SambaSource> {
+export async function startSambaSource(config: SambaConfig, dataDir: string, handle: (change: CapturedPassword) => Promise<AckStatus>, logger: Logger): Promise<SambaSource> {
   const log = logger.child({ source: "samba" });
   const paths = sambaPaths(dataDir);
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
@@ -73,13 +71,16 @@ export async function startSambaSource(config: SambaConfig, dataDir: string, han
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
           lastBulkAt = Date.now();
         }
-        const frame: DecodedFrame = {
+        const frame: CapturedPassword = {
           accountName: a.sAMAccountName,
           accountNameUtf16le: Buffer.from(a.sAMAccountName, "utf16le"),
           password: a.clearTextUtf16!,
-          // The change id is derived from these: a redelivery of the same write gets the same id (ingest stores it once).
+          // The change id is derived from these: a redelivery of the same write gets the same id
+          // (ingest stores it once). The DC's pwdLastSet is the capture time the server side
+          // orders by; pwdLastSet = 0 ("must change at next logon") has no time, so it is
+          // captured now (a redelivery is then caught by accounts.json, not by the id).
           sequence: BigInt(a.keyVersion ?? 0),
-          capturedAtFiletime: a.pwdLastSet,
+          capturedAtFiletime: a.pwdLastSet > 0n ? a.pwdLastSet : filetimeNow(),
           capturedAt: a.pwdLastSet > 0n ? filetimeToDate(a.pwdLastSet) : new Date(),
         };
         const status = await handle(frame);

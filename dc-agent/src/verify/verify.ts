@@ -6,6 +6,7 @@ import { loadRecipientPublicKey } from "@pwsync/crypto";
 import { endpointsOf, spoolDirOf } from "../agent.js";
 import type { AgentConfig } from "../config.js";
 import { Directory } from "../ldap/directory.js";
+import { sambaChecks } from "../samba/verifySamba.js";
 import { sendHeartbeat } from "../sender/heartbeat.js";
 import { readSpoolFacts } from "../spool/spoolFacts.js";
 import { AGENT_VERSION } from "../version.js";
@@ -101,6 +102,7 @@ export async function runVerify(config: AgentConfig, options: { account?: string
     );
   }
   await directory?.close();
+  if (config.samba?.enabled) results.push(...(await sambaChecks(config)));
   return results;
 }
 
