@@ -6,7 +6,7 @@ export const HEALTH_SERVICE_NAME = "pwsync.notifier";
 export interface HealthServer {
   readonly port: number;
   setServing(serving: boolean): void;
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 /** grpc.health.v1 for probes: "" and "pwsync.notifier" report SERVING once the processor runs. */
@@ -24,9 +24,18 @@ export async function startHealthServer(host: string, port: number): Promise<Hea
       health.setStatus("", status);
       health.setStatus(HEALTH_SERVICE_NAME, status);
     },
-    close: () =>
+    // Graceful first; a probe's connection that lingers must not hold a stopping notifier past
+    // its grace period (the other services' health servers do the same).
+    close: (graceMs = 2_000) =>
       new Promise<void>((resolve) => {
-        server.tryShutdown(() => resolve());
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
       }),
   };
 }

@@ -1,0 +1,22 @@
+import * as grpc from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { startHealthServer } from "./health.js";
+
+describe("notifier health server", () => {
+  it("closes within its grace period although a client holds a Watch stream open", async () => {
+    const health = await startHealthServer("127.0.0.1", 0);
+    health.setServing(true);
+    // grpc.health.v1.Health/Watch, empty HealthCheckRequest: a server-streaming call that stays open.
+    const Client = grpc.makeGenericClientConstructor(
+      { watch: { path: "/grpc.health.v1.Health/Watch", requestStream: false, responseStream: true, requestSerialize: () => Buffer.alloc(0), requestDeserialize: () => ({}), responseSerialize: () => Buffer.alloc(0), responseDeserialize: (b: Buffer) => b } },
+      "Health",
+    );
+    const client = new Client(`127.0.0.1:${health.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { watch(req: unknown): grpc.ClientReadableStream<Buffer> };
+    const stream = client.watch({});
+    const firstStatus = new Promise<Buffer>((resolve) => stream.once("data", resolve));
+    stream.on("error", () => {});
+    expect((await firstStatus).length).toBeGreaterThan(0);
+    await expect(health.close(200)).resolves.toBeUndefined();
+    client.close();
+  });
+});
