@@ -18,6 +18,7 @@ bash scripts/ensure-deps.sh
 step "Debian packages for the real-parts tests (samba, mingw-w64, wine)"
 bash dc-agent/scripts/install-test-deps.sh
 bash lsa-filter/scripts/install-toolchain.sh
+bash dc-agent/windows/install-build-deps.sh   # wixl, osslsigncode: the Windows package and its wine test
 
 step "proto: buf lint and buf breaking"
 npx buf lint
