@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { startStack, type Stack } from "@pwsync/devstack";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { eventually } from "@pwsync/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { acquireSambaDc, type SambaDc } from "../src/test-support/samba.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -123,7 +123,14 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
     // 2. The other side: a real Samba AD DC (the agent's LDAP lookups) and the server side with
     //    the sandbox tenant knowing the same users.
     dc = acquireSambaDc();
-    stack = await startStack({ dataDir: path.join(work, "stack"), ports: "random", agents: ["dc01"], sandbox: { users: users.map((u) => u.spec), scryptCost: 1024 } });
+    stack = await startStack({
+      dataDir: path.join(work, "stack"),
+      ports: "random",
+      agents: ["dc01"],
+      sandbox: { users: users.map((u) => u.spec), scryptCost: 1024 },
+      // Ingest lets an agent touch only its domains; the Samba DC's users are @pwsync.test.
+      overlay: { ingest: { agentScopes: { dc01: ["pwsync.test"] } } },
+    });
     control = sandboxControl(stack.sandboxUrl!, readFileSync(stack.pki.ca.cert));
 
     // 3. A fresh prefix set to Windows 10 (Node refuses wine's default Windows 7), with the
@@ -161,6 +168,17 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
     };
     writeFileSync(path.join(programData, "dc-agent.yaml"), JSON.stringify(config, null, 2)); // JSON is YAML
   }, 900_000);
+
+  // On a failure, what each side saw (never a password: the agent and services redact).
+  afterEach(({ task }) => {
+    if (task.result?.state !== "fail") return;
+    const tail = (text: string, lines = 40) => text.trimEnd().split("\n").slice(-lines).join("\n");
+    const serviceLogs = stack ? filesUnder(stack.logsDir).map((f) => `--- ${path.basename(f)}\n${tail(readFileSync(f, "utf8"), 15)}`).join("\n") : "";
+    process.stderr.write(
+      `[msi e2e] diagnostics for "${task.name}"\n--- service ${serviceState()}, spool: ${spooled().join(" ") || "(empty)"}\n` +
+        `--- dc-agent-console.log\n${tail(consoleLog())}\n--- dc-agent.log\n${tail(agentLog())}\n${serviceLogs}\n`,
+    );
+  });
 
   afterAll(async () => {
     keeper?.stdin?.end();
