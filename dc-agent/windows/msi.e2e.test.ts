@@ -199,16 +199,17 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
   it("msiexec /i installs the service RUNNING, the filter, and appends to Notification Packages", async () => {
     const install = wine(["msiexec", "/i", "C:\\pwsync-dc.msi", "/qn"], { timeoutMs: 600_000 });
     expect(install.status, install.out).toBe(0);
-    for (const f of ["Program Files/pwsync/dc-agent.exe", "Program Files/pwsync/pwsync-service.exe", "Program Files/pwsync/dc-agent.example.yaml", "windows/system32/pwsync-filter.dll"]) {
+    for (const f of ["Program Files/pwsync/dc-agent.exe", "Program Files/pwsync/pwsync-service.exe", "Program Files/pwsync/pwsync-pipe.exe", "Program Files/pwsync/dc-agent.example.yaml", "windows/system32/pwsync-filter.dll"]) {
       expect(existsSync(path.join(driveC, f)), f).toBe(true);
     }
-    for (const f of ["Program Files/pwsync/dc-agent.exe", "Program Files/pwsync/pwsync-service.exe", "windows/system32/pwsync-filter.dll"]) {
+    for (const f of ["Program Files/pwsync/dc-agent.exe", "Program Files/pwsync/pwsync-service.exe", "Program Files/pwsync/pwsync-pipe.exe", "windows/system32/pwsync-filter.dll"]) {
       expect(spawnSync("osslsigncode", ["verify", "-CAfile", signer.cert, "-in", path.join(driveC, f)], { encoding: "utf8" }).stdout, f).toContain("Signature verification: ok");
     }
     expect(notificationPackages()).toEqual(["scecli", "rassfm", "pwsync-filter"]);
     expect(wine(["reg", "query", `HKLM\\SYSTEM\\CurrentControlSet\\Services\\${SERVICE}`, "/v", "ImagePath"]).out).toContain('"C:\\Program Files\\pwsync\\pwsync-service.exe"');
     await eventually("service RUNNING", async () => serviceState() === "RUNNING", 60_000, 1000);
     await eventually("agent start line", async () => agentLog().includes(`dc-agent v${version} started`), 120_000, 1000);
+    expect(agentLog()).not.toContain("served without pwsync-pipe.exe"); // the service named the pipe helper
   }, 900_000);
 
   it("a change made through the installed filter reaches the sandbox tenant", async () => {

@@ -39,9 +39,11 @@ say "pwsync-filter.dll (x64)"
 make -C lsa-filter -s x64 >/dev/null
 cp lsa-filter/build/x64/pwsync-filter.dll "$stage/"
 
-say "pwsync-service.exe"
+say "pwsync-service.exe, pwsync-pipe.exe"
 make -C dc-agent/windows/service -s OUT="$build/service" >/dev/null
 cp "$build/service/pwsync-service.exe" "$stage/"
+make -C dc-agent/native -s OUT="$build/native" >/dev/null
+cp "$build/native/pwsync-pipe.exe" "$stage/"
 
 say "dc-agent.exe (Node single executable)"
 node --import tsx dc-agent/windows/build-exe.ts "$build"
@@ -61,6 +63,7 @@ sign() {
 say "signing"
 sign "$stage/pwsync-filter.dll" "pwsync password filter"
 sign "$stage/pwsync-service.exe" "pwsync DC agent service"
+sign "$stage/pwsync-pipe.exe" "pwsync DC agent pipe"
 sign "$stage/dc-agent.exe" "pwsync DC agent"
 
 say "MSI"
@@ -73,6 +76,6 @@ sign "$msi" "pwsync DC agent $version"
 say "zip"
 zip="$out/pwsync-dc-$version-x64.zip"
 rm -f "$zip"
-(cd "$stage" && zip -q -X "$zip" dc-agent.exe pwsync-service.exe pwsync-filter.dll dc-agent.example.yaml)
+(cd "$stage" && zip -q -X "$zip" dc-agent.exe pwsync-service.exe pwsync-pipe.exe pwsync-filter.dll dc-agent.example.yaml)
 
 say "done: $msi ($(du -m "$msi" | cut -f1) MB), $zip ($(du -m "$zip" | cut -f1) MB)$([ "$unsigned" = 1 ] && echo ', UNSIGNED')"

@@ -19,8 +19,8 @@
  *   register-filter     append "pwsync-filter" to LSA's Notification Packages (others kept)
  *   unregister-filter   remove only "pwsync-filter" from it
  *   configure-service   quote the service's image path; restart the wrapper if it dies
- *   prepare-folders     %ProgramData%\pwsync (SYSTEM + Administrators), its spool\ (SYSTEM
- *                       only, the filter's own SDDL), dc-agent\ and logs\
+ *   prepare-folders     %ProgramData%\pwsync (SYSTEM + Administrators), dc-agent\ and logs\;
+ *                       an existing spool\ must be SYSTEM's alone (the filter makes it)
  *   unprotect           DPAPI-decrypt one spooled frame: blob on stdin, frame on stdout
  *                       (CryptUnprotectData with the filter's entropy); exit 3 on failure,
  *                       4 when the result is empty, so the agent can never mistake a failed
@@ -42,7 +42,6 @@
 
 /* Must match lsa-filter/src/spool.c. */
 static const BYTE g_entropy[] = "pwsync-spool-v1";
-#define SPOOL_SDDL L"D:P(A;OICI;FA;;;SY)"
 #define BASE_SDDL L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
 
 static SERVICE_STATUS_HANDLE g_status_handle;
@@ -197,16 +196,57 @@ static BOOL secure_folder(const WCHAR *path, const WCHAR *sddl)
     return TRUE;
 }
 
-static int prepare_folders(void)
+/*
+ * The spool folder belongs to the filter: it creates it itself, owned by SYSTEM with one
+ * protected SYSTEM-only entry, and refuses to write into any folder that is not exactly that
+ * (event 2009; lsa-filter/src/spool.c). So it is not created here; a folder that already exists
+ * must pass the same test, or the install stops: someone else made it.
+ */
+static BOOL spool_is_system_only(const WCHAR *path)
+{
+    BYTE system_buf[SECURITY_MAX_SID_SIZE];
+    DWORD system_len = sizeof system_buf, rev = 0, i, rc;
+    PSID owner = NULL;
+    PACL dacl = NULL;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    SECURITY_DESCRIPTOR_CONTROL control = 0;
+    ACL_SIZE_INFORMATION info;
+    const WCHAR *why = NULL;
+    DWORD attrs = GetFileAttributesW(path);
+    if (attrs & FILE_ATTRIBUTE_REPARSE_POINT) why = L"it is a reparse point";
+    else if (!CreateWellKnownSid(WinLocalSystemSid, NULL, system_buf, &system_len)) why = L"no SYSTEM SID";
+    else if ((rc = GetNamedSecurityInfoW(path, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner, NULL, &dacl, NULL, &sd)) != ERROR_SUCCESS)
+        why = L"its security descriptor cannot be read";
+    else if (!owner || !EqualSid(owner, (PSID)system_buf)) why = L"its owner is not SYSTEM";
+    else if (!GetSecurityDescriptorControl(sd, &control, &rev) || !(control & SE_DACL_PROTECTED) || !dacl) why = L"its DACL is inherited or missing";
+    else if (!GetAclInformation(dacl, &info, sizeof info, AclSizeInformation)) why = L"its DACL cannot be read";
+    else
+        for (i = 0; i < info.AceCount && !why; i++) {
+            ACCESS_ALLOWED_ACE *ace = NULL;
+            if (!GetAce(dacl, i, (void **)&ace) || ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE || (ace->Header.AceFlags & INHERITED_ACE) ||
+                !EqualSid((PSID)&ace->SidStart, (PSID)system_buf))
+                why = L"its DACL grants someone other than SYSTEM";
+        }
+    if (sd) LocalFree(sd);
+    if (why) say(L"%s exists and %s: the filter would refuse it (event 2009). Check who made it, remove it, and install again.", path, why);
+    return why == NULL;
+}
+
+static int prepare_folders(BOOL check_spool)
 {
     WCHAR base[MAX_PATH], spool[MAX_PATH], data[MAX_PATH], logs[MAX_PATH];
     if (!program_data_path(base, MAX_PATH, NULL) || !program_data_path(spool, MAX_PATH, L"spool") ||
         !program_data_path(data, MAX_PATH, L"dc-agent") || !program_data_path(logs, MAX_PATH, L"logs"))
         return 1;
-    return secure_folder(base, BASE_SDDL) && secure_folder(spool, SPOOL_SDDL) && secure_folder(data, BASE_SDDL) &&
-                   secure_folder(logs, BASE_SDDL)
-               ? 0
-               : 1;
+    /* The base folder first: once it is SYSTEM + Administrators only, nobody else can
+       pre-create the spool folder inside it. */
+    if (!secure_folder(base, BASE_SDDL) || !secure_folder(data, BASE_SDDL) || !secure_folder(logs, BASE_SDDL)) return 1;
+    if (!check_spool) return 0;
+    if (GetFileAttributesW(spool) == INVALID_FILE_ATTRIBUTES) {
+        say(L"%s will be created by the filter itself (owner SYSTEM, SYSTEM-only)", spool);
+        return 0;
+    }
+    return spool_is_system_only(spool) ? 0 : 1;
 }
 
 /* ---- service configuration ---------------------------------------------------------- */
@@ -358,15 +398,25 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     if (!g_status_handle) return;
     g_stop_event = CreateEventW(NULL, TRUE, FALSE, NULL);
     report(SERVICE_START_PENDING, 10000);
-    prepare_folders(); /* the logs folder must exist before the log file; idempotent */
+    prepare_folders(FALSE); /* the logs folder must exist before the log file; idempotent */
     open_log();
 
     /* The child inherits this environment: the config path unless the service's own
-       environment names one, the stop protocol, and where the DPAPI helper is (this exe). */
+       environment names one, the stop protocol, and where the native helpers are. */
     if (GetEnvironmentVariableW(L"PWSYNC_CONFIG", config, MAX_PATH) == 0 && program_data_path(config, MAX_PATH, L"dc-agent.yaml"))
         SetEnvironmentVariableW(L"PWSYNC_CONFIG", config);
     SetEnvironmentVariableW(L"PWSYNC_STOP_ON_STDIN_EOF", L"1");
-    if (GetModuleFileNameW(NULL, self, MAX_PATH) > 0) SetEnvironmentVariableW(L"PWSYNC_DPAPI_HELPER", self);
+    if (GetModuleFileNameW(NULL, self, MAX_PATH) > 0) {
+        WCHAR pipe_helper[MAX_PATH], *slash;
+        SetEnvironmentVariableW(L"PWSYNC_DPAPI_HELPER", self);
+        /* pwsync-pipe.exe, installed beside us, owns the filter's pipe (SYSTEM-only DACL, no
+           remote clients) and reads spooled files' owners: dc-agent/native/. */
+        lstrcpyW(pipe_helper, self);
+        if ((slash = wcsrchr(pipe_helper, L'\\')) != NULL && (size_t)(slash - pipe_helper) + 16 < MAX_PATH) {
+            lstrcpyW(slash + 1, L"pwsync-pipe.exe");
+            if (GetEnvironmentVariableW(L"PWSYNC_PIPE_HELPER", NULL, 0) == 0) SetEnvironmentVariableW(L"PWSYNC_PIPE_HELPER", pipe_helper);
+        }
+    }
 
     report(SERVICE_RUNNING, 0);
     say(L"service running; agent configuration %s", config);
@@ -423,7 +473,7 @@ int wmain(int argc, WCHAR **argv)
     if (argc >= 2) {
         if (lstrcmpiW(argv[1], L"register-filter") == 0) return edit_packages(TRUE);
         if (lstrcmpiW(argv[1], L"unregister-filter") == 0) return edit_packages(FALSE);
-        if (lstrcmpiW(argv[1], L"prepare-folders") == 0) return prepare_folders();
+        if (lstrcmpiW(argv[1], L"prepare-folders") == 0) return prepare_folders(TRUE);
         if (lstrcmpiW(argv[1], L"configure-service") == 0) return configure_service();
         if (lstrcmpiW(argv[1], L"unprotect") == 0) return unprotect();
     } else {
