@@ -110,7 +110,7 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
     expect(openssl.status, openssl.stderr).toBe(0);
     const started = Date.now();
     const build = spawnSync("bash", [path.join(repo, "dc-agent/windows/package.sh")], {
-      env: { ...process.env, PWSYNC_SIGN_CERT: signer.cert, PWSYNC_SIGN_KEY: signer.key, PWSYNC_PACKAGE_OUT: path.join(work, "dist") },
+      env: { ...process.env, PWSYNC_SIGN_CERT: signer.cert, PWSYNC_SIGN_KEY: signer.key, PWSYNC_PACKAGE_OUT: path.join(work, "dist"), PWSYNC_PACKAGE_SKIP_NPM: "1" },
       encoding: "utf8",
       timeout: 600_000,
     });

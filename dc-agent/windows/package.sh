@@ -26,7 +26,9 @@ if [ "$unsigned" = 0 ] && { [ -z "${PWSYNC_SIGN_CERT:-}" ] || [ -z "${PWSYNC_SIG
 fi
 
 bash dc-agent/windows/install-build-deps.sh
-bash scripts/ensure-deps.sh
+# The MSI test runs inside vitest: node_modules is there, and an `npm ci` now would pull it
+# from under the test files running beside it.
+[ "${PWSYNC_PACKAGE_SKIP_NPM:-0}" = 1 ] || bash scripts/ensure-deps.sh
 
 version=$(node -p 'require("./dc-agent/package.json").version')
 out="${PWSYNC_PACKAGE_OUT:-$repo/dist}"
