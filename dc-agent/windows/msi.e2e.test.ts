@@ -138,11 +138,11 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
     wine(["wineboot", "-i"]);
     wine(["winecfg", "/v", "win10"]);
     expect(wine(["reg", "add", LSA_KEY, "/v", "Notification Packages", "/t", "REG_MULTI_SZ", "/d", "scecli\\0rassfm", "/f"]).status).toBe(0);
-    // wine shuts its services down when the last ordinary process of the prefix exits; an
-    // idle cmd.exe keeps the prefix "booted" as a running Windows would be.
-    keeper = spawn("wine", ["cmd.exe", "/k"], { env: wineEnv, stdio: ["pipe", "ignore", "ignore"] });
     copyFileSync(msi, path.join(driveC, "pwsync-dc.msi"));
     copyFileSync(path.join(work, "lsa-standin.exe"), path.join(driveC, "lsa-standin.exe"));
+    // wine shuts its services down when the last ordinary process of the prefix exits; a
+    // sleeping process keeps the prefix "booted" as a running Windows would be.
+    keeper = spawn("wine", ["C:\\lsa-standin.exe", "hold"], { env: wineEnv, stdio: "ignore" });
 
     // 4. Step 1 of the three-step install: the admin's configuration and the files it names.
     mkdirSync(path.join(programData, "tls"), { recursive: true });
@@ -181,7 +181,6 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
   });
 
   afterAll(async () => {
-    keeper?.stdin?.end();
     keeper?.kill();
     spawnSync("wineserver", ["-k"], { env: wineEnv });
     await stack?.stop();
@@ -213,6 +212,7 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
   }, 900_000);
 
   it("a change made through the installed filter reaches the sandbox tenant", async () => {
+    expect(serviceState()).toBe("RUNNING");
     const changes = users.map((u) => ({ account: u.account, password: newPassword() }));
     passwords.push(...changes.map((c) => c.password));
     changePasswords(changes);

@@ -7,6 +7,8 @@
  * waits WAIT_MS for the filter's worker thread to deliver or spool, since LSASS never
  * unloads a package and this process is about to exit.
  * Prints one line per change: "notified <n>" (never the password).
+ * "lsa-standin.exe hold" only sleeps: wine stops a prefix's services when its last ordinary
+ * process exits, so the test keeps one running, as a booted Windows would be.
  */
 #include <windows.h>
 #include <ntsecapi.h>
@@ -37,6 +39,10 @@ int main(int argc, char **argv)
     int count = 0;
     char *line;
 
+    if (argc > 1 && strcmp(argv[1], "hold") == 0) {
+        Sleep(INFINITE);
+        return 0;
+    }
     GetSystemDirectoryW(dll, MAX_PATH);
     lstrcatW(dll, L"\\pwsync-filter.dll");
     if (!(m = LoadLibraryW(dll))) {
