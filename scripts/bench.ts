@@ -2,7 +2,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { demoUsers, generatedPassword, percentile, pushChanges, startStack, waitForOutcomes, type PlannedChange } from "@pwsync/devstack";
+import { demoUsers, generatedPassword, percentile, pushChanges, startStack, stopOnAnyExit, waitForOutcomes, type PlannedChange, type Stack } from "@pwsync/devstack";
 import { openEventLog, readStreamsEventsByType } from "@pwsync/eventlog";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { randomUUID } from "node:crypto";
@@ -24,9 +24,29 @@ const { values } = parseArgs({
     "skip-limited": { type: "boolean", default: false },
     "skip-steady": { type: "boolean", default: false },
     replicas: { type: "string", default: "1" },
+    quick: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
   },
 });
+if (values.help) {
+  process.stdout.write(`usage: npm run bench -- [--json] [--quick] [options]
+
+  --json             the result as one JSON line (last line of output)
+  --quick            a smoke run in about a minute: 100 changes at 100/s, a 2 s steady run, no
+                     rate-limited run (proves the bench works; its figures mean little)
+  --rate N --seconds S            saturation run: N changes/s offered for S s (default 1000 × 4)
+  --steady-rate N --steady-seconds S   overhead run at a steady load (default 50/s × 10 s)
+  --limited-changes N             rate-limited run size (default 600)
+  --skip-steady --skip-limited    leave those runs out
+  --replicas N                    replicas per consumer service (default 1)
+Exit code 0 only if no change was lost.
+`);
+  process.exit(0);
+}
+if (values.quick) Object.assign(values, { rate: "100", seconds: "1", "steady-rate": "50", "steady-seconds": "2", "skip-limited": true });
 const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+let running: Stack | undefined;
+stopOnAnyExit(async () => running?.stop(), say);
 const users = demoUsers(5000);
 const replicas = Number(values.replicas);
 
@@ -41,6 +61,7 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     overlay: { ingest: { agentRateLimit: { perSecond: 1e6, burst: 1e6 } }, executor: { rateLimit: options.executorLimit, retryLimit: 20 }, notifier: { notifyAdmins: false, notifyEndUser: false } },
     replicas: { resolver: replicas, "reset-executor": replicas, notifier: replicas },
   });
+  running = stack;
   const log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 4 });
   const control = sandboxControl(stack.sandboxUrl!, readFileSync(stack.pki.ca.cert));
   try {
@@ -119,6 +140,7 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
   } finally {
     await log.close();
     await stack.stop();
+    running = undefined;
   }
 }
 
@@ -173,4 +195,5 @@ if (!values["skip-limited"]) {
   };
 }
 process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
-process.exit(0);
+const lost = (result.lost as number) + ((result.rateLimited as { lost?: number } | undefined)?.lost ?? 0);
+process.exit(lost === 0 ? 0 : 1);

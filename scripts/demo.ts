@@ -6,7 +6,7 @@ import { loadRecipientPublicKey } from "@pwsync/crypto";
 import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc";
 import { AdminService, ChangeState, GetChangeRequestSchema, type GetChangeResponse } from "@pwsync/proto";
 import { parseArgs } from "node:util";
-import { demoUsers, generatedPassword, percentile, pushChanges, startStack, waitForOutcomes, type Outcome, type PlannedChange, type SandboxUserSpec } from "@pwsync/devstack";
+import { demoUsers, generatedPassword, percentile, pushChanges, startStack, stopOnAnyExit, waitForOutcomes, type Outcome, type PlannedChange, type SandboxUserSpec } from "@pwsync/devstack";
 import { openEventLog } from "@pwsync/eventlog";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { randomUUID } from "node:crypto";
@@ -114,7 +114,7 @@ async function localTarget(): Promise<Target> {
       await log.close();
       await stack.stop();
     },
-    dataDir: target.dataDir,
+    dataDir: stack.dataDir,
   };
 }
 
@@ -173,6 +173,7 @@ async function remoteTarget(dir: string): Promise<Target> {
 }
 
 const target = remoteDir ? await remoteTarget(remoteDir) : await localTarget();
+stopOnAnyExit(() => target.close(), say);
 let exitCode = 1;
 try {
   say(`pushing ${changes} changes from ${agents.join(" and ")} (sealed, mTLS)`);

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { startStack, type Stack } from "@pwsync/devstack";
+import { startStack, stopOnAnyExit, type Stack } from "@pwsync/devstack";
 import { parse as parseYaml } from "yaml";
 
 // `npm start`: the whole server side on this machine, on the embedded default.
@@ -42,7 +42,11 @@ try {
   process.exit(1);
 }
 
-const rel = (p: string) => path.relative(process.cwd(), p) || ".";
+// Paths as short as a user would type them: relative inside this folder, absolute elsewhere.
+const rel = (p: string) => {
+  const relative = path.relative(process.cwd(), p) || ".";
+  return relative.startsWith("..") ? p : relative;
+};
 log("ready.");
 process.stdout.write(
   [
@@ -64,36 +68,7 @@ process.stdout.write(
   ].join("\n"),
 );
 
-// Supervise: a service that dies is restarted (its work is safe in the event log).
-let stopping = false;
-for (const [instance, service] of stack.services) {
-  const watch = (s: typeof service) =>
-    s.exited.then(async (code) => {
-      if (stopping) return;
-      log(`${instance} exited (${code}); restarting`);
-      try {
-        await stack.restart(instance);
-        watch(stack.services.get(instance)!);
-      } catch (err) {
-        log(`${instance} could not restart: ${(err as Error).message}`);
-      }
-    });
-  watch(service);
-}
-
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    stopping = true;
-    log("stopping...");
-    stack.stop().then(
-      () => {
-        log("stopped.");
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log(`stop failed: ${(err as Error).message}`);
-        process.exit(1);
-      },
-    );
-  });
-}
+// A service that dies is restarted (its work is safe in the event log); any end of this
+// process stops everything it started.
+stack.supervise(log);
+stopOnAnyExit(() => stack.stop(), log);

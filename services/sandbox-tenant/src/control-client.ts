@@ -33,7 +33,7 @@ export function sandboxControl(baseUrl: string, caPem: string | Buffer) {
       const r = await call("POST", "/sandbox/faults", plan);
       if (r.status !== 200) throw new Error(`sandbox refused the fault plan: ${JSON.stringify(r.json)}`);
     },
-    stats: async () => (await call("GET", "/sandbox/stats")).json as { counters: Record<string, number>; writeBudget: unknown; peakWritesInWindow: number },
+    stats: async () => (await call("GET", "/sandbox/stats")).json as { counters: Record<string, number>; writeBudget: unknown; peakWritesInWindow: number; graphRequestsInFlight: number },
     state: async () => (await call("GET", "/sandbox/state")).json,
   };
 }

@@ -39,6 +39,8 @@ export interface SandboxStats {
   users: number;
   writeBudget: WriteBudget;
   peakWritesInWindow: number;
+  /** Graph requests received and not answered yet (a caller stuck behind injected latency shows here). */
+  graphRequestsInFlight: number;
 }
 
 export interface SandboxTenantHandle {
@@ -83,6 +85,7 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
   const writeBudget = options.writeBudget ?? DOCUMENTED_WRITE_BUDGET;
   const throttle = new WriteThrottle(writeBudget);
   const faults = new FaultPlan();
+  let graphRequestsInFlight = 0;
   const tokens = new AccessTokens(Buffer.from(state.tokenKey, "base64"), options.tenantId);
   const apps = new Map<string, ResolvedApp>(options.apps.map((app) => [app.clientId.toLowerCase(), resolveApp(app)]));
 
@@ -163,8 +166,13 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
     const segments = url.pathname.split("/").filter(Boolean);
 
     if (segments[0] === "v1.0") {
-      if (await applyGraphFaults(res, ids, req.method === "PATCH")) return;
-      return handleGraph(graph, { req, res, url, ids, body, origin });
+      graphRequestsInFlight++;
+      try {
+        if (await applyGraphFaults(res, ids, req.method === "PATCH")) return;
+        return await handleGraph(graph, { req, res, url, ids, body, origin });
+      } finally {
+        graphRequestsInFlight--;
+      }
     }
     if (segments[0] === "sandbox") return handleSandbox(req, res, url, body);
 
@@ -209,7 +217,7 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
   const handle: SandboxTenantHandle = {
     url: `https://${hostForUrl}:${port}`,
     port,
-    stats: () => ({ counters: { ...state.counters }, faults: faults.describe(), users: users.length, writeBudget, peakWritesInWindow: throttle.peakWritesInWindow }),
+    stats: () => ({ counters: { ...state.counters }, faults: faults.describe(), users: users.length, writeBudget, peakWritesInWindow: throttle.peakWritesInWindow, graphRequestsInFlight }),
     dumpState: () => JSON.stringify({ passwordHashes: state.passwordHashes, counters: state.counters }),
     close: async () => {
       server.closeAllConnections();
