@@ -107,11 +107,19 @@ describe("npm start, the commands its banner prints, and every way it can end", 
     await expectNothingLeft([launcherPid, ...everything], banner.ports);
   }, 900_000);
 
-  it("SIGTERM stops everything and exits 0", async () => {
+  it("a service that crashes is restarted with backoff, and the launcher says so; SIGTERM then stops everything and exits 0", async () => {
     const { command, launcherPid, banner, everything } = await startLauncher(dataDir);
+    const resolver = everything.find((pid) => commandLineOf(pid).includes("services/resolver/"))!;
+    process.kill(resolver, "SIGKILL");
+    await command.waitFor(/resolver#0 exited \(SIGKILL\); restarting in 1 s \(restart 1 in a row\)/);
+    await command.waitFor(/resolver#0 restarted/);
+    const restarted = descendants(launcherPid).find((pid) => commandLineOf(pid).includes("services/resolver/"));
+    expect(restarted).toBeGreaterThan(0);
+    expect(restarted).not.toBe(resolver);
+
     process.kill(launcherPid, "SIGTERM");
     expect(await command.exited).toBe(0);
-    await expectNothingLeft([launcherPid, ...everything], banner.ports);
+    await expectNothingLeft([launcherPid, ...everything, restarted!], banner.ports);
   }, 900_000);
 
   it("SIGKILL of the launcher still ends every service and Postgres (the reaper)", async () => {
