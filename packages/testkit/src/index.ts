@@ -18,8 +18,12 @@ export async function createTestDatabase(prefix = "t"): Promise<string> {
   return `postgres://postgres:pwsync-local@127.0.0.1:${port}/${name}`;
 }
 
-/** Polls until `check` returns a truthy value (or throws after `timeoutMs`, naming `what`). */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
+/**
+ * Polls until `check` returns a truthy value (or throws after `timeoutMs`, naming `what`). The default bound is generous on purpose: a condition
+ * that holds returns at once, and on a 2-core machine busy with other work a process start or
+ * a ready line can take tens of seconds (a bound too tight fails healthy code).
+ */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 90_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
