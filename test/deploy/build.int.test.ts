@@ -84,7 +84,7 @@ describe("npm run build", () => {
     children.push(admin);
     admin.stdout!.on("data", (c: Buffer) => (output += c));
     admin.stderr!.on("data", (c: Buffer) => (output += c));
-    const ready = await eventually("admin's listening line", async () => output.split("\n").map((l) => (l.startsWith("{") ? JSON.parse(l) : {})).find((l) => l.msg === "admin API listening (mTLS, reflection on)"));
+    const ready = await eventually("admin's listening line", async () => output.split("\n").map((l) => (l.startsWith("{") ? JSON.parse(l) : {})).find((l) => l.event === "ready"));
 
     const cli = spawnSync(process.execPath, [path.join(dist, "pwsync.js"), "status"], {
       env: { ...process.env, PWSYNC_ADMIN_ADDR: `localhost:${ready.port}`, PWSYNC_ADMIN_CA: pki.ca.cert, PWSYNC_ADMIN_CERT: pki.admins.ops!.cert, PWSYNC_ADMIN_KEY: pki.admins.ops!.key },

@@ -36,7 +36,7 @@ describe("admin main", () => {
     child = spawn(process.execPath, ["--import", "tsx", path.join(here, "main.ts")], { env: { ...process.env, PWSYNC_CONFIG: config }, stdio: ["ignore", "pipe", "pipe"] });
     child.stdout!.on("data", (c: Buffer) => (output += c));
     child.stderr!.on("data", (c: Buffer) => (output += c));
-    const ready = await eventually("the ready line", async () => output.split("\n").map((l) => (l.startsWith("{") ? JSON.parse(l) : {})).find((l) => l.msg === "admin API listening (mTLS, reflection on)"));
+    const ready = await eventually("the ready line", async () => output.split("\n").map((l) => (l.startsWith("{") ? JSON.parse(l) : {})).find((l) => l.event === "ready"));
     expect(ready).toMatchObject({ tenant: "NOT_CONFIGURED", watchdog: true });
     let out = "";
     const code = await runCli(["status"], {

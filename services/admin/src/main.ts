@@ -31,7 +31,7 @@ await runService(
       : undefined;
     const tenant = tenantKind(deps);
     if (tenant === TenantKind.SANDBOX) logger.warn({ graph: graph?.baseUrl }, "Graph points at the SANDBOX tenant: no real password is changed");
-    logger.info({ host: config.admin.host, port: server.port, tenant: TenantKind[tenant], watchdog: config.admin.watchdog.enabled }, "admin API listening (mTLS, reflection on)");
+    logger.info({ event: "ready", host: config.admin.host, port: server.port, tenant: TenantKind[tenant], watchdog: config.admin.watchdog.enabled }, "admin API listening (mTLS, reflection on)");
     return async () => {
       await watchdog?.stop();
       await server.shutdown();

@@ -46,7 +46,7 @@ export async function startIngest(config: IngestConfig, log: EventLog, logger: L
   });
   running.setServing(true);
   logger.info(
-    { host: settings.host, port: running.port, acceptedKeyIds: settings.acceptedKeyIds, scopedAgents: Object.keys(settings.agentScopes ?? {}) },
+    { event: "ready", host: settings.host, port: running.port, acceptedKeyIds: settings.acceptedKeyIds, scopedAgents: Object.keys(settings.agentScopes ?? {}) },
     "ingest listening (mTLS)",
   );
   const shutdown = running.shutdown;

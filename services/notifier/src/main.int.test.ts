@@ -51,8 +51,8 @@ describe("notifier process", () => {
     });
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     for (;;) {
-      const line = JSON.parse((await lines.next()).value as string) as { msg: string; healthPort?: number };
-      if (line.msg === "notifier started") {
+      const line = JSON.parse((await lines.next()).value as string) as { event?: string; healthPort?: number };
+      if (line.event === "ready") {
         expect(line.healthPort).toBe(healthPort);
         break;
       }

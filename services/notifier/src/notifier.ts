@@ -37,6 +37,7 @@ export async function startNotifier(config: NotifierConfig, options: NotifierOpt
     health.setServing(true);
     logger.info(
       {
+        event: "ready",
         healthPort: health.port,
         smtp: `${config.smtp.host}:${config.smtp.port}`,
         notifyAdmins: config.notifyAdmins,

@@ -36,7 +36,7 @@ await runService(
     });
     const health = await insecureHealthServer("127.0.0.1", config.executor.healthPort, "pwsync.v1.ResetExecutor");
     logger.info(
-      { keyIds: [...keys.keys()], retryLimit: config.executor.retryLimit, rateLimit: config.executor.rateLimit, graph: config.graph.baseUrl, healthPort: health.port },
+      { event: "ready", keyIds: [...keys.keys()], retryLimit: config.executor.retryLimit, rateLimit: config.executor.rateLimit, graph: config.graph.baseUrl, healthPort: health.port },
       "reset-executor consuming UserResolved",
     );
     return async () => {

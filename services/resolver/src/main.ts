@@ -17,7 +17,7 @@ await runService(
     const graph = await graphClientFromConfig(config.graph);
     const processor = await startResolver({ log, graph, logger, matchOrder: config.resolver.matchOrder, retainSecretOnFailure: config.resolver.retainSecretOnFailure });
     const health = await insecureHealthServer("127.0.0.1", config.resolver.healthPort, "pwsync.v1.Resolver");
-    logger.info({ matchOrder: config.resolver.matchOrder, graph: config.graph.baseUrl, healthPort: health.port }, "resolver consuming ChangeCaptured");
+    logger.info({ event: "ready", matchOrder: config.resolver.matchOrder, graph: config.graph.baseUrl, healthPort: health.port }, "resolver consuming ChangeCaptured");
     return async () => {
       health.setServing(false);
       await processor.stop();

@@ -46,7 +46,7 @@ const catcher = await startSmtpCatcher({
   onMessage: (m) =>
     logger.info({ id: m.id, file: m.file, from: m.envelopeFrom, to: m.envelopeTo, subject: m.subject, sizeBytes: m.sizeBytes }, "message caught"),
 });
-logger.info({ port: catcher.port, dir, auth: Boolean(user), startTls: Boolean(tlsKey) }, "smtp catcher listening");
+logger.info({ event: "ready", port: catcher.port, dir, auth: Boolean(user), startTls: Boolean(tlsKey) }, "smtp catcher listening");
 
 // Under the dev launcher, stop (gracefully, via our own SIGTERM handler) when it is gone.
 exitWhenParentDies(() => process.kill(process.pid, "SIGTERM"));
