@@ -38,7 +38,7 @@ let stack: Stack;
 try {
   stack = await startStack({ dataDir: values["data-dir"]!, ports: values.ports === "random" ? "random" : "fixed", overlay, progress: log });
 } catch (err) {
-  process.stderr.write(`pwsync: could not start: ${(err as Error).message}\n`);
+  process.stderr.write(`pwsync: could not start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 }
 

