@@ -20,9 +20,10 @@ bash dc-agent/scripts/install-test-deps.sh
 bash lsa-filter/scripts/install-toolchain.sh
 bash dc-agent/windows/install-build-deps.sh   # wixl, osslsigncode: the Windows package and its wine test
 
-step "proto: buf lint and buf breaking"
+step "proto: buf lint, buf breaking, generated code current"
 npx buf lint
 bash scripts/buf-breaking.sh
+bash scripts/check-generated.sh
 
 step "typecheck"
 npx tsc -p tsconfig.json
