@@ -8,7 +8,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { buildPasswordChange, IngestStream, StreamClosedError, type IngestEndpoint } from "@pwsync/agent-link";
-import { demoUsers, startStack, waitForOutcomes, type SandboxUserSpec, type Stack } from "@pwsync/devstack";
+import { demoUsers, pushChanges, startStack, waitForOutcomes, type SandboxUserSpec, type Stack } from "@pwsync/devstack";
+import { sql } from "kysely";
 import { openEventLog, readStream, type EventLog } from "@pwsync/eventlog";
 import { mtlsChannelCredentials } from "@pwsync/grpc";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
@@ -27,13 +28,22 @@ const ceo: SandboxUserSpec = {
   mail: "ceo@fabrikam.example",
   onPremisesImmutableId: Buffer.from("fabrikam-ceo-guid").subarray(0, 16).toString("base64"),
 };
-const users = [...demoUsers(20), ceo];
+const users = [...demoUsers(230), ceo];
+// The fairness run: a Graph budget of 20 writes/s and agents limited to 5/s (burst 10): a flood
+// can only ever be a few changes ahead of another DC's change, never the whole flood.
+const FLOOD = 200;
 let stack: Stack;
 let log: EventLog;
 let control: ReturnType<typeof sandboxControl>;
 
 beforeAll(async () => {
-  stack = await startStack({ dataDir: mkdtempSync(path.join(tmpdir(), "pwsync-trust-")), ports: "random", sandbox: { users, scryptCost: 1024 } });
+  stack = await startStack({
+    dataDir: mkdtempSync(path.join(tmpdir(), "pwsync-trust-")),
+    ports: "random",
+    agents: ["dc01", "dc02", "dc03"],
+    sandbox: { users, scryptCost: 1024 },
+    overlay: { ingest: { agentRateLimit: { perSecond: 5, burst: 10 } }, executor: { rateLimit: { writesPerWindow: 40, windowSeconds: 2 } } },
+  });
   log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 2 });
   control = sandboxControl(stack.sandboxUrl!, readFileSync(stack.pki.ca.cert));
 }, 120_000);
@@ -110,6 +120,27 @@ describe("trust boundaries of the running stack", () => {
       anonymous.close();
     }
   });
+
+  it("a flooding DC cannot make another DC's change wait behind its flood: the normal change completes while most of the flood is still to come", async () => {
+    const flood = Array.from({ length: FLOOD }, (_, i) => ({ changeId: randomUUID(), user: users[10 + i]!, password: `${canary}${i}`, changedAt: new Date(), agent: "dc03" }));
+    const floodIds = flood.map((c) => c.changeId);
+    const pushing = pushChanges(stack, flood);
+    const setSoFar = async () =>
+      Number((await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE type = 'PasswordSet' AND stream_id = ANY(${floodIds.map((id) => `change-${id}`)})`.execute(log.db)).rows[0]!.n);
+    await eventually("the flood to be under way", async () => (await setSoFar()) >= 10, 60_000, 100);
+    const normal = { changeId: randomUUID(), user: users[3]!, password: `${canary}-normal`, changedAt: new Date(), agent: "dc01" };
+    await pushChanges(stack, [normal]);
+    const outcome = await waitForOutcomes(log, new Set([normal.changeId]), { timeoutMs: 60_000 });
+    const floodDoneWhenNormalDone = await setSoFar();
+    expect(outcome.get(normal.changeId)?.type).toBe("PasswordSet");
+    // Unthrottled, the whole flood is in the log ahead of it (measured: 160 of 200 set before the
+    // normal change was); with the per-agent limit the normal change passes after roughly the
+    // flood's burst plus what its rate let in meanwhile — far from all of it.
+    expect(floodDoneWhenNormalDone).toBeLessThan(FLOOD / 2);
+    await pushing;
+    const all = await waitForOutcomes(log, new Set(floodIds), { timeoutMs: 120_000 });
+    expect([...all.values()].filter((o) => o.type === "PasswordSet")).toHaveLength(FLOOD);
+  }, 240_000);
 
   it("`pwsync revoke-agent` ends dc02's open stream within seconds, without restarting ingest", async () => {
     const stream = new IngestStream(stack.agentEndpoint("dc02"));

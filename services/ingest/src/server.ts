@@ -24,9 +24,10 @@ export async function startIngest(config: IngestConfig, log: EventLog, logger: L
     scopes: agentScopesFromConfig(settings.agentScopes ?? {}),
     maxClockSkewMs: settings.maxClockSkewSeconds !== undefined ? settings.maxClockSkewSeconds * 1000 : DEFAULT_MAX_CLOCK_SKEW_MS,
     maxInFlightPerStream: settings.maxInFlightPerStream ?? 256,
-    // Default: far above what one DC produces (a helpdesk's bulk reset included), low enough
-    // that one agent alone cannot outrun the tenant's write budget for long.
-    rateLimiter: new AgentRateLimiter(settings.agentRateLimit ?? { perSecond: 20, burst: 200 }),
+    // Default: above what one DC produces (a helpdesk's bulk reset passes as a burst), and about
+    // half of Graph's ~19 writes/s budget, so one flooding DC can never build a backlog in the
+    // executor that others wait behind (ARCHITECTURE.md, Security model: the bound).
+    rateLimiter: new AgentRateLimiter(settings.agentRateLimit ?? { perSecond: 10, burst: 100 }),
     revocations,
     denials: agentDenialRecorder(log, logger),
   };
