@@ -267,6 +267,19 @@ describe("dc-agent against a Samba AD DC and the real ingest", () => {
     }
   });
 
+  it("follows a sealing key rotation announced in ingest's heartbeat answers: new changes are sealed to the new key", async () => {
+    const next = generateRecipientKeyPair();
+    const { appendToStream } = await import("@pwsync/eventlog");
+    const { newEvent } = await import("@pwsync/proto");
+    await appendToStream(ingest.log.db, "sealing-keys", [{ ...newEvent("SealingKeyCreated", { keyId: next.keyId, publicKeyPem: next.publicPem, epoch: 1 }), metadata: { actor: "test" } }], { expectedVersion: "any" });
+    await eventually("the agent to switch keys", async () => agentLog.records().some((r) => r.to === next.keyId), 30_000);
+    const frame = frameFor("alice", canary);
+    await sendRaw(config.endpoint.path, frame);
+    await eventually("committed", () => committed([idOf(frame)]));
+    const secret = await ingest.log.db.selectFrom("sealed_secrets").select("key_id").where("change_id", "=", idOf(frame)).executeTakeFirstOrThrow();
+    expect(secret.key_id).toBe(next.keyId);
+  });
+
   it("leaves no plaintext password on the agent's disk or in its logs", async () => {
     const needles = [Buffer.from(canary, "utf8"), Buffer.from(canary, "utf16le")];
     const files: string[] = [];

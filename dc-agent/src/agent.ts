@@ -58,7 +58,10 @@ function filterRegistered(): boolean {
 }
 
 export async function startAgent(config: AgentConfig, logger: Logger, hooks: { beforeRecordingAck?: (ack: Ack) => void } = {}): Promise<RunningAgent> {
-  const recipient = loadRecipientPublicKey(readFileSync(config.ingest.sealingPublicKeyFile, "utf8"));
+  // The configured key until ingest announces another: the reset-executor rotates its sealing
+  // key, and ingest (authenticated by its server certificate) names the current one in every
+  // heartbeat answer. Both keys are accepted during the overlap, so the switch loses nothing.
+  let recipient = loadRecipientPublicKey(readFileSync(config.ingest.sealingPublicKeyFile, "utf8"));
   const directory = new Directory(config.ldap);
   // Two durable queues: the intake takes a sealed change the moment it arrives (then the
   // source is acknowledged), the outbox holds what passed the scope check, for the sender.
@@ -138,7 +141,18 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
       },
       config.ingest.timeoutMs,
     ).then(
-      ({ role }) => logger.debug({ server: role, queueDepth: facts.depth }, "heartbeat sent"),
+      ({ role, response }) => {
+        logger.debug({ server: role, queueDepth: facts.depth }, "heartbeat sent");
+        if (!response.sealingPublicKeyPem) return;
+        try {
+          const announced = loadRecipientPublicKey(response.sealingPublicKeyPem);
+          if (announced.keyId === recipient.keyId) return;
+          logger.warn({ from: recipient.keyId, to: announced.keyId, server: role }, "sealing key rotated by the server; new changes are sealed to the new key");
+          recipient = announced;
+        } catch (err) {
+          logger.warn({ err: (err as Error).message }, "ingest announced a sealing key that is not an X25519 public key; keeping the current one");
+        }
+      },
       (err: unknown) => logger.warn({ err: (err as Error).message }, "heartbeat not delivered"),
     );
   };
