@@ -41,6 +41,8 @@ export interface WorkerSettings {
 
 class CheckpointMismatch extends Error {}
 
+const PENDING_RETRY_MS = 100;
+
 function positionOf(event: StoredEvent): Position {
   return { transactionId: event.transactionId, globalPosition: event.globalPosition };
 }
@@ -155,6 +157,7 @@ export class PartitionWorker {
       if (!initial) await this.wakeup.sleep(pollIntervalMs * 4);
     }
     let checkpoint: Position = initial;
+    let pendingRetryMs = PENDING_RETRY_MS;
     while (!this.stopping) {
       try {
         const notified = this.notified;
@@ -163,9 +166,19 @@ export class PartitionWorker {
         // Notified but nothing readable: held back by an older open transaction; stay pending.
         if (notified && batch.events.length === 0) this.notified = true;
         if (!batch.scannedTo) {
-          await this.wakeup.sleep(pollIntervalMs);
+          // Notified but held back by an open transaction, possibly in another database of the
+          // cluster (xids are cluster-wide) whose commit notifies nobody here: look again soon
+          // rather than a whole poll interval later.
+          // Backing off: a notification whose event an earlier read already took stays pending too.
+          if (this.notified) {
+            await this.wakeup.sleep(Math.min(pollIntervalMs, pendingRetryMs));
+            pendingRetryMs *= 2;
+          } else {
+            await this.wakeup.sleep(pollIntervalMs);
+          }
           continue;
         }
+        pendingRetryMs = PENDING_RETRY_MS;
         if (batch.events.length > 0) checkpoint = await this.processBatch(batch.events, checkpoint);
         if (this.stopping) return;
         if (isAfter(batch.scannedTo, checkpoint) && (batch.events.length === 0 || samePosition(checkpoint, positionOf(batch.events.at(-1)!)))) {

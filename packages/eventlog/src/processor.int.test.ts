@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { sql, type Kysely } from "kysely";
+import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { appendToStream } from "./appendToStream.js";
 import { openEventLog, type EventLog } from "./open.js";
@@ -465,6 +466,23 @@ describe("processor", () => {
       olderDone = true;
       await eventually("both processed", async () => (await processedCount(log.db)) === 2, 10_000);
       expect((await processedRows(log.db)).map((r) => r.globalPosition).sort()).toEqual([a, b].sort());
+    });
+
+    it("an event held back by a transaction open in another database is processed soon after that commits, although no notification follows", async () => {
+      const { log } = await freshDatabase("crossdb");
+      await idleProcessor(log, "crossdb", 60_000);
+      // Transaction ids are cluster-wide: an open writer anywhere holds every reader back, and
+      // its commit notifies nobody in this database.
+      const other = new pg.Client(await createTestDatabase("crossdb_other"));
+      await other.connect();
+      cleanups.push(() => other.end());
+      await other.query("BEGIN");
+      await other.query("SELECT pg_current_xact_id()");
+      const [position] = await appended(log.db, "change-held", ["Plain"]);
+      await sleep(500);
+      expect((await processedRows(log.db)).map((r) => r.globalPosition)).toEqual([]);
+      await other.query("COMMIT");
+      await eventually("processed after the other database's commit", async () => (await processedRows(log.db)).some((r) => r.globalPosition === position), 10_000);
     });
 
     it("falls back to polling: an event committed without a notification is still processed", async () => {
