@@ -23,7 +23,7 @@ beforeAll(() => {
   const built = spawnSync(process.execPath, ["scripts/build.mjs", "--outdir", dist, "--dev-outdir", distDev], { cwd: root, encoding: "utf8" });
   expect(built.stderr).toBe("");
   expect(built.status).toBe(0);
-}, 120_000);
+}, 600_000); // a bound for starting real processes on a loaded 2-core machine, not a schedule
 afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
   rmSync(scratch, { recursive: true, force: true });

@@ -30,7 +30,7 @@ beforeAll(async () => {
     overlay: { ingest: { agentRateLimit: { perSecond: 1000, burst: 1000 } }, notifier: { notifyAdmins: false } },
   });
   log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 3 });
-}, 180_000);
+}, 600_000); // a bound for starting real processes on a loaded 2-core machine, not a schedule
 
 afterAll(async () => {
   await log?.close();

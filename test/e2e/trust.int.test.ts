@@ -46,7 +46,7 @@ beforeAll(async () => {
   });
   log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 2 });
   control = sandboxControl(stack.sandboxUrl!, readFileSync(stack.pki.ca.cert));
-}, 120_000);
+}, 600_000); // a bound for starting real processes on a loaded 2-core machine, not a schedule
 
 afterAll(async () => {
   await log?.close();
