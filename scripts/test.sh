@@ -25,8 +25,9 @@ npx buf lint
 bash scripts/buf-breaking.sh
 bash scripts/check-generated.sh
 
-step "typecheck"
+step "typecheck and the import graph (layering rules in .dependency-cruiser.cjs)"
 npx tsc -p tsconfig.json
+npm run -s check:imports
 
 step "lsa-filter: build x64/x86 and exercise the DLL under wine"
 bash lsa-filter/test/run.sh

@@ -1,0 +1,49 @@
+// The layering pwsync keeps, checked in CI (scripts/test.sh → npm run check:imports):
+//   packages/*  shared building blocks: never import a service, the DC agent or a dev stand-in
+//   services/*  one service each: import packages, never another service
+//   dev stand-ins (sandbox-tenant, smtp-catcher), the launcher (devstack) and test helpers
+//   (testkit) are for development and tests only: production code never imports them.
+// Tests, test support, scripts and the launcher itself may import anything.
+const testOrTool = "(\\.test\\.ts$|/test-support/|^test/|^scripts/|/test/|^packages/devstack/|^packages/testkit/)";
+const devOnly = "^(services/(sandbox-tenant|smtp-catcher)|packages/(devstack|testkit))/";
+
+module.exports = {
+  forbidden: [
+    {
+      name: "package-imports-service",
+      comment: "packages/* are shared building blocks; a service's code belongs to that service",
+      severity: "error",
+      from: { path: "^packages/", pathNot: testOrTool },
+      to: { path: "^(services|dc-agent)/" },
+    },
+    {
+      name: "service-imports-other-service",
+      comment:
+        "a service imports packages, never another service. One known exception, to be removed by moving the mailer and templates into a package: admin's SendTestAlert (test-alert.ts) sends through the notifier's mailer and templates.",
+      severity: "error",
+      from: { path: "^services/([^/]+)/", pathNot: [testOrTool, "^services/admin/src/test-alert\\.ts$"] },
+      to: { path: "^services/([^/]+)/", pathNot: "^services/$1/" },
+    },
+    {
+      name: "production-imports-dev-only",
+      comment: "the sandbox tenant, SMTP catcher, launcher and test kit never ship in production code",
+      severity: "error",
+      from: { path: "^(services|packages|dc-agent)/", pathNot: [testOrTool, devOnly] },
+      to: { path: devOnly },
+    },
+    {
+      name: "no-circular",
+      comment: "a cycle through a type-only import vanishes at compile time and is allowed",
+      severity: "error",
+      from: {},
+      to: { circular: true, viaOnly: { dependencyTypesNot: ["type-only"] } },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "(^|/)(node_modules|dist|dist-dev|gen)/" },
+    tsConfig: { fileName: "tsconfig.json" },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "default", "node"] },
+  },
+};
