@@ -4,7 +4,7 @@ import type { ConnectionOptions } from "node:tls";
 import { Client } from "ldapts";
 import type { AgentConfig } from "../config.js";
 import { sambaPaths, syncOptions } from "./sambaSource.js";
-import { initializeCache, runSyncPasswords } from "./syncpasswords.js";
+import { initializeCache, runSyncPasswords, type SyncRun } from "./syncpasswords.js";
 
 /** The accounts syncpasswords watches (its default DirSync filter): normal, non-krbtgt users. */
 export const SYNC_FILTER = "(&(objectClass=user)(userAccountControl:1.2.840.113556.1.4.803:=512)(!(sAMAccountName=krbtgt*)))";
@@ -46,7 +46,8 @@ export async function runBulkSync(config: AgentConfig, o: BulkSyncOptions): Prom
     return 2;
   }
   const perMinute = o.perMinute ?? config.samba.bulkPerMinute;
-  const total = await countAccounts(config.ldap);
+  // One retry: the DC may drop a connection while it is busy.
+  const total = await countAccounts(config.ldap).catch(async () => countAccounts(config.ldap));
   const minutes = Math.ceil(total / perMinute);
   if (!o.yes) {
     o.out(`samba-bulk-sync sets the CURRENT password of up to ${total} accounts in Entra (those in the agent's LDAP scope),`);
@@ -74,14 +75,25 @@ export async function runBulkSync(config: AgentConfig, o: BulkSyncOptions): Prom
   };
   try {
     await initializeCache(options, { info: () => {} } as never);
-    const run = runSyncPasswords(options, ["--no-wait"]);
-    run.onLine((line) => {
-      const m = /DONE-EXIT: (queued|recorded|skipped)/.exec(line);
-      if (!m) return;
-      counts[m[1] as keyof typeof counts]++;
-      report();
-    });
-    const r = await run.exited;
+    // syncpasswords stops at the first error (seen: Samba's ldapi dropping the connection under
+    // load); its cache keeps what was done, so a run that made progress is resumed.
+    let r: Awaited<SyncRun["exited"]>;
+    for (let attempt = 1; ; attempt++) {
+      const before = counts.queued + counts.skipped + counts.recorded;
+      const run = runSyncPasswords(options, ["--no-wait"]);
+      run.onLine((line) => {
+        const m = /DONE-EXIT: (queued|recorded|skipped)/.exec(line);
+        if (!m) return;
+        counts[m[1] as keyof typeof counts]++;
+        report();
+      });
+      r = await run.exited;
+      const progressed = counts.queued + counts.skipped + counts.recorded > before;
+      if (r.code === 0 || attempt >= 5 || !progressed) break;
+      const why = r.tail.filter((l) => /ERROR/.test(l)).slice(-1).join("");
+      audit("bulkSyncResumed", { ...counts, attempt, error: why });
+      o.out(`samba-bulk-sync: syncpasswords stopped (${why}); resuming`);
+    }
     report(true);
     if (r.code !== 0) {
       const why = r.tail.filter((l) => /ERROR/.test(l)).slice(-2).join(" | ") || r.tail.slice(-2).join(" | ");
