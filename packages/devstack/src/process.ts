@@ -23,7 +23,7 @@ export interface ServiceSpec {
 }
 
 /** How long a service may take between SIGTERM and its exit before it is killed (its own deadline is shorter). */
-export const STOP_GRACE_MS = 15_000;
+export const STOP_GRACE_MS = 30_000;
 const DEFAULT_READY_TIMEOUT_MS = 180_000;
 
 export interface RunningService<T = unknown> {

@@ -8,7 +8,7 @@ import { isAlive, processStartTime } from "./reaper.js";
 // launcher's own handlers did not survive — the reaper stops every registered process that
 // is still the one that was registered, so no service or Postgres outlives its launcher.
 
-const graceMs = Number(process.env.PWSYNC_REAPER_GRACE_MS ?? 15_000);
+const graceMs = Number(process.env.PWSYNC_REAPER_GRACE_MS ?? 30_000);
 const watched = new Map<number, Watched>();
 let released = false;
 
