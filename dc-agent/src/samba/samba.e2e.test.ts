@@ -16,7 +16,7 @@ import { agentConfigSchema, type AgentConfig } from "../config.js";
 import { Directory } from "../ldap/directory.js";
 import { capturingLogger } from "../test-support/capturingLogger.js";
 import { runVerify } from "../verify/verify.js";
-import { clients, startFullSambaDc, type FullSambaDc } from "../test-support/sambaFull.js";
+import { clients, lockFullSambaDc, startFullSambaDc, type FullSambaDc } from "../test-support/sambaFull.js";
 
 // A real Samba AD DC (LDAP, Kerberos, RPC, SMB) changed by real, unmodified clients; the
 // dc-agent capturing through `samba-tool user syncpasswords`; the whole server side as
@@ -34,6 +34,7 @@ const ROLES = ["kp", "smb", "st", "ldap", "rpc", "hist", "tri", "stop", "dcre", 
 const initial = new Map<string, string>();
 
 let dc: FullSambaDc;
+let dcLock: { release(): void } | undefined;
 let stack: Stack;
 let log: EventLog;
 let agent: RunningAgent | undefined;
@@ -50,6 +51,7 @@ async function changeEvents(user: string): Promise<number> {
 const signsIn = (user: string, password: string) => eventually(`${user} signs in with the new password`, async () => (await control.signIn(upn(user), password)) || undefined, 90_000, 500);
 
 beforeAll(async () => {
+  dcLock = await lockFullSambaDc();
   dc = startFullSambaDc();
   // Tombstones of accounts deleted by older runs would each be replayed by the first run.
   await dc.admin("domain", "tombstones", "expunge", "--tombstone-lifetime=0").catch(() => {});
@@ -105,13 +107,14 @@ beforeAll(async () => {
   } catch (err) {
     throw new Error(`${(err as Error).message}; agent log:\n${agentLog.lines.slice(-15).join("")}`);
   }
-}, 900_000);
+}, 1_500_000);
 
 afterAll(async () => {
   await agent?.stop();
   await log?.close();
   await stack?.stop();
   dc?.stop();
+  dcLock?.release();
 });
 
 describe("Samba AD DC → dc-agent (syncpasswords) → Entra sandbox", () => {

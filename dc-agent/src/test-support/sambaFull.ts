@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,11 +38,29 @@ function parseEnv(file: string): Record<string, string> {
   );
 }
 
-/** Provisions once (cached by the scripts' hash: ~20 s) and starts the DC (~3 s). */
-export function startFullSambaDc(): FullSambaDc {
+function dcDir(): string {
   const hash = createHash("sha256");
   for (const f of [path.join(scripts, "provision.sh"), keyScript]) hash.update(readFileSync(f));
-  const dir = path.join(tmpdir(), `pwsync-samba-full-${hash.digest("hex").slice(0, 10)}`);
+  return path.join(tmpdir(), `pwsync-samba-full-${hash.digest("hex").slice(0, 10)}`);
+}
+
+/**
+ * One test file at a time per machine uses this DC (several checkouts run the suite at once
+ * here): an exclusive flock held by a child process until `release()` — or until this process
+ * dies, which closes the child's stdin and so releases the lock.
+ */
+export async function lockFullSambaDc(): Promise<{ release(): void }> {
+  const child = spawn("flock", ["-x", `${dcDir()}.lock`, "-c", "echo locked; exec cat >/dev/null"], { stdio: ["pipe", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`flock exited (${code})`)));
+  });
+  return { release: () => child.stdin.end() };
+}
+
+/** Provisions once (cached by the scripts' hash: ~20 s) and starts the DC (~3 s). Hold lockFullSambaDc() first. */
+export function startFullSambaDc(): FullSambaDc {
+  const dir = dcDir();
   execFileSync("bash", [path.join(scripts, "provision.sh"), dir], { stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 });
   const start = () => execFileSync("bash", [path.join(scripts, "start.sh"), dir], { stdio: ["ignore", "ignore", "inherit"], timeout: 120_000 });
   start();
