@@ -71,16 +71,18 @@ export async function runService(
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
+  options.stopRequests?.((reason) => onSignal(reason));
   exitWhenParentDies(() => onSignal("launcher gone"));
 }
 
 /**
- * PWSYNC_STOP_TIMEOUT_SECONDS (default 8): below Docker's and compose's 10 s stop timeout and
- * Kubernetes' 30 s grace period, so a service always exits on its own terms before a SIGKILL.
+ * PWSYNC_STOP_TIMEOUT_SECONDS (default 25): below the grace periods pwsync's compose file (30 s)
+ * and Kubernetes manifests (45 s) give, so a service always exits on its own terms before a
+ * SIGKILL; long enough for the reset-executor to finish a write in flight on a loaded machine.
  */
 function stopTimeoutMs(): number {
-  const seconds = Number(process.env.PWSYNC_STOP_TIMEOUT_SECONDS ?? 8);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 8000;
+  const seconds = Number(process.env.PWSYNC_STOP_TIMEOUT_SECONDS ?? 25);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 25_000;
 }
 
 /**
