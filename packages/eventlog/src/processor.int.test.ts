@@ -103,7 +103,12 @@ async function positionOf(db: Kysely<Database>, globalPosition: bigint): Promise
 }
 
 async function appended(db: Kysely<Database>, streamId: string, types: string[], partitionKey?: string): Promise<bigint[]> {
-  const result = await appendToStream(db, streamId, types.map((type) => ({ type, data: {} })), { expectedVersion: "any", partitionKey });
+  const result = await appendToStream(
+    db,
+    streamId,
+    types.map((type) => ({ type, data: {} })),
+    { expectedVersion: "any", partitionKey },
+  );
   if (!result.success) throw new Error(`append to ${streamId} failed`);
   return result.globalPositions;
 }
@@ -115,7 +120,11 @@ async function appendUnderLoad(db: Kysely<Database>, writers: number, eventsPerW
       for (let written = 0, batch = 0; written < eventsPerWriter; batch++) {
         const count = Math.min(1 + ((writer + batch) % 3), eventsPerWriter - written);
         const streamId = `${prefix}-${(writer * 7 + batch * 13) % streams}`;
-        await appended(db, streamId, Array.from({ length: count }, () => "Plain"));
+        await appended(
+          db,
+          streamId,
+          Array.from({ length: count }, () => "Plain"),
+        );
         written += count;
       }
     }),
@@ -166,7 +175,9 @@ describe("processor", () => {
     expect(a! < b!).toBe(true);
 
     // The hazard: a reader going by position alone sees B, moves its checkpoint past it...
-    const naiveFirst = await sql<{ global_position: string }>`SELECT global_position FROM events WHERE global_position > 0 ORDER BY global_position`.execute(log.db);
+    const naiveFirst = await sql<{ global_position: string }>`SELECT global_position FROM events WHERE global_position > 0 ORDER BY global_position`.execute(
+      log.db,
+    );
     expect(naiveFirst.rows.map((r) => BigInt(r.global_position))).toEqual([b]);
     const naiveCheckpoint = b!;
 
@@ -194,7 +205,9 @@ describe("processor", () => {
     const { connectionString, log } = await freshDatabase("share");
     const invocations: Invocation[] = [];
     const members = await Promise.all(
-      ["m1", "m2"].map(async (memberId) => start(await openLog(connectionString), { group: "share", memberId, handle: recordingHandler(memberId, invocations) })),
+      ["m1", "m2"].map(async (memberId) =>
+        start(await openLog(connectionString), { group: "share", memberId, handle: recordingHandler(memberId, invocations) }),
+      ),
     );
 
     const total = await appendUnderLoad(log.db, 8, 260, 64, "change-share");
@@ -215,7 +228,9 @@ describe("processor", () => {
     const { connectionString, log } = await freshDatabase("handover");
     const invocations: Invocation[] = [];
     const [survivor, leaver] = await Promise.all(
-      ["survivor", "leaver"].map(async (memberId) => start(await openLog(connectionString), { group: "handover", memberId, handle: recordingHandler(memberId, invocations) })),
+      ["survivor", "leaver"].map(async (memberId) =>
+        start(await openLog(connectionString), { group: "handover", memberId, handle: recordingHandler(memberId, invocations) }),
+      ),
     );
     await eventually("partitions split between both members", async () => expectBalancedOwnership([survivor!, leaver!]), 5_000);
 
@@ -293,9 +308,11 @@ describe("processor", () => {
     // No unique constraint here: only the checkpoint compare-and-set can stop the second commit.
     await sql`CREATE TABLE effects (global_position bigint NOT NULL, member_id text NOT NULL)`.execute(log.db);
     const positions = await appended(log.db, "change-zombie", ["Plain", "Plain"]);
-    const effect = (memberId: string, event: StoredEvent): Writes => async (trx) => {
-      await sql`INSERT INTO effects (global_position, member_id) VALUES (${String(event.globalPosition)}, ${memberId})`.execute(trx);
-    };
+    const effect =
+      (memberId: string, event: StoredEvent): Writes =>
+      async (trx) => {
+        await sql`INSERT INTO effects (global_position, member_id) VALUES (${String(event.globalPosition)}, ${memberId})`.execute(trx);
+      };
 
     let releaseZombie = () => {};
     const zombieGate = new Promise<void>((resolve) => (releaseZombie = resolve));
@@ -318,7 +335,9 @@ describe("processor", () => {
     await eventually("zombie began the first event", async () => zombieStarted);
 
     // Its control connection (and with it every partition lock) dies while the handler runs.
-    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-zombie-control' AND datname = current_database()`.execute(log.db);
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-zombie-control' AND datname = current_database()`.execute(
+      log.db,
+    );
     await start(await openLog(connectionString), { group: "zombie", memberId: "successor", handle: async (event) => effect("successor", event) });
     await eventually("successor processed both events", async () => {
       const rows = await sql`SELECT 1 FROM effects WHERE member_id = 'successor'`.execute(log.db);
@@ -327,7 +346,9 @@ describe("processor", () => {
 
     releaseZombie();
     await eventually("zombie's commit refused by the checkpoint", async () => warnings.some((w) => w.includes("checkpoint moved under us")));
-    const effects = await sql<{ global_position: string; member_id: string }>`SELECT global_position, member_id FROM effects ORDER BY global_position`.execute(log.db);
+    const effects = await sql<{ global_position: string; member_id: string }>`SELECT global_position, member_id FROM effects ORDER BY global_position`.execute(
+      log.db,
+    );
     expect(effects.rows.map((r) => [BigInt(r.global_position), r.member_id])).toEqual(positions.map((p) => [p, "successor"]));
   });
 
@@ -362,7 +383,9 @@ describe("processor", () => {
       },
     });
     await eventually("x began change-a", async () => xContext);
-    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-fenced-control' AND datname = current_database()`.execute(log.db);
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-fenced-control' AND datname = current_database()`.execute(
+      log.db,
+    );
     await eventually("x was told it lost the partition", async () => xContext!.signal.aborted);
     await start(await openLog(connectionString), { group: "fenced", memberId: "y", handle: async (event, context) => fencedEffect("y", event, context) });
     await eventually("y handled both changes", async () => sideEffects.length === 2);
@@ -437,12 +460,12 @@ describe("processor", () => {
       await sleep(700);
       expect(await processedCount(log.db)).toBe(0);
       const [notified] = await appended(log.db, "change-notified", ["Plain"], "user-quiet");
-      await eventually("woken by the notification", async () => (await processedCount(log.db)) === 2, 10_000);
+      await eventually("woken by the notification", async () => (await processedCount(log.db)) === 2, 40_000); // well under the 60 s poll: only the notification can explain it
       expect((await processedRows(log.db)).map((r) => r.globalPosition)).toEqual([silent, notified]);
 
       for (let i = 0; i < 3; i++) {
         const [position] = await appended(log.db, `change-notify-${i}`, ["Plain"]);
-        await eventually(`event ${i} processed`, async () => (await processedRows(log.db)).some((r) => r.globalPosition === position), 10_000);
+        await eventually(`event ${i} processed`, async () => (await processedRows(log.db)).some((r) => r.globalPosition === position), 40_000);
       }
     });
 
@@ -482,7 +505,11 @@ describe("processor", () => {
       await sleep(500);
       expect((await processedRows(log.db)).map((r) => r.globalPosition)).toEqual([]);
       await other.query("COMMIT");
-      await eventually("processed after the other database's commit", async () => (await processedRows(log.db)).some((r) => r.globalPosition === position), 10_000);
+      await eventually(
+        "processed after the other database's commit",
+        async () => (await processedRows(log.db)).some((r) => r.globalPosition === position),
+        10_000,
+      );
     });
 
     it("falls back to polling: an event committed without a notification is still processed", async () => {
