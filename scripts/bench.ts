@@ -2,7 +2,17 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { demoUsers, generatedPassword, percentile, pushChanges, startStack, stopOnAnyExit, waitForOutcomes, type PlannedChange, type Stack } from "@pwsync/devstack";
+import {
+  demoUsers,
+  generatedPassword,
+  percentile,
+  pushChanges,
+  startStack,
+  stopOnAnyExit,
+  waitForOutcomes,
+  type PlannedChange,
+  type Stack,
+} from "@pwsync/devstack";
 import { openEventLog, readStreamsEventsByType } from "@pwsync/eventlog";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { randomUUID } from "node:crypto";
@@ -58,7 +68,11 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     ports: "random",
     sandbox: { users, writeBudget: options.budget, scryptCost: 2, persistState: false },
     // Ingest's per-agent rate limit would cap what is being measured; lifted here.
-    overlay: { ingest: { agentRateLimit: { perSecond: 1e6, burst: 1e6 } }, executor: { rateLimit: options.executorLimit, retryLimit: 20 }, notifier: { notifyAdmins: false, notifyEndUser: false } },
+    overlay: {
+      ingest: { agentRateLimit: { perSecond: 1e6, burst: 1e6 } },
+      executor: { rateLimit: options.executorLimit, retryLimit: 20 },
+      notifier: { notifyAdmins: false, notifyEndUser: false },
+    },
     replicas: { resolver: replicas, "reset-executor": replicas, notifier: replicas },
   });
   running = stack;
@@ -66,7 +80,13 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
   const control = sandboxControl(stack.sandboxUrl!, readFileSync(stack.pki.ca.cert));
   try {
     // Warm-up: first calls pay for JIT, TLS sessions and the Graph token.
-    const warm = Array.from({ length: 50 }, (_, i) => ({ changeId: randomUUID(), user: users[4999 - i]!, password: generatedPassword(), changedAt: new Date(), agent: "dc01" }));
+    const warm = Array.from({ length: 50 }, (_, i) => ({
+      changeId: randomUUID(),
+      user: users[4999 - i]!,
+      password: generatedPassword(),
+      changedAt: new Date(),
+      agent: "dc01",
+    }));
     await waitForOutcomes(log, new Set((await pushChanges(stack, warm)).map((c) => c.changeId)), { timeoutMs: 60_000 });
     // Start the measured run with an empty write window (warm-up writes would count otherwise).
     await control.faults({ reset: true });
@@ -135,7 +155,9 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     executeMs.sort((a, b) => a - b);
     graphMs.sort((a, b) => a - b);
     say(`${name}: Graph PATCH (sandbox) p50/p99 ${percentile(graphMs, 50)}/${percentile(graphMs, 99)} ms`);
-    say(`${name}: stages p50/p99 — receipt→UserResolved ${percentile(resolveMs, 50)}/${percentile(resolveMs, 99)} ms, UserResolved→PasswordSet ${percentile(executeMs, 50)}/${percentile(executeMs, 99)} ms`);
+    say(
+      `${name}: stages p50/p99 — receipt→UserResolved ${percentile(resolveMs, 50)}/${percentile(resolveMs, 99)} ms, UserResolved→PasswordSet ${percentile(executeMs, 50)}/${percentile(executeMs, 99)} ms`,
+    );
     return { stack, dataDir, sent, outcomes, seconds: (lastTerminal - t0) / 1000, overheads, setTimes, before, after, lost: sent.length - outcomes.size };
   } finally {
     await log.close();
@@ -153,7 +175,9 @@ rmSync(saturated.dataDir, { recursive: true, force: true });
 // Overhead: a steady load well under capacity, so the figure is the pipeline's own latency
 // (ingest receipt → Graph request sent), not time spent queueing behind a backlog.
 const steadyRate = Number(values["steady-rate"]);
-const steady = values["skip-steady"] ? undefined : await run("steady", { ...unlimited, changes: Math.round(steadyRate * Number(values["steady-seconds"])), rate: steadyRate });
+const steady = values["skip-steady"]
+  ? undefined
+  : await run("steady", { ...unlimited, changes: Math.round(steadyRate * Number(values["steady-seconds"])), rate: steadyRate });
 if (steady) rmSync(steady.dataDir, { recursive: true, force: true });
 const result: Record<string, unknown> = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, loadAverage1m: Number(loadavg()[0]!.toFixed(2)) },

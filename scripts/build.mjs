@@ -38,7 +38,13 @@ const { values } = parseArgs({
 const entryPoints = JSON.parse(readFileSync(path.join(root, "scripts/entry-points.json"), "utf8"));
 const productionEntries = entryPoints.production;
 const devEntries = entryPoints.dev;
-const neverInProduction = [/^services\/sandbox-tenant\//, /^services\/smtp-catcher\//, /^packages\/(devstack|testkit|local-postgres)\//, /\.test\.ts$/, /\/test-(support|fixtures)\//];
+const neverInProduction = [
+  /^services\/sandbox-tenant\//,
+  /^services\/smtp-catcher\//,
+  /^packages\/(devstack|testkit|local-postgres)\//,
+  /\.test\.ts$/,
+  /\/test-(support|fixtures)\//,
+];
 
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 const runtimeDependencies = new Set(Object.keys(pkg.dependencies ?? {}));
@@ -105,4 +111,6 @@ if (!values["no-dev"]) {
   check(dev, "dev", { production: false });
 }
 const names = [...Object.keys(productionEntries), ...(values["no-dev"] ? [] : Object.keys(devEntries))];
-process.stdout.write(`build: ${names.length} entry points in ${Date.now() - started} ms → ${path.relative(root, values.outdir) || values.outdir}${values["no-dev"] ? "" : `, ${path.relative(root, values["dev-outdir"])}`}\n`);
+process.stdout.write(
+  `build: ${names.length} entry points in ${Date.now() - started} ms → ${path.relative(root, values.outdir) || values.outdir}${values["no-dev"] ? "" : `, ${path.relative(root, values["dev-outdir"])}`}\n`,
+);

@@ -6,7 +6,18 @@ import { loadRecipientPublicKey } from "@pwsync/crypto";
 import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc";
 import { AdminService, ChangeState, GetChangeRequestSchema, type GetChangeResponse } from "@pwsync/proto";
 import { parseArgs } from "node:util";
-import { demoUsers, generatedPassword, percentile, pushChanges, startStack, stopOnAnyExit, waitForOutcomes, type Outcome, type PlannedChange, type SandboxUserSpec } from "@pwsync/devstack";
+import {
+  demoUsers,
+  generatedPassword,
+  percentile,
+  pushChanges,
+  startStack,
+  stopOnAnyExit,
+  waitForOutcomes,
+  type Outcome,
+  type PlannedChange,
+  type SandboxUserSpec,
+} from "@pwsync/devstack";
 import { openEventLog } from "@pwsync/eventlog";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { randomUUID } from "node:crypto";
@@ -76,7 +87,9 @@ const start = Date.now() - changes;
 if (entries) {
   const accounts = [...new Set(entries.map((e) => e.account))];
   if (remoteUsers) {
-    users = accounts.map((account) => remoteUsers.find((u) => u.userPrincipalName.split("@")[0] === account) ?? fail(`${account} is not a user of the running sandbox tenant`));
+    users = accounts.map(
+      (account) => remoteUsers.find((u) => u.userPrincipalName.split("@")[0] === account) ?? fail(`${account} is not a user of the running sandbox tenant`),
+    );
   } else {
     users = demoUsers(accounts.length).map((u, i) => ({ ...u, userPrincipalName: `${accounts[i]}@contoso.example`, mail: `${accounts[i]}@contoso.example` }));
   }
@@ -88,7 +101,13 @@ if (entries) {
 } else {
   const wanted = Number(values.users ?? Math.min(5000, Math.max(1, Math.ceil(changes / 2))));
   users = remoteUsers ? remoteUsers.slice(0, wanted) : demoUsers(wanted);
-  planned = Array.from({ length: changes }, (_, i) => ({ changeId: randomUUID(), user: users[i % users.length]!, password: generatedPassword(), changedAt: new Date(start + i), agent: agents[i % 2]! }));
+  planned = Array.from({ length: changes }, (_, i) => ({
+    changeId: randomUUID(),
+    user: users[i % users.length]!,
+    password: generatedPassword(),
+    changedAt: new Date(start + i),
+    agent: agents[i % 2]!,
+  }));
 }
 
 interface Target {
@@ -103,7 +122,14 @@ interface Target {
 async function localTarget(): Promise<Target> {
   say(`starting the stack in ${values["data-dir"]}`);
   // The demo's bursts are far above one DC's normal rate: lift ingest's per-agent limit.
-  const stack = await startStack({ dataDir: values["data-dir"]!, ports: "random", agents, sandbox: { users, scryptCost: 1024 }, progress: say, overlay: { ingest: { agentRateLimit: { perSecond: 1e6, burst: 1e6 } } } });
+  const stack = await startStack({
+    dataDir: values["data-dir"]!,
+    ports: "random",
+    agents,
+    sandbox: { users, scryptCost: 1024 },
+    progress: say,
+    overlay: { ingest: { agentRateLimit: { perSecond: 1e6, burst: 1e6 } } },
+  });
   const log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 2 });
   return {
     endpoint: stack,
@@ -132,23 +158,35 @@ async function remoteTarget(dir: string): Promise<Target> {
     return readFileSync(full);
   };
   const caPem = file("pki", "ca.pem");
-  const publicKeys = readdirSync(path.join(dir, "keys")).filter((n) => n.endsWith(".pub.pem")).sort();
+  const publicKeys = readdirSync(path.join(dir, "keys"))
+    .filter((n) => n.endsWith(".pub.pem"))
+    .sort();
   if (publicKeys.length === 0) fail(`no sealing public key (*.pub.pem) in ${path.join(dir, "keys")}`);
   const recipient = loadRecipientPublicKey(file("keys", publicKeys.at(-1)!).toString("utf8"));
   const Admin = makeClient(AdminService);
-  const admin = new Admin(values.admin!, mtlsChannelCredentials({ ca: caPem, cert: file("pki", "admins", "admin.pem"), key: file("pki", "admins", "admin.key") })) as unknown as {
+  const admin = new Admin(
+    values.admin!,
+    mtlsChannelCredentials({ ca: caPem, cert: file("pki", "admins", "admin.pem"), key: file("pki", "admins", "admin.key") }),
+  ) as unknown as {
     getChange(request: unknown, callback: (err: Error | null, response?: GetChangeResponse) => void): void;
     close(): void;
   };
   const getChange = (changeId: string) =>
     new Promise<GetChangeResponse | undefined>((resolve, reject) =>
-      admin.getChange(create(GetChangeRequestSchema, { changeId }), (err, response) => (err ? ((err as { code?: number }).code === 5 ? resolve(undefined) : reject(err)) : resolve(response))),
+      admin.getChange(create(GetChangeRequestSchema, { changeId }), (err, response) =>
+        err ? ((err as { code?: number }).code === 5 ? resolve(undefined) : reject(err)) : resolve(response),
+      ),
     );
   say(`using the running stack: ingest ${values.ingest}, admin ${values.admin}, sandbox ${values.sandbox}`);
   return {
     endpoint: {
       recipient,
-      agentEndpoint: (agent: string) => ({ address: values.ingest!, caPem, certPem: file("pki", "agents", `${agent}.pem`), keyPem: file("pki", "agents", `${agent}.key`) }),
+      agentEndpoint: (agent: string) => ({
+        address: values.ingest!,
+        caPem,
+        certPem: file("pki", "agents", `${agent}.pem`),
+        keyPem: file("pki", "agents", `${agent}.key`),
+      }),
     },
     sandboxUrl: values.sandbox,
     caPem,

@@ -53,7 +53,9 @@ process.stdout.write(
     "",
     `  agent ingest (mTLS gRPC)  ${stack.ingestAddress}`,
     `  admin API (mTLS gRPC, reflection)  ${stack.adminAddress}  — try: npm run pwsync -- status --addr ${stack.adminAddress} --ca ${rel(stack.pki.ca.cert)} --cert ${rel(path.join(stack.pki.dir, "admins/admin.pem"))} --key ${rel(path.join(stack.pki.dir, "admins/admin.key"))}`,
-    stack.sandboxUrl ? `  SANDBOX tenant (not Microsoft!)  ${stack.sandboxUrl}  — sign-in check: POST ${stack.sandboxUrl}/sandbox/signin` : "  Microsoft Graph: real tenant from your --config",
+    stack.sandboxUrl
+      ? `  SANDBOX tenant (not Microsoft!)  ${stack.sandboxUrl}  — sign-in check: POST ${stack.sandboxUrl}/sandbox/signin`
+      : "  Microsoft Graph: real tenant from your --config",
     `  SMTP catcher              127.0.0.1:${stack.smtpPort}  → mail in ${rel(stack.mailDir)}/`,
     `  PostgreSQL event log      ${stack.databaseUrl.replace(/:[^:@/]+@/, ":***@")}`,
     `  configuration             ${rel(stack.configFile)}`,
@@ -61,7 +63,9 @@ process.stdout.write(
     `  logs (JSON lines)         ${rel(stack.logsDir)}/`,
     "",
     `  Push test changes into it: npm run demo -- --changes 100 --remote ${rel(stack.dataDir)}${
-      values.ports === "random" ? ` --ingest ${stack.ingestAddress} --admin ${stack.adminAddress}${stack.sandboxUrl ? ` --sandbox ${stack.sandboxUrl}` : ""}` : ""
+      values.ports === "random"
+        ? ` --ingest ${stack.ingestAddress} --admin ${stack.adminAddress}${stack.sandboxUrl ? ` --sandbox ${stack.sandboxUrl}` : ""}`
+        : ""
     }`,
     "  Ctrl-C stops everything; data stays in the data dir.",
     "",

@@ -44,7 +44,11 @@ const password = Buffer.from("bench-not-a-real-password");
 for (let i = 0; i < total; i += 500) {
   const batch = [];
   for (let j = i; j < Math.min(total, i + 500); j++) {
-    const change = buildPasswordChange(recipient, { changeId: randomUUID(), accountName: `user${j % 5000}`, mail: `user${j % 5000}@bench.example`, changedAt: new Date(), domainController: "bench" }, password);
+    const change = buildPasswordChange(
+      recipient,
+      { changeId: randomUUID(), accountName: `user${j % 5000}`, mail: `user${j % 5000}@bench.example`, changedAt: new Date(), domainController: "bench" },
+      password,
+    );
     batch.push(queue.append(toBinary(PasswordChangeSchema, change)));
   }
   await Promise.all(batch);
@@ -59,13 +63,30 @@ const reopened = await DurableQueue.open(path.join(root, "queue"), { segmentByte
 console.log(`reopened: depth ${reopened.depth}, RSS ${mb(process.memoryUsage().rss)}`);
 
 const server = await startIngest(
-  { database: { url: log.connectionString }, ingest: { host: "127.0.0.1", port, tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 64 * 1024, acceptedKeyIds: [keys.keyId], maxBatch: 256, agentScopes: { bench: ["contoso.example"] }, agentRateLimit: { perSecond: 1e6, burst: 1e6 } } },
+  {
+    database: { url: log.connectionString },
+    ingest: {
+      host: "127.0.0.1",
+      port,
+      tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key },
+      maxMessageBytes: 64 * 1024,
+      acceptedKeyIds: [keys.keyId],
+      maxBatch: 256,
+      agentScopes: { bench: ["contoso.example"] },
+      agentRateLimit: { perSecond: 1e6, burst: 1e6 },
+    },
+  },
   log,
   quiet,
 );
 const config = agentConfigSchema.parse({
   agent: { domainController: "bench", dataDir: root },
-  ingest: { primary: { address: `127.0.0.1:${port}`, serverName: "localhost" }, tls: { caFile: pki.ca.cert, certFile: pki.agents.bench!.cert, keyFile: pki.agents.bench!.key }, sealingPublicKeyFile: "unused", timeoutMs: 60_000 },
+  ingest: {
+    primary: { address: `127.0.0.1:${port}`, serverName: "localhost" },
+    tls: { caFile: pki.ca.cert, certFile: pki.agents.bench!.cert, keyFile: pki.agents.bench!.key },
+    sealingPublicKeyFile: "unused",
+    timeoutMs: 60_000,
+  },
   ldap: { baseDn: "DC=x", bindDn: "CN=x", bindPasswordFile: "unused" },
 });
 const sender = new Sender({ queue: reopened, endpoints: endpointsOf(config.ingest), config: config.ingest, dataDir: root, logger: quiet });
@@ -78,7 +99,9 @@ while (reopened.depth > 0) {
   await new Promise((r) => setTimeout(r, 2000));
   const now = Date.now();
   const rate = ((last - reopened.depth) / ((now - lastAt) / 1000)).toFixed(0);
-  console.log(`  depth ${reopened.depth}, ${rate} changes/s, RSS ${mb(process.memoryUsage().rss)}, heap ${mb(process.memoryUsage().heapUsed)}, segments ${reopened.segmentCount}`);
+  console.log(
+    `  depth ${reopened.depth}, ${rate} changes/s, RSS ${mb(process.memoryUsage().rss)}, heap ${mb(process.memoryUsage().heapUsed)}, segments ${reopened.segmentCount}`,
+  );
   last = reopened.depth;
   lastAt = now;
 }

@@ -86,7 +86,9 @@ describe("ack fast, decide later (issue 11)", () => {
     expect(acks).toMatchObject([{ status: "accepted" }, { status: "accepted" }]);
     // Acknowledged, durable, and not decided: nothing has reached ingest, nothing was dropped.
     expect(agent.intake.depth + agent.queue.depth).toBe(2);
-    await eventually("the scope check reports the hung directory", async () => agentLog.records().some((r) => String(r.msg).startsWith("cannot look the account up")));
+    await eventually("the scope check reports the hung directory", async () =>
+      agentLog.records().some((r) => String(r.msg).startsWith("cannot look the account up")),
+    );
     expect(await ingest.captured()).toEqual([]);
     expect(agent.intake.depth).toBe(2);
     const intakeBytes = readdirSync(path.join(config.agent.dataDir, "intake")).map((f) => readFileSync(path.join(config.agent.dataDir, "intake", f)));
@@ -96,10 +98,14 @@ describe("ack fast, decide later (issue 11)", () => {
     }
 
     proxy.forward();
-    const rows = await eventually("committed after the directory came back", async () => {
-      const all = await ingest.captured();
-      return all.length === 2 ? all : undefined;
-    }, 30_000);
+    const rows = await eventually(
+      "committed after the directory came back",
+      async () => {
+        const all = await ingest.captured();
+        return all.length === 2 ? all : undefined;
+      },
+      30_000,
+    );
     expect(rows.find((r) => r.changeId === idOf(frame))).toMatchObject({ accountName: "alice", mail: "alice@pwsync.test" });
     await eventually("both queues empty", async () => agent.intake.depth === 0 && agent.queue.depth === 0);
   });

@@ -55,7 +55,15 @@ function configFor(dataDir: string, socket: string, spoolDir?: string): AgentCon
       connectionFailDelayMs: 300,
       heartbeatIntervalMs: 1000,
     },
-    ldap: { url: dc.ldapsUrl, baseDn: dc.baseDn, caFile: dc.caFile, serverName: dc.serverName, bindDn: dc.bindDn, bindPasswordFile: dc.bindPasswordFile, groups: [dc.dn("Password Sync")] },
+    ldap: {
+      url: dc.ldapsUrl,
+      baseDn: dc.baseDn,
+      caFile: dc.caFile,
+      serverName: dc.serverName,
+      bindDn: dc.bindDn,
+      bindPasswordFile: dc.bindPasswordFile,
+      groups: [dc.dn("Password Sync")],
+    },
     alarms: { queueAgeMs: 1000, queueDepth: 15, checkIntervalMs: 200 },
   }) as AgentConfig;
 }
@@ -105,7 +113,14 @@ describe("dc-agent against a Samba AD DC and the real ingest", () => {
   it("dc-agent verify passes every check against healthy servers, and says why an account is not synced", async () => {
     const good = await runVerify(config, { account: "alice" });
     expect(good.filter((r) => !r.ok)).toEqual([]);
-    expect(good.map((r) => r.check)).toEqual(expect.arrayContaining([expect.stringMatching(/^ingest primary/), expect.stringMatching(/^ingest secondary/), expect.stringMatching(/^LDAP bind/), 'filter for "alice"']));
+    expect(good.map((r) => r.check)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^ingest primary/),
+        expect.stringMatching(/^ingest secondary/),
+        expect.stringMatching(/^LDAP bind/),
+        'filter for "alice"',
+      ]),
+    );
     const outside = await runVerify(config, { account: "bob" });
     expect(outside.find((r) => r.check === 'filter for "bob"')).toMatchObject({ ok: false, detail: expect.stringMatching(/not synchronised/) });
     expect(formatTable(outside)).toMatch(/1 check\(s\) failed/);
@@ -113,7 +128,11 @@ describe("dc-agent against a Samba AD DC and the real ingest", () => {
 
   it("serves the exact bytes the C filter sends (frames captured under wine by lsa-filter/test/run.sh)", async () => {
     const capturedDir = path.resolve(here, "../../.state/lsa-filter/captured");
-    const files = existsSync(capturedDir) ? readdirSync(capturedDir).filter((f) => f.endsWith(".bin")).sort() : [];
+    const files = existsSync(capturedDir)
+      ? readdirSync(capturedDir)
+          .filter((f) => f.endsWith(".bin"))
+          .sort()
+      : [];
     // scripts/test.sh runs the wine suite first and requires the frames; alone, run.sh makes them.
     if (files.length === 0) {
       if (process.env.PWSYNC_REQUIRE_CAPTURED_FRAMES === "1") throw new Error(`no captured frames in ${capturedDir}`);
@@ -197,10 +216,17 @@ describe("dc-agent against a Samba AD DC and the real ingest", () => {
     for (const f of frames) expect(await sendRaw(config.endpoint.path, f)).toMatchObject({ status: "accepted" });
     // Acknowledged from the intake; the scope check then moves each one to the outbox.
     await eventually("all scope-checked", async () => agent.intake.depth === 0 && agent.queue.depth === 20);
-    const segmentBytes = readdirSync(path.join(config.agent.dataDir, "queue")).reduce((n, f) => n + statSync(path.join(config.agent.dataDir, "queue", f)).size, 0);
+    const segmentBytes = readdirSync(path.join(config.agent.dataDir, "queue")).reduce(
+      (n, f) => n + statSync(path.join(config.agent.dataDir, "queue", f)).size,
+      0,
+    );
     expect(segmentBytes).toBeGreaterThan(20 * 100);
     // Over the depth (15) and age (1 s) thresholds: alarms, never a drop.
-    await eventually("alarms raised", async () => ["queueDepth", "queueAge"].every((a) => agentLog.records().some((r) => r.alarm === a && String(r.msg).startsWith("ALARM raised"))), 5000);
+    await eventually(
+      "alarms raised",
+      async () => ["queueDepth", "queueAge"].every((a) => agentLog.records().some((r) => r.alarm === a && String(r.msg).startsWith("ALARM raised"))),
+      5000,
+    );
     expect(agent.queue.depth).toBe(20);
     await ingest.start("secondary");
     const rows = await eventually("backlog drained", () => committed(frames.map(idOf)), 30_000);
@@ -228,7 +254,12 @@ describe("dc-agent against a Samba AD DC and the real ingest", () => {
       const before = agentLog.lines.length;
       const answer = await sendRaw(config.endpoint.path, bytes);
       expect(answer === "closed" || answer.status === "rejected").toBe(true);
-      await eventually("log line", async () => agentLog.records().slice(before).some((r) => r.level === "warn" && /malformed frame|not completed/.test(String(r.msg))));
+      await eventually("log line", async () =>
+        agentLog
+          .records()
+          .slice(before)
+          .some((r) => r.level === "warn" && /malformed frame|not completed/.test(String(r.msg))),
+      );
     }
     const after = frameFor("alice", canary);
     expect(await sendRaw(config.endpoint.path, after)).toMatchObject({ status: "accepted" });
@@ -271,7 +302,12 @@ describe("dc-agent against a Samba AD DC and the real ingest", () => {
     const next = generateRecipientKeyPair();
     const { appendToStream } = await import("@pwsync/eventlog");
     const { newEvent } = await import("@pwsync/proto");
-    await appendToStream(ingest.log.db, "sealing-keys", [{ ...newEvent("SealingKeyCreated", { keyId: next.keyId, publicKeyPem: next.publicPem, epoch: 1 }), metadata: { actor: "test" } }], { expectedVersion: "any" });
+    await appendToStream(
+      ingest.log.db,
+      "sealing-keys",
+      [{ ...newEvent("SealingKeyCreated", { keyId: next.keyId, publicKeyPem: next.publicPem, epoch: 1 }), metadata: { actor: "test" } }],
+      { expectedVersion: "any" },
+    );
     await eventually("the agent to switch keys", async () => agentLog.records().some((r) => r.to === next.keyId), 30_000);
     const frame = frameFor("alice", canary);
     await sendRaw(config.endpoint.path, frame);

@@ -50,7 +50,10 @@ export function endpointsOf(config: AgentConfig["ingest"]): NamedEndpoint[] {
 function filterRegistered(): boolean {
   if (process.platform !== "win32") return false;
   try {
-    const out = execFileSync("reg", ["query", "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa", "/v", "Notification Packages"], { encoding: "utf8", windowsHide: true });
+    const out = execFileSync("reg", ["query", "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa", "/v", "Notification Packages"], {
+      encoding: "utf8",
+      windowsHide: true,
+    });
     return /pwsync-filter/i.test(out);
   } catch {
     return false;
@@ -82,7 +85,14 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
   const scope = new ScopeStage({ intake, outbox: queue, directory, logger, retryDelayMs: config.ldap.retryDelayMs });
   scope.start();
 
-  const sender = new Sender({ queue, endpoints, config: config.ingest, dataDir: config.agent.dataDir, logger, ...(hooks.beforeRecordingAck ? { beforeRecordingAck: hooks.beforeRecordingAck } : {}) });
+  const sender = new Sender({
+    queue,
+    endpoints,
+    config: config.ingest,
+    dataDir: config.agent.dataDir,
+    logger,
+    ...(hooks.beforeRecordingAck ? { beforeRecordingAck: hooks.beforeRecordingAck } : {}),
+  });
   sender.start();
   const pipeHelper = config.endpoint.pipeHelper ?? process.env.PWSYNC_PIPE_HELPER;
   const isPipe = /^\\\\[.?]\\pipe\\/i.test(config.endpoint.path);
@@ -94,7 +104,13 @@ export async function startAgent(config: AgentConfig, logger: Logger, hooks: { b
   const frameServer =
     isPipe && pipeHelper
       ? await startPipeBroker({ command: [pipeHelper], pipeName: config.endpoint.path, logger, handle })
-      : await startFrameServer({ path: config.endpoint.path, readTimeoutMs: config.endpoint.readTimeoutMs, maxConnections: config.endpoint.maxConnections, logger, handle });
+      : await startFrameServer({
+          path: config.endpoint.path,
+          readTimeoutMs: config.endpoint.readTimeoutMs,
+          maxConnections: config.endpoint.maxConnections,
+          logger,
+          handle,
+        });
 
   // On a Samba DC, changes come from syncpasswords instead of (or beside) the filter's endpoint.
   const samba: SambaSource | undefined = config.samba?.enabled ? await startSambaSource(config.samba, config.agent.dataDir, handle, logger) : undefined;

@@ -46,10 +46,17 @@ async function main(): Promise<void> {
     // The explicit, audited initial bulk sync on a Samba DC (dc-agent/README.md, "Samba AD domain controllers").
     const i = args.indexOf("--per-minute");
     const perMinute = i >= 0 ? Number(args[i + 1]) : undefined;
-    process.exit(await runBulkSync(config, { yes: args.includes("--yes"), ...(perMinute && perMinute > 0 ? { perMinute } : {}), out: (line) => process.stdout.write(`${line}\n`) }));
+    process.exit(
+      await runBulkSync(config, {
+        yes: args.includes("--yes"),
+        ...(perMinute && perMinute > 0 ? { perMinute } : {}),
+        out: (line) => process.stdout.write(`${line}\n`),
+      }),
+    );
   } else if (command === "run") {
     const file = config.log.file ? new RotatingFile(config.log.file, config.log.maxBytes, config.log.keep) : undefined;
-    const makeLogger = (o: { service: string }): Logger => createLogger({ service: o.service, level: config.log.level, ...(file ? { destination: file } : {}) });
+    const makeLogger = (o: { service: string }): Logger =>
+      createLogger({ service: o.service, level: config.log.level, ...(file ? { destination: file } : {}) });
     await runService(
       "dc-agent",
       async (logger) => {

@@ -30,7 +30,12 @@ const agentLog = capturingLogger();
 
 function spooled(account: string, sequence: bigint, capturedMs: number): { name: string; frame: Buffer } {
   const filetime = BigInt(capturedMs) * 10_000n + FILETIME_UNIX_EPOCH;
-  const r = encodeFrame({ accountUtf16le: Buffer.from(account, "utf16le"), passwordUtf16le: Buffer.from(canary, "utf16le"), sequence, capturedAtFiletime: filetime });
+  const r = encodeFrame({
+    accountUtf16le: Buffer.from(account, "utf16le"),
+    passwordUtf16le: Buffer.from(canary, "utf16le"),
+    sequence,
+    capturedAtFiletime: filetime,
+  });
   if (!r.ok) throw new Error(r.error.message);
   return { name: `${sequence.toString(16).padStart(16, "0")}-${filetime.toString(16).padStart(16, "0")}.pwsf`, frame: r.value };
 }
@@ -52,7 +57,15 @@ beforeAll(async () => {
       sealingPublicKeyFile: path.join(root, "keys", "sealing.pub.pem"),
       heartbeatIntervalMs: 60_000,
     },
-    ldap: { url: dc.ldapsUrl, baseDn: dc.baseDn, caFile: dc.caFile, serverName: dc.serverName, bindDn: dc.bindDn, bindPasswordFile: dc.bindPasswordFile, groups: [dc.dn("Password Sync")] },
+    ldap: {
+      url: dc.ldapsUrl,
+      baseDn: dc.baseDn,
+      caFile: dc.caFile,
+      serverName: dc.serverName,
+      bindDn: dc.bindDn,
+      bindPasswordFile: dc.bindPasswordFile,
+      groups: [dc.dn("Password Sync")],
+    },
     alarms: { spoolAgeMs: 60_000 },
   }) as AgentConfig;
 }, 600_000);
@@ -89,11 +102,20 @@ describe("one spool, one owner (issue 11, finding 1)", () => {
       return changeIdFor("dc01.pwsync.test", d.value);
     };
     const wanted = [idOf(fresh[0]!.frame), idOf(fresh[1]!.frame)];
-    const rows = await eventually("spooled changes committed", async () => {
-      const all = await ingest.captured();
-      return wanted.every((id) => all.some((r) => r.changeId === id)) ? all : undefined;
-    }, 30_000);
-    expect(rows.filter((r) => ["alice", "carol", "dan"].includes(r.accountName)).map((r) => r.accountName).sort()).toEqual(["alice", "carol", "dan"]);
+    const rows = await eventually(
+      "spooled changes committed",
+      async () => {
+        const all = await ingest.captured();
+        return wanted.every((id) => all.some((r) => r.changeId === id)) ? all : undefined;
+      },
+      30_000,
+    );
+    expect(
+      rows
+        .filter((r) => ["alice", "carol", "dan"].includes(r.accountName))
+        .map((r) => r.accountName)
+        .sort(),
+    ).toEqual(["alice", "carol", "dan"]);
     await eventually("spool empty", async () => readdirSync(dir).filter((n) => n.endsWith(".pwsf")).length === 0);
     expect(ids.length).toBe(3);
     expect((await runVerify(config)).find((r) => r.check.startsWith("spool folder"))).toMatchObject({ ok: true, detail: "0 file(s) waiting, oldest 0 s" });

@@ -65,7 +65,8 @@ function runWine(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number
 }
 
 beforeAll(async () => {
-  if (!existsSync(path.join(winePrefix, "system.reg"))) execFileSync("bash", [path.join(repo, "lsa-filter/scripts/install-toolchain.sh")], { stdio: "inherit", env: { ...process.env, PWSYNC_WINE32: "0" } });
+  if (!existsSync(path.join(winePrefix, "system.reg")))
+    execFileSync("bash", [path.join(repo, "lsa-filter/scripts/install-toolchain.sh")], { stdio: "inherit", env: { ...process.env, PWSYNC_WINE32: "0" } });
   execFileSync("make", ["-C", path.join(repo, "lsa-filter"), "-s", "x64"], { stdio: "inherit" });
   execFileSync("make", ["-C", path.join(repo, "dc-agent/windows/service"), "-s", `OUT=${path.join(root, "service")}`], { stdio: "inherit" });
   const helper = path.join(root, "dpapi-helper.sh");
@@ -88,7 +89,12 @@ beforeAll(async () => {
     tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") },
     tenantId,
     apps: [{ clientId, clientSecret }],
-    users: ["alice", "carol", "dan"].map((a) => ({ id: `wine-${a}`, userPrincipalName: `${a}@pwsync.test`, mail: `${a}@pwsync.test`, accountEnabled: true })) as never,
+    users: ["alice", "carol", "dan"].map((a) => ({
+      id: `wine-${a}`,
+      userPrincipalName: `${a}@pwsync.test`,
+      mail: `${a}@pwsync.test`,
+      accountEnabled: true,
+    })) as never,
     scryptCost: 1024,
   });
   control = sandboxControl(sandbox.url, caPem);
@@ -125,12 +131,22 @@ describe("the real filter under wine, end to end (issue 11)", () => {
     mkdirSync(work, { recursive: true });
     // 1. The agent is not running: LSA changes the passwords; the real DLL spools them.
     const r = await runWine(
-      [path.join(repo, "lsa-filter/build/x64/harness.exe"), W(path.join(repo, "lsa-filter/build/x64/pwsync-filter.dll")), W(path.join(repo, "lsa-filter/test/vectors")), W(work), W(path.join(root, "captured")), "x64", "e2e"],
+      [
+        path.join(repo, "lsa-filter/build/x64/harness.exe"),
+        W(path.join(repo, "lsa-filter/build/x64/pwsync-filter.dll")),
+        W(path.join(repo, "lsa-filter/test/vectors")),
+        W(work),
+        W(path.join(root, "captured")),
+        "x64",
+        "e2e",
+      ],
       { ...wineEnv, PWSYNC_E2E_CHANGES: changes.map((c) => `${c.account}:${c.n}`).join(","), PWSYNC_E2E_PASSWORD_PREFIX: canary },
     );
     expect(r.out).toMatch(/harness x64 e2e: \d+ passed, 0 failed/);
     expect(r.out).not.toContain(canary);
-    const files = readdirSync(spool).filter((f) => f.endsWith(".pwsf")).sort();
+    const files = readdirSync(spool)
+      .filter((f) => f.endsWith(".pwsf"))
+      .sort();
     expect(files).toHaveLength(changes.length);
     for (const f of files) {
       const bytes = readFileSync(path.join(spool, f));
@@ -148,20 +164,36 @@ describe("the real filter under wine, end to end (issue 11)", () => {
         sealingPublicKeyFile: path.join(root, "keys", "sealing.pub.pem"),
         heartbeatIntervalMs: 60_000,
       },
-      ldap: { url: dc.ldapsUrl, baseDn: dc.baseDn, caFile: dc.caFile, serverName: dc.serverName, bindDn: dc.bindDn, bindPasswordFile: dc.bindPasswordFile, groups: [dc.dn("Password Sync")] },
+      ldap: {
+        url: dc.ldapsUrl,
+        baseDn: dc.baseDn,
+        caFile: dc.caFile,
+        serverName: dc.serverName,
+        bindDn: dc.bindDn,
+        bindPasswordFile: dc.bindPasswordFile,
+        groups: [dc.dn("Password Sync")],
+      },
     }) as AgentConfig;
     agent = await startAgent(config, agentLog.logger);
 
     // 3. Every change is captured by ingest and reaches a terminal outcome.
-    const captured = await eventually("all spooled changes committed", async () => {
-      const rows = await ingest.captured();
-      return rows.length === changes.length ? rows : undefined;
-    }, 120_000);
+    const captured = await eventually(
+      "all spooled changes committed",
+      async () => {
+        const rows = await ingest.captured();
+        return rows.length === changes.length ? rows : undefined;
+      },
+      120_000,
+    );
     const TERMINAL = new Set(["PasswordSet", "Superseded", "ResetFailed", "ResolutionFailed"]);
-    const outcomes = await eventually("every change terminal", async () => {
-      const all = await Promise.all(captured.map(async (r) => ({ r, types: (await readStream(ingest.log.db, `change-${r.changeId}`)).map((e) => e.type) })));
-      return all.every((x) => x.types.some((t) => TERMINAL.has(t))) ? all : undefined;
-    }, 120_000);
+    const outcomes = await eventually(
+      "every change terminal",
+      async () => {
+        const all = await Promise.all(captured.map(async (r) => ({ r, types: (await readStream(ingest.log.db, `change-${r.changeId}`)).map((e) => e.type) })));
+        return all.every((x) => x.types.some((t) => TERMINAL.has(t))) ? all : undefined;
+      },
+      120_000,
+    );
     for (const o of outcomes) expect(["PasswordSet", "Superseded"]).toContain(o.types.find((t) => TERMINAL.has(t)));
     // In order: drained oldest first, so ingest committed each user's changes in capture order,
     // and no older change of a user was set after a newer one.

@@ -26,7 +26,9 @@ const version = (JSON.parse(readFileSync(path.join(repo, "dc-agent/package.json"
 
 const missingTools = ["wine", "wineserver", "x86_64-w64-mingw32-gcc"].filter((tool) => spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0);
 if (missingTools.length > 0) {
-  process.stderr.write(`SKIPPED dc-agent/windows/msi.e2e.test.ts: ${missingTools.join(", ")} not installed (bash lsa-filter/scripts/install-toolchain.sh installs them)\n`);
+  process.stderr.write(
+    `SKIPPED dc-agent/windows/msi.e2e.test.ts: ${missingTools.join(", ")} not installed (bash lsa-filter/scripts/install-toolchain.sh installs them)\n`,
+  );
 }
 
 const work = mkdtempSync(path.join(tmpdir(), "pwsync-msi-"));
@@ -99,25 +101,61 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
   let signer: { cert: string; key: string };
   const users = ["alice", "carol"].map((name) => ({
     account: name,
-    spec: { id: randomUUID(), userPrincipalName: `${name}@pwsync.test`, mail: `${name}@pwsync.test`, onPremisesImmutableId: randomBytes(16).toString("base64") },
+    spec: {
+      id: randomUUID(),
+      userPrincipalName: `${name}@pwsync.test`,
+      mail: `${name}@pwsync.test`,
+      onPremisesImmutableId: randomBytes(16).toString("base64"),
+    },
   }));
 
   beforeAll(async () => {
     // 1. The package, as `npm run package:windows` builds it, signed with a throw-away certificate.
     signer = { cert: path.join(work, "sign.pem"), key: path.join(work, "sign.key") };
-    const openssl = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", signer.key, "-out", signer.cert, "-days", "2",
-      "-subj", "/CN=pwsync test code signing (throw-away)", "-addext", "extendedKeyUsage=codeSigning", "-addext", "keyUsage=digitalSignature"], { encoding: "utf8" });
+    const openssl = spawnSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        signer.key,
+        "-out",
+        signer.cert,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=pwsync test code signing (throw-away)",
+        "-addext",
+        "extendedKeyUsage=codeSigning",
+        "-addext",
+        "keyUsage=digitalSignature",
+      ],
+      { encoding: "utf8" },
+    );
     expect(openssl.status, openssl.stderr).toBe(0);
     const started = Date.now();
     const build = spawnSync("bash", [path.join(repo, "dc-agent/windows/package.sh")], {
-      env: { ...process.env, PWSYNC_SIGN_CERT: signer.cert, PWSYNC_SIGN_KEY: signer.key, PWSYNC_PACKAGE_OUT: path.join(work, "dist"), PWSYNC_PACKAGE_SKIP_NPM: "1" },
+      env: {
+        ...process.env,
+        PWSYNC_SIGN_CERT: signer.cert,
+        PWSYNC_SIGN_KEY: signer.key,
+        PWSYNC_PACKAGE_OUT: path.join(work, "dist"),
+        PWSYNC_PACKAGE_SKIP_NPM: "1",
+      },
       encoding: "utf8",
       timeout: 600_000,
     });
     expect(build.status, `${build.stdout}\n${build.stderr}`).toBe(0);
     msi = path.join(work, "dist", `pwsync-dc-${version}-x64.msi`);
     process.stdout.write(`[msi e2e] package built in ${Math.round((Date.now() - started) / 1000)} s: ${(statSync(msi).size / 1e6).toFixed(1)} MB\n`);
-    const standin = spawnSync("x86_64-w64-mingw32-gcc", ["-O2", "-Wall", "-Werror", "-o", path.join(work, "lsa-standin.exe"), path.join(here, "test/lsa-standin.c")], { encoding: "utf8" });
+    const standin = spawnSync(
+      "x86_64-w64-mingw32-gcc",
+      ["-O2", "-Wall", "-Werror", "-o", path.join(work, "lsa-standin.exe"), path.join(here, "test/lsa-standin.c")],
+      { encoding: "utf8" },
+    );
     expect(standin.status, standin.stderr).toBe(0);
 
     // 2. The other side: a real Samba AD DC (the agent's LDAP lookups) and the server side with
@@ -163,7 +201,14 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
         connectionFailDelayMs: 1000,
         heartbeatIntervalMs: 5000,
       },
-      ldap: { url: dc.ldapsUrl, serverName: dc.serverName, baseDn: dc.baseDn, caFile: winPath("tls", "samba-ca.pem"), bindDn: dc.bindDn, bindPasswordFile: winPath("ldap-bind-password.txt") },
+      ldap: {
+        url: dc.ldapsUrl,
+        serverName: dc.serverName,
+        baseDn: dc.baseDn,
+        caFile: winPath("tls", "samba-ca.pem"),
+        bindDn: dc.bindDn,
+        bindPasswordFile: winPath("ldap-bind-password.txt"),
+      },
       log: { file: winPath("logs", "dc-agent.log") },
     };
     writeFileSync(path.join(programData, "dc-agent.yaml"), JSON.stringify(config, null, 2)); // JSON is YAML
@@ -173,7 +218,11 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
   afterEach(({ task }) => {
     if (task.result?.state !== "fail") return;
     const tail = (text: string, lines = 40) => text.trimEnd().split("\n").slice(-lines).join("\n");
-    const serviceLogs = stack ? filesUnder(stack.logsDir).map((f) => `--- ${path.basename(f)}\n${tail(readFileSync(f, "utf8"), 15)}`).join("\n") : "";
+    const serviceLogs = stack
+      ? filesUnder(stack.logsDir)
+          .map((f) => `--- ${path.basename(f)}\n${tail(readFileSync(f, "utf8"), 15)}`)
+          .join("\n")
+      : "";
     process.stderr.write(
       `[msi e2e] diagnostics for "${task.name}"\n--- service ${serviceState()}, spool: ${spooled().join(" ") || "(empty)"}\n` +
         `--- dc-agent-console.log\n${tail(consoleLog())}\n--- dc-agent.log\n${tail(agentLog())}\n${serviceLogs}\n`,
@@ -198,14 +247,29 @@ describe.skipIf(missingTools.length > 0)("Windows package under wine: msiexec /i
   it("msiexec /i installs the service RUNNING, the filter, and appends to Notification Packages", async () => {
     const install = wine(["msiexec", "/i", "C:\\pwsync-dc.msi", "/qn"], { timeoutMs: 600_000 });
     expect(install.status, install.out).toBe(0);
-    for (const f of ["Program Files/pwsync/dc-agent.exe", "Program Files/pwsync/pwsync-service.exe", "Program Files/pwsync/pwsync-pipe.exe", "Program Files/pwsync/dc-agent.example.yaml", "windows/system32/pwsync-filter.dll"]) {
+    for (const f of [
+      "Program Files/pwsync/dc-agent.exe",
+      "Program Files/pwsync/pwsync-service.exe",
+      "Program Files/pwsync/pwsync-pipe.exe",
+      "Program Files/pwsync/dc-agent.example.yaml",
+      "windows/system32/pwsync-filter.dll",
+    ]) {
       expect(existsSync(path.join(driveC, f)), f).toBe(true);
     }
-    for (const f of ["Program Files/pwsync/dc-agent.exe", "Program Files/pwsync/pwsync-service.exe", "Program Files/pwsync/pwsync-pipe.exe", "windows/system32/pwsync-filter.dll"]) {
-      expect(spawnSync("osslsigncode", ["verify", "-CAfile", signer.cert, "-in", path.join(driveC, f)], { encoding: "utf8" }).stdout, f).toContain("Signature verification: ok");
+    for (const f of [
+      "Program Files/pwsync/dc-agent.exe",
+      "Program Files/pwsync/pwsync-service.exe",
+      "Program Files/pwsync/pwsync-pipe.exe",
+      "windows/system32/pwsync-filter.dll",
+    ]) {
+      expect(spawnSync("osslsigncode", ["verify", "-CAfile", signer.cert, "-in", path.join(driveC, f)], { encoding: "utf8" }).stdout, f).toContain(
+        "Signature verification: ok",
+      );
     }
     expect(notificationPackages()).toEqual(["scecli", "rassfm", "pwsync-filter"]);
-    expect(wine(["reg", "query", `HKLM\\SYSTEM\\CurrentControlSet\\Services\\${SERVICE}`, "/v", "ImagePath"]).out).toContain('"C:\\Program Files\\pwsync\\pwsync-service.exe"');
+    expect(wine(["reg", "query", `HKLM\\SYSTEM\\CurrentControlSet\\Services\\${SERVICE}`, "/v", "ImagePath"]).out).toContain(
+      '"C:\\Program Files\\pwsync\\pwsync-service.exe"',
+    );
     await eventually("service RUNNING", async () => serviceState() === "RUNNING", 60_000, 1000);
     await eventually("agent start line", async () => agentLog().includes(`dc-agent v${version} started`), 120_000, 1000);
     expect(agentLog()).not.toContain("served without pwsync-pipe.exe"); // the service named the pipe helper

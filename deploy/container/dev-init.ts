@@ -37,7 +37,9 @@ const pki = await ensureDevPki(dir("pki"), { serverNames, agents, admins: ["admi
 say(`dev PKI in ${pki.dir} (server names: ${serverNames.join(", ")}; agents: ${agents.join(", ")})`);
 
 const keys = dir("keys");
-let publics = readdirSync(keys).filter((n) => n.endsWith(".pub.pem")).sort();
+let publics = readdirSync(keys)
+  .filter((n) => n.endsWith(".pub.pem"))
+  .sort();
 if (publics.length === 0) {
   const pair = generateRecipientKeyPair();
   writeFileSync(path.join(keys, `${pair.keyId}.key.pem`), pair.privatePem, { mode: 0o640 });
@@ -71,7 +73,9 @@ for (const file of ["db/password", "db/readonly-password"]) chmodSync(path.join(
 // Grafana gets its read-only password but not the owner's.
 const perServiceRoot = process.env.PWSYNC_DEV_SECRETS_PER_SERVICE;
 if (perServiceRoot) {
-  const sealingKeys = readdirSync(keys).filter((n) => n.endsWith(".key.pem")).map((n) => `keys/${n}`);
+  const sealingKeys = readdirSync(keys)
+    .filter((n) => n.endsWith(".key.pem"))
+    .map((n) => `keys/${n}`);
   const forService: Record<string, string[]> = {
     ingest: ["pki/ca.pem", "pki/agent-ca.pem", "pki/server.pem", "pki/server.key", "ingest/accepted-key-ids", "db/service-database-url"],
     resolver: ["pki/ca.pem", "sandbox/client-secret", "db/service-database-url"],
@@ -96,4 +100,3 @@ if (perServiceRoot) {
   }
   say(`per-service secrets written under ${perServiceRoot}: ${Object.keys(forService).join(", ")}`);
 }
-

@@ -60,7 +60,17 @@ function checkGrpc() {
     ? grpc.credentials.createSsl(readFileSync(values["tls-ca"]), null, null, { checkServerIdentity: () => undefined })
     : grpc.credentials.createInsecure();
   const Client = grpc.makeGenericClientConstructor(
-    { check: { path: "/grpc.health.v1.Health/Check", requestStream: false, responseStream: false, requestSerialize: encodeRequest, requestDeserialize: () => ({}), responseSerialize: () => Buffer.alloc(0), responseDeserialize: decodeResponse } },
+    {
+      check: {
+        path: "/grpc.health.v1.Health/Check",
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: encodeRequest,
+        requestDeserialize: () => ({}),
+        responseSerialize: () => Buffer.alloc(0),
+        responseDeserialize: decodeResponse,
+      },
+    },
     "Health",
   );
   const client = new Client(`${values.host}:${port}`, credentials);

@@ -14,7 +14,17 @@ if (!dir || !address || agents.length === 0) {
 }
 const read = (...parts: string[]) => readFileSync(path.join(dir, ...parts));
 for (const agent of agents) {
-  const endpoint = { role: "primary" as const, address, caPem: read("pki", "ca.pem"), certPem: read("pki", "agents", `${agent}.pem`), keyPem: read("pki", "agents", `${agent}.key`) };
-  const response = await sendHeartbeat(endpoint, { agentVersion: "container-test", filterLoaded: true, queueDepth: 0, oldestQueuedAgeSeconds: 0, domainController: `${agent}.contoso.example` }, 10_000);
+  const endpoint = {
+    role: "primary" as const,
+    address,
+    caPem: read("pki", "ca.pem"),
+    certPem: read("pki", "agents", `${agent}.pem`),
+    keyPem: read("pki", "agents", `${agent}.key`),
+  };
+  const response = await sendHeartbeat(
+    endpoint,
+    { agentVersion: "container-test", filterLoaded: true, queueDepth: 0, oldestQueuedAgeSeconds: 0, domainController: `${agent}.contoso.example` },
+    10_000,
+  );
   process.stdout.write(`heartbeat from ${agent} accepted (server time ${response.serverTime ? "set" : "missing"})\n`);
 }

@@ -16,7 +16,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const scratch = path.join(root, ".state", `build-test-${process.pid}`);
 const dist = path.join(scratch, "dist");
 const distDev = path.join(scratch, "dist-dev");
-const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 const children: ChildProcess[] = [];
 
 beforeAll(() => {
@@ -30,9 +33,15 @@ afterAll(() => {
 });
 
 /** Source files a bundle was built from, from its source map. */
-const sourcesOf = (file: string) => (JSON.parse(readFileSync(`${file}.map`, "utf8")) as { sources: string[] }).sources.map((s) => path.relative(root, path.resolve(path.dirname(file), s)));
+const sourcesOf = (file: string) =>
+  (JSON.parse(readFileSync(`${file}.map`, "utf8")) as { sources: string[] }).sources.map((s) => path.relative(root, path.resolve(path.dirname(file), s)));
 /** Bare module specifiers a bundle imports at run time. */
-const importsOf = (file: string) => new Set([...readFileSync(file, "utf8").matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?\bfrom\s*"([^".][^"]*)"|\bimport\("([^".][^"]*)"\)/g)].map((m) => (m[1] ?? m[2])!));
+const importsOf = (file: string) =>
+  new Set(
+    [...readFileSync(file, "utf8").matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?\bfrom\s*"([^".][^"]*)"|\bimport\("([^".][^"]*)"\)/g)].map(
+      (m) => (m[1] ?? m[2])!,
+    ),
+  );
 const packageName = (spec: string) => (spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!);
 
 describe("npm run build", () => {
@@ -47,7 +56,10 @@ describe("npm run build", () => {
     for (const name of Object.keys(entryPoints.production)) {
       const sources = sourcesOf(path.join(dist, `${name}.js`));
       expect(sources.length, name).toBeGreaterThan(3);
-      expect(sources.filter((s) => devOnly.test(s)), name).toEqual([]);
+      expect(
+        sources.filter((s) => devOnly.test(s)),
+        name,
+      ).toEqual([]);
     }
     // The same check finds them where they belong.
     expect(sourcesOf(path.join(distDev, "sandbox-tenant.js")).some((s) => s.startsWith("services/sandbox-tenant/"))).toBe(true);
@@ -72,22 +84,45 @@ describe("npm run build", () => {
     const dir = path.join(scratch, "run");
     mkdirSync(dir, { recursive: true });
     const url = await createTestDatabase("compiled");
-    const migrate = spawnSync(process.execPath, [path.join(dist, "migrate.js")], { env: { ...process.env, PWSYNC_CONFIG: "", PWSYNC_DATABASE__URL: url }, encoding: "utf8" });
+    const migrate = spawnSync(process.execPath, [path.join(dist, "migrate.js")], {
+      env: { ...process.env, PWSYNC_CONFIG: "", PWSYNC_DATABASE__URL: url },
+      encoding: "utf8",
+    });
     expect(migrate.status, migrate.stderr + migrate.stdout).toBe(0);
     expect(migrate.stdout).toContain("event log schema is up to date");
 
     const pki = await ensureDevPki(path.join(dir, "pki"), { admins: ["ops"] });
     const config = path.join(dir, "pwsync.yaml");
-    writeFileSync(config, [`database: { url: "${url}" }`, "admin:", "  host: 127.0.0.1", "  port: 0", `  tls: { caFile: "${pki.adminCa.cert}", certFile: "${pki.server.cert}", keyFile: "${pki.server.key}" }`].join("\n"));
+    writeFileSync(
+      config,
+      [
+        `database: { url: "${url}" }`,
+        "admin:",
+        "  host: 127.0.0.1",
+        "  port: 0",
+        `  tls: { caFile: "${pki.adminCa.cert}", certFile: "${pki.server.cert}", keyFile: "${pki.server.key}" }`,
+      ].join("\n"),
+    );
     let output = "";
     const admin = spawn(process.execPath, [path.join(dist, "admin.js")], { env: { ...process.env, PWSYNC_CONFIG: config }, stdio: ["ignore", "pipe", "pipe"] });
     children.push(admin);
     admin.stdout!.on("data", (c: Buffer) => (output += c));
     admin.stderr!.on("data", (c: Buffer) => (output += c));
-    const ready = await eventually("admin's listening line", async () => output.split("\n").map((l) => (l.startsWith("{") ? JSON.parse(l) : {})).find((l) => l.event === "ready"));
+    const ready = await eventually("admin's listening line", async () =>
+      output
+        .split("\n")
+        .map((l) => (l.startsWith("{") ? JSON.parse(l) : {}))
+        .find((l) => l.event === "ready"),
+    );
 
     const cli = spawnSync(process.execPath, [path.join(dist, "pwsync.js"), "status"], {
-      env: { ...process.env, PWSYNC_ADMIN_ADDR: `localhost:${ready.port}`, PWSYNC_ADMIN_CA: pki.ca.cert, PWSYNC_ADMIN_CERT: pki.admins.ops!.cert, PWSYNC_ADMIN_KEY: pki.admins.ops!.key },
+      env: {
+        ...process.env,
+        PWSYNC_ADMIN_ADDR: `localhost:${ready.port}`,
+        PWSYNC_ADMIN_CA: pki.ca.cert,
+        PWSYNC_ADMIN_CERT: pki.admins.ops!.cert,
+        PWSYNC_ADMIN_KEY: pki.admins.ops!.key,
+      },
       encoding: "utf8",
     });
     expect(cli.stdout).toContain("tenant:");

@@ -29,7 +29,10 @@ describe("docker-compose.yml", () => {
     // The schema names draft-07 by its https URL, which ajv registers under http.
     delete schema.$schema;
     const validate = ajv.compile(schema);
-    for (const [name, doc] of [["docker-compose.yml", compose], ["real-tenant.yml", override]] as const) {
+    for (const [name, doc] of [
+      ["docker-compose.yml", compose],
+      ["real-tenant.yml", override],
+    ] as const) {
       validate(doc);
       expect(validate.errors ?? [], name).toEqual([]);
     }
@@ -44,8 +47,16 @@ describe("docker-compose.yml", () => {
         expect(dockerfile, `${name}: target ${s.build.target}`).toMatch(new RegExp(`^FROM \\S+ AS ${s.build.target}$`, "m"));
       }
       // dist/<name>.js in the production image, dist-dev/<name>.js only in the dev image.
-      if (s.image === "pwsync:local") expect(Object.keys(entryPoints.production).map((e) => `dist/${e}.js`), name).toContain(s.command[0]);
-      if (s.image === "pwsync-dev:local") expect(Object.keys(entryPoints.dev).map((e) => `dist-dev/${e}.js`), name).toContain(s.command[0]);
+      if (s.image === "pwsync:local")
+        expect(
+          Object.keys(entryPoints.production).map((e) => `dist/${e}.js`),
+          name,
+        ).toContain(s.command[0]);
+      if (s.image === "pwsync-dev:local")
+        expect(
+          Object.keys(entryPoints.dev).map((e) => `dist-dev/${e}.js`),
+          name,
+        ).toContain(s.command[0]);
     }
     expect(services.ingest.build.target).toBe("production");
     for (const name of ["init", ...DEV_ONLY]) expect(services[name].build.target, name).toBe("dev");
@@ -65,7 +76,13 @@ describe("docker-compose.yml", () => {
 
   it("healthchecks every long-running pwsync service on the port its config serves gRPC health", () => {
     const config = load("deploy/compose/pwsync.yaml");
-    const port: Record<string, number> = { ingest: config.ingest.port, admin: config.admin.port, resolver: config.resolver.healthPort, "reset-executor": config.executor.healthPort, notifier: config.notifier.health.port };
+    const port: Record<string, number> = {
+      ingest: config.ingest.port,
+      admin: config.admin.port,
+      resolver: config.resolver.healthPort,
+      "reset-executor": config.executor.healthPort,
+      notifier: config.notifier.health.port,
+    };
     for (const name of PWSYNC) {
       const test = services[name].healthcheck?.test as string[];
       expect(test.slice(0, 3), name).toEqual(["CMD", "node", "deploy/container/healthcheck.mjs"]);
@@ -102,7 +119,9 @@ describe("docker-compose.yml", () => {
   });
 
   it("keeps the sandbox tenant and SMTP catcher in the dev profile only", () => {
-    const profiled = Object.entries(services).filter(([, s]) => s.profiles).map(([n, s]) => [n, s.profiles]);
+    const profiled = Object.entries(services)
+      .filter(([, s]) => s.profiles)
+      .map(([n, s]) => [n, s.profiles]);
     expect(Object.fromEntries(profiled)).toEqual({ "sandbox-tenant": ["dev"], "smtp-catcher": ["dev"] });
   });
 
@@ -128,11 +147,15 @@ describe("docker-compose.yml", () => {
     }
     for (const [name, s] of [...Object.entries(services), ...Object.entries(override.services as Record<string, any>)]) {
       for (const [key, value] of Object.entries((s.environment ?? {}) as Record<string, string>)) {
-        if (/PASS|SECRET|TOKEN|PRIVATE/i.test(key) && !key.startsWith("FILE__")) expect(key.endsWith("_FILE") || String(value).startsWith("/"), `${name}: ${key} is a literal`).toBe(true);
+        if (/PASS|SECRET|TOKEN|PRIVATE/i.test(key) && !key.startsWith("FILE__"))
+          expect(key.endsWith("_FILE") || String(value).startsWith("/"), `${name}: ${key} is a literal`).toBe(true);
         // FILE__ variables must point into something mounted (env-files.mjs exits 2 otherwise).
         if (key.startsWith("FILE__")) {
           const mounts = [...(s.volumes ?? services[name]?.volumes ?? []).map((v: string) => v.split(":")[1]), ...(s.secrets ? ["/run/secrets"] : [])];
-          expect(mounts.some((m: string) => value.startsWith(`${m}/`)), `${name}: ${key}=${value}`).toBe(true);
+          expect(
+            mounts.some((m: string) => value.startsWith(`${m}/`)),
+            `${name}: ${key}=${value}`,
+          ).toBe(true);
         }
       }
     }
@@ -140,13 +163,26 @@ describe("docker-compose.yml", () => {
 
   it("mounts a pwsync.yaml that every service's config schema accepts once the FILE__ secrets are added", () => {
     const file = load("deploy/compose/pwsync.yaml");
-    const full = { ...file, database: { ...file.database, url: "postgres://pwsync:placeholder@postgres:5432/pwsync" }, graph: { ...file.graph, clientSecret: "placeholder" }, ingest: { ...file.ingest, acceptedKeyIds: ["0123456789abcdef"] } };
-    for (const [name, schema] of Object.entries({ ingest: ingestConfigSchema, resolver: resolverConfigSchema, executor: executorConfigSchema, notifier: notifierFileConfigSchema, admin: adminConfigSchema, telemetry: telemetryConfigSchema })) {
+    const full = {
+      ...file,
+      database: { ...file.database, url: "postgres://pwsync:placeholder@postgres:5432/pwsync" },
+      graph: { ...file.graph, clientSecret: "placeholder" },
+      ingest: { ...file.ingest, acceptedKeyIds: ["0123456789abcdef"] },
+    };
+    for (const [name, schema] of Object.entries({
+      ingest: ingestConfigSchema,
+      resolver: resolverConfigSchema,
+      executor: executorConfigSchema,
+      notifier: notifierFileConfigSchema,
+      admin: adminConfigSchema,
+      telemetry: telemetryConfigSchema,
+    })) {
       const parsed = schema.safeParse(full);
       expect(parsed.success ? [] : parsed.error.issues, name).toEqual([]);
     }
     // Hosts the config names are compose services.
-    for (const url of [file.graph.baseUrl, file.graph.authorityHost, file.telemetry.otlpEndpoint]) expect(Object.keys(services)).toContain(new URL(url).hostname);
+    for (const url of [file.graph.baseUrl, file.graph.authorityHost, file.telemetry.otlpEndpoint])
+      expect(Object.keys(services)).toContain(new URL(url).hostname);
     expect(Object.keys(services)).toContain(file.notifier.smtp.host);
   });
 
@@ -170,7 +206,10 @@ describe("Dockerfile and .dockerignore", () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     // Compiled JavaScript only: no TypeScript loader in the entry point.
     expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--enable-source-maps", "--import", "\/app\/deploy\/container\/env-files.mjs"\]$/m);
-    const instructions = dockerfile.split("\n").filter((l) => !l.trimStart().startsWith("#")).join("\n");
+    const instructions = dockerfile
+      .split("\n")
+      .filter((l) => !l.trimStart().startsWith("#"))
+      .join("\n");
     expect(instructions).not.toMatch(/tsx|typescript/);
     expect(dockerfile).toMatch(/^CMD \["dist\/ingest.js"\]$/m);
   });

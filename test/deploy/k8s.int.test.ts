@@ -18,10 +18,34 @@ const overlays = ["dev", "prod"] as const;
 const rendered = Object.fromEntries(overlays.map((o) => [o, kustomizeBuild(path.join(root, "k8s/overlays", o), root)]));
 const required = parseYaml(readFileSync(path.join(root, "k8s/required-secrets.yaml"), "utf8")) as Record<string, { keys: string[]; overlays: string[] }>;
 
-type Pod = { containers: Container[]; initContainers?: Container[]; volumes?: Volume[]; securityContext?: Record<string, unknown>; automountServiceAccountToken?: boolean };
-type Container = { name: string; image: string; args?: string[]; env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } } }>; resources?: { limits?: Record<string, string>; requests?: Record<string, string> }; securityContext?: Record<string, unknown>; readinessProbe?: Probe; livenessProbe?: Probe; startupProbe?: Probe; volumeMounts?: Array<{ name: string; mountPath: string }>; ports?: Array<{ containerPort: number }> };
+type Pod = {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: Volume[];
+  securityContext?: Record<string, unknown>;
+  automountServiceAccountToken?: boolean;
+};
+type Container = {
+  name: string;
+  image: string;
+  args?: string[];
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } } }>;
+  resources?: { limits?: Record<string, string>; requests?: Record<string, string> };
+  securityContext?: Record<string, unknown>;
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  startupProbe?: Probe;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+  ports?: Array<{ containerPort: number }>;
+};
 type Probe = { exec?: { command: string[] }; grpc?: { port: number }; tcpSocket?: unknown; httpGet?: unknown };
-type Volume = { name: string; secret?: { secretName: string; items?: Array<{ key: string }> }; configMap?: { name: string; items?: Array<{ key: string }> }; emptyDir?: unknown; persistentVolumeClaim?: unknown };
+type Volume = {
+  name: string;
+  secret?: { secretName: string; items?: Array<{ key: string }> };
+  configMap?: { name: string; items?: Array<{ key: string }> };
+  emptyDir?: unknown;
+  persistentVolumeClaim?: unknown;
+};
 
 function podOf(m: Manifest): Pod | undefined {
   const spec = m.spec as { template?: { spec: Pod } } | undefined;
@@ -90,8 +114,16 @@ describe.each(overlays)("k8s overlay %s", (overlay) => {
   });
 
   it("probes pwsync services through gRPC health on the port their config serves it", () => {
-    const config = parseYaml((manifests.find((m) => m.kind === "ConfigMap" && m.metadata.name === "pwsync-config")!.data as Record<string, string>)["pwsync.yaml"]!) as Record<string, any>;
-    const healthPorts: Record<string, number> = { ingest: config.ingest.port, admin: config.admin.port, resolver: config.resolver.healthPort, "reset-executor": config.executor.healthPort, notifier: config.notifier.health.port };
+    const config = parseYaml(
+      (manifests.find((m) => m.kind === "ConfigMap" && m.metadata.name === "pwsync-config")!.data as Record<string, string>)["pwsync.yaml"]!,
+    ) as Record<string, any>;
+    const healthPorts: Record<string, number> = {
+      ingest: config.ingest.port,
+      admin: config.admin.port,
+      resolver: config.resolver.healthPort,
+      "reset-executor": config.executor.healthPort,
+      notifier: config.notifier.health.port,
+    };
     for (const name of PWSYNC_SERVICES) {
       const c = podOf(manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name)!)!.containers[0]!;
       // The entry points scripts/test-containers.sh runs under compose (dist/<name>.js).
@@ -112,11 +144,17 @@ describe.each(overlays)("k8s overlay %s", (overlay) => {
   it("has a PodDisruptionBudget for every Deployment with more than one replica and HPAs that target real Deployments", () => {
     const deployments = manifests.filter((m) => m.kind === "Deployment");
     for (const d of deployments.filter((d) => ((d.spec as { replicas: number }).replicas ?? 1) > 1)) {
-      expect(manifests.some((m) => m.kind === "PodDisruptionBudget" && m.metadata.name === d.metadata.name), d.metadata.name).toBe(true);
+      expect(
+        manifests.some((m) => m.kind === "PodDisruptionBudget" && m.metadata.name === d.metadata.name),
+        d.metadata.name,
+      ).toBe(true);
     }
     for (const hpa of manifests.filter((m) => m.kind === "HorizontalPodAutoscaler")) {
       const target = (hpa.spec as { scaleTargetRef: { kind: string; name: string } }).scaleTargetRef;
-      expect(deployments.some((d) => d.metadata.name === target.name), hpa.metadata.name).toBe(true);
+      expect(
+        deployments.some((d) => d.metadata.name === target.name),
+        hpa.metadata.name,
+      ).toBe(true);
     }
   });
 
@@ -138,7 +176,11 @@ describe.each(overlays)("k8s overlay %s", (overlay) => {
         for (const name of mounted) expect(pod.volumes?.some((v) => v.name === name) || claims.includes(name), `${w.metadata.name}: volume ${name}`).toBe(true);
         // FILE__ variables must point into a mounted volume (env-files.mjs exits 2 otherwise).
         for (const e of c.env ?? []) {
-          if (e.name.startsWith("FILE__")) expect((c.volumeMounts ?? []).some((m) => e.value!.startsWith(`${m.mountPath}/`)), `${w.metadata.name}: ${e.name}`).toBe(true);
+          if (e.name.startsWith("FILE__"))
+            expect(
+              (c.volumeMounts ?? []).some((m) => e.value!.startsWith(`${m.mountPath}/`)),
+              `${w.metadata.name}: ${e.name}`,
+            ).toBe(true);
           if (e.valueFrom?.secretKeyRef) expect(required[e.valueFrom.secretKeyRef.name]?.keys).toContain(e.valueFrom.secretKeyRef.key);
         }
       }
@@ -155,13 +197,21 @@ describe.each(overlays)("k8s overlay %s", (overlay) => {
       graph: { ...file.graph, clientSecret: "placeholder" },
       ingest: { ...file.ingest, acceptedKeyIds: ["0123456789abcdef"] },
     };
-    for (const [name, schema] of Object.entries({ ingest: ingestConfigSchema, resolver: resolverConfigSchema, executor: executorConfigSchema, notifier: notifierFileConfigSchema, admin: adminConfigSchema, telemetry: telemetryConfigSchema })) {
+    for (const [name, schema] of Object.entries({
+      ingest: ingestConfigSchema,
+      resolver: resolverConfigSchema,
+      executor: executorConfigSchema,
+      notifier: notifierFileConfigSchema,
+      admin: adminConfigSchema,
+      telemetry: telemetryConfigSchema,
+    })) {
       const parsed = schema.safeParse(withSecrets);
       expect(parsed.success ? [] : parsed.error.issues, name).toEqual([]);
     }
     expect(JSON.stringify(file)).not.toMatch(/clientSecret|password|BEGIN [A-Z ]*PRIVATE KEY/i);
     // Files the config names are mounted in the Deployments that read them.
-    const mountsOf = (name: string) => podOf(manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name)!)!.containers[0]!.volumeMounts!.map((m) => m.mountPath);
+    const mountsOf = (name: string) =>
+      podOf(manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name)!)!.containers[0]!.volumeMounts!.map((m) => m.mountPath);
     const under = (file: string, name: string) => mountsOf(name).some((p) => file.startsWith(`${p}/`) || file === p);
     for (const f of Object.values(file.ingest.tls) as string[]) expect(under(f, "ingest"), f).toBe(true);
     for (const f of Object.values(file.admin.tls) as string[]) expect(under(f, "admin"), f).toBe(true);
@@ -170,17 +220,24 @@ describe.each(overlays)("k8s overlay %s", (overlay) => {
   });
 
   it("denies by default and lets in only ingest and admin (and, in dev, the stand-ins from the services)", () => {
-    const policies = manifests.filter((m) => m.kind === "NetworkPolicy") as Array<Manifest & { spec: { podSelector: { matchLabels?: Record<string, string> }; policyTypes: string[]; ingress?: Array<{ from?: unknown[] }> } }>;
+    const policies = manifests.filter((m) => m.kind === "NetworkPolicy") as Array<
+      Manifest & { spec: { podSelector: { matchLabels?: Record<string, string> }; policyTypes: string[]; ingress?: Array<{ from?: unknown[] }> } }
+    >;
     const deny = policies.find((p) => p.metadata.name === "default-deny")!;
     expect(deny.spec).toMatchObject({ podSelector: {}, policyTypes: ["Ingress", "Egress"], ingress: [], egress: [] });
     for (const p of policies) {
       for (const rule of p.spec.ingress ?? []) expect(rule.from?.length ?? 0, `${p.metadata.name} allows ingress from anywhere`).toBeGreaterThan(0);
     }
-    const ipOpen = policies.filter((p) => (p.spec.ingress ?? []).some((r) => JSON.stringify(r.from).includes("ipBlock"))).map((p) => p.metadata.name).sort();
+    const ipOpen = policies
+      .filter((p) => (p.spec.ingress ?? []).some((r) => JSON.stringify(r.from).includes("ipBlock")))
+      .map((p) => p.metadata.name)
+      .sort();
     expect(ipOpen).toEqual(["admin", "ingest"]);
     for (const worker of ["resolver", "reset-executor", "notifier"]) expect(policies.find((p) => p.metadata.name === worker)?.spec.ingress).toEqual([]);
     // Every pod that talks to Postgres carries the label the database policy admits.
-    for (const w of workloads(manifests).filter((w) => [...PWSYNC_SERVICES, "migrate"].includes((w.metadata.labels as Record<string, string> | undefined)?.["app.kubernetes.io/name"] ?? ""))) {
+    for (const w of workloads(manifests).filter((w) =>
+      [...PWSYNC_SERVICES, "migrate"].includes((w.metadata.labels as Record<string, string> | undefined)?.["app.kubernetes.io/name"] ?? ""),
+    )) {
       expect((w.spec as any).template.metadata.labels["pwsync.io/database-client"], w.metadata.name).toBe("true");
     }
   });

@@ -50,7 +50,9 @@ const key = (m: { kind: string; metadata: { name: string } }) => `${m.kind}/${m.
 export function kustomizeBuild(dir: string, root = dir): Rendered {
   const kfile = path.join(dir, "kustomization.yaml");
   const k = parseYaml(readFileSync(kfile, "utf8")) as Record<string, unknown>;
-  const unsupported = Object.keys(k).filter((f) => !SUPPORTED.has(f)).map((f) => `${kfile}: field ${f}`);
+  const unsupported = Object.keys(k)
+    .filter((f) => !SUPPORTED.has(f))
+    .map((f) => `${kfile}: field ${f}`);
   const files = [path.relative(root, kfile)];
   let manifests: Manifest[] = [];
   for (const entry of (k.resources as string[] | undefined) ?? []) {
@@ -85,7 +87,8 @@ export function kustomizeBuild(dir: string, root = dir): Rendered {
     else (target.spec as Record<string, unknown>).replicas = r.count;
   }
   const images = (k.images as Array<{ name: string; newName?: string; newTag?: string }> | undefined) ?? [];
-  if (images.length) manifests = manifests.map((m) => JSON.parse(JSON.stringify(m), (_k, v) => (isObject(v) && typeof v.image === "string" ? retag(v, images) : v)) as Manifest);
+  if (images.length)
+    manifests = manifests.map((m) => JSON.parse(JSON.stringify(m), (_k, v) => (isObject(v) && typeof v.image === "string" ? retag(v, images) : v)) as Manifest);
   if (typeof k.namespace === "string") {
     for (const m of manifests) if (m.kind !== "Namespace") m.metadata.namespace = k.namespace as string;
   }

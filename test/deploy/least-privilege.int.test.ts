@@ -19,7 +19,9 @@ const volumeOf = (name: string) => ((services[name].volumes ?? []) as string[]).
 describe("compose: who mounts which secrets", () => {
   it("gives every consumer one secrets volume of its own, and the shared dev-secrets volume to init alone", () => {
     for (const name of CONSUMERS) expect(volumeOf(name), name).toEqual([`secrets-${name === "sandbox-tenant" ? "sandbox" : name}:/run/pwsync:ro`]);
-    const mountingDevSecrets = Object.entries(services).filter(([, s]) => ((s.volumes ?? []) as string[]).some((v) => v.startsWith("dev-secrets:"))).map(([n]) => n);
+    const mountingDevSecrets = Object.entries(services)
+      .filter(([, s]) => ((s.volumes ?? []) as string[]).some((v) => v.startsWith("dev-secrets:")))
+      .map(([n]) => n);
     expect(mountingDevSecrets).toEqual(["init"]);
   });
 
@@ -35,7 +37,8 @@ describe("compose: who mounts which secrets", () => {
   });
 
   it("connects the services with the service role's URL and only migrate with the owner's", () => {
-    for (const name of ["ingest", "resolver", "reset-executor", "notifier", "admin"]) expect(services[name].environment.FILE__PWSYNC_DATABASE__URL, name).toBe("/run/pwsync/db/service-database-url");
+    for (const name of ["ingest", "resolver", "reset-executor", "notifier", "admin"])
+      expect(services[name].environment.FILE__PWSYNC_DATABASE__URL, name).toBe("/run/pwsync/db/service-database-url");
     expect(services.migrate.environment.FILE__PWSYNC_DATABASE__URL).toBe("/run/pwsync/db/database-url");
     expect(services.migrate.environment.PWSYNC_MIGRATE_SERVICE_ROLE).toBe("pwsync_service");
   });
@@ -69,12 +72,25 @@ describe("dev-init: per-service secret folders", () => {
   it("never hands a CA key, the executor's private key or the owner's DB password to ingest, admin, the workers or Grafana", () => {
     for (const service of ["ingest", "admin", "resolver", "notifier", "grafana"]) {
       const held = files(service);
-      expect(held.filter((f) => /(^|\/)(ca|agent-ca|admin-ca)\.key$/.test(f)), service).toEqual([]);
-      expect(held.filter((f) => f.startsWith("keys/")), service).toEqual([]);
+      expect(
+        held.filter((f) => /(^|\/)(ca|agent-ca|admin-ca)\.key$/.test(f)),
+        service,
+      ).toEqual([]);
+      expect(
+        held.filter((f) => f.startsWith("keys/")),
+        service,
+      ).toEqual([]);
       expect(held, service).not.toContain("db/password");
       expect(held, service).not.toContain("db/database-url");
     }
-    expect(files("ingest")).toEqual(["db/service-database-url", "ingest/accepted-key-ids", "pki/agent-ca.pem", "pki/ca.pem", "pki/server.key", "pki/server.pem"]);
+    expect(files("ingest")).toEqual([
+      "db/service-database-url",
+      "ingest/accepted-key-ids",
+      "pki/agent-ca.pem",
+      "pki/ca.pem",
+      "pki/server.key",
+      "pki/server.pem",
+    ]);
     expect(files("admin")).toContain("pki/admin-ca.pem");
     expect(files("admin")).not.toContain("pki/agent-ca.pem");
     expect(files("reset-executor").some((f) => /^keys\/[0-9a-f]{16}\.key\.pem$/.test(f))).toBe(true);

@@ -50,7 +50,12 @@ beforeAll(async () => {
     replicas: { resolver: 2, "reset-executor": 2, notifier: 2 },
     overlay: {
       graph: { requestTimeoutMs: 4000 },
-      executor: { retryLimit: 10, backoff: { baseMs: 200, maxMs: 2000 }, rateLimit: { writesPerWindow: 30, windowSeconds: 10 }, fencing: { maxSendDelayMs: 1000, graceMs: 2000 } },
+      executor: {
+        retryLimit: 10,
+        backoff: { baseMs: 200, maxMs: 2000 },
+        rateLimit: { writesPerWindow: 30, windowSeconds: 10 },
+        fencing: { maxSendDelayMs: 1000, graceMs: 2000 },
+      },
     },
   });
   log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 2 });
@@ -222,7 +227,9 @@ describe("chaos drill", () => {
     console.log(
       JSON.stringify({
         chaos: { seed, changes: planned.length, users: users.length, kills, postgresCrashes: crashes },
-        outcomes: Object.fromEntries(["PasswordSet", "Superseded", "ResetFailed", "ResolutionFailed"].map((t) => [t, [...outcomes.values()].filter((o) => o.type === t).length])),
+        outcomes: Object.fromEntries(
+          ["PasswordSet", "Superseded", "ResetFailed", "ResolutionFailed"].map((t) => [t, [...outcomes.values()].filter((o) => o.type === t).length]),
+        ),
         graphWrites: writes,
         graphWritesPerPasswordSet: set ? Number((writes / set).toFixed(2)) : 0,
         budget429s,
@@ -245,7 +252,8 @@ describe("chaos drill", () => {
         UNION ALL SELECT row_to_json(s)::text FROM executor_user_state s
         UNION ALL SELECT row_to_json(a)::text FROM graph_write_attempts a) x`.execute(log.db);
     expect(dump.rows[0]!.t).not.toContain(canary);
-    for (const file of [...filesUnder(stack.logsDir), ...filesUnder(stack.mailDir)]) expect({ file, leaked: readFileSync(file, "latin1").includes(canary) }).toEqual({ file, leaked: false });
+    for (const file of [...filesUnder(stack.logsDir), ...filesUnder(stack.mailDir)])
+      expect({ file, leaked: readFileSync(file, "latin1").includes(canary) }).toEqual({ file, leaked: false });
     expect(selfExits).toEqual([]);
   }, 600_000);
 });

@@ -34,7 +34,9 @@ function parseBanner(text: string): Banner {
 }
 
 /** `npm start` on random ports in its own data dir, once it printed its banner. */
-async function startLauncher(dataDir = mkdtempSync(path.join(tmpdir(), "pwsync-start-cmd-"))): Promise<{ command: Command; launcherPid: number; banner: Banner; everything: number[] }> {
+async function startLauncher(
+  dataDir = mkdtempSync(path.join(tmpdir(), "pwsync-start-cmd-")),
+): Promise<{ command: Command; launcherPid: number; banner: Banner; everything: number[] }> {
   const command = run(`npm start -- --data-dir ${dataDir} --ports random`);
   started.push(command);
   await command.waitFor(/Ctrl-C stops everything/);

@@ -62,8 +62,16 @@ const isExitCode = (outcome: number | string) => typeof outcome === "number";
 describe("every service exits on SIGTERM within its deadline, whatever its dependencies do", () => {
   it("the notifier, while its SMTP server accepted the connection and never answers", async () => {
     // A change for a user the tenant does not have: resolution fails and the admin is alerted.
-    const stranger = { ...users[0]!, id: randomUUID(), userPrincipalName: "nobody@contoso.example", mail: "nobody@contoso.example", onPremisesImmutableId: randomBytes(16).toString("base64") };
-    const [sent] = await pushChanges(stack, [{ changeId: randomUUID(), user: stranger, password: `Aa1!${randomUUID()}`, changedAt: new Date(), agent: "dc01" }]);
+    const stranger = {
+      ...users[0]!,
+      id: randomUUID(),
+      userPrincipalName: "nobody@contoso.example",
+      mail: "nobody@contoso.example",
+      onPremisesImmutableId: randomBytes(16).toString("base64"),
+    };
+    const [sent] = await pushChanges(stack, [
+      { changeId: randomUUID(), user: stranger, password: `Aa1!${randomUUID()}`, changedAt: new Date(), agent: "dc01" },
+    ]);
     await waitForOutcomes(log, new Set([sent!.changeId]), { timeoutMs: 120_000 });
     await eventually("the notifier connecting to the SMTP server", async () => smtpConnections.length > 0, 120_000);
 
@@ -73,7 +81,9 @@ describe("every service exits on SIGTERM within its deadline, whatever its depen
   it("the reset-executor, while its Graph request hangs", async () => {
     // The resolver's lookup goes through at once; every Graph call after it hangs for minutes.
     await control.faults({ reset: true, latencyMs: [0, ...Array(20).fill(600_000)] });
-    const [sent] = await pushChanges(stack, [{ changeId: randomUUID(), user: users[1]!, password: `Aa1!${randomUUID()}`, changedAt: new Date(), agent: "dc01" }]);
+    const [sent] = await pushChanges(stack, [
+      { changeId: randomUUID(), user: users[1]!, password: `Aa1!${randomUUID()}`, changedAt: new Date(), agent: "dc01" },
+    ]);
     await eventually(
       "the executor's Graph request in flight",
       async () => {

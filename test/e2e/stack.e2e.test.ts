@@ -49,7 +49,10 @@ async function terminalEventsPerChange(changeIds: string[]): Promise<Map<string,
   const result = new Map<string, string[]>();
   for (const id of changeIds) {
     const events = await readStream(log.db, `change-${id}`);
-    result.set(id, events.filter((e) => ["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"].includes(e.type)).map((e) => e.type));
+    result.set(
+      id,
+      events.filter((e) => ["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"].includes(e.type)).map((e) => e.type),
+    );
   }
   return result;
 }
@@ -82,15 +85,19 @@ describe("the whole stack, one process per service", () => {
     }
     const outcomes = await waitForOutcomes(log, new Set(sent.map((s) => s.changeId)), { timeoutMs: 60_000 });
     expect([...outcomes.values()].every((o) => o.type === "ResetFailed" && o.data.reason === "RESET_FAILURE_REASON_COMPLEXITY")).toBe(true);
-    const notifications = await eventually("every failure handled by the notifier", async () => {
-      const all = [];
-      for (const change of planned) {
-        const types = (await readStream(log.db, `change-${change.changeId}`)).map((e) => e.type).filter((t) => t.startsWith("Notification"));
-        if (types.length < 2) return undefined;
-        all.push(...types);
-      }
-      return all;
-    }, 60_000);
+    const notifications = await eventually(
+      "every failure handled by the notifier",
+      async () => {
+        const all = [];
+        for (const change of planned) {
+          const types = (await readStream(log.db, `change-${change.changeId}`)).map((e) => e.type).filter((t) => t.startsWith("Notification"));
+          if (types.length < 2) return undefined;
+          all.push(...types);
+        }
+        return all;
+      },
+      60_000,
+    );
     // Throttle: 2 per recipient per window → 2 sent and 2 suppressed for each of admin and user.
     expect(notifications.filter((t) => t === "NotificationSent")).toHaveLength(4);
     expect(notifications.filter((t) => t === "NotificationThrottled")).toHaveLength(4);
@@ -121,7 +128,9 @@ describe("the whole stack, one process per service", () => {
     await stack.kill("ingest");
     const interrupted = await resend;
     expect(interrupted instanceof StreamClosedError || Array.isArray(interrupted)).toBe(true);
-    const committedBeforeKill = await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE type = 'ChangeCaptured' AND stream_id = ANY(${secondHalf.map((c) => `change-${c.changeId}`)})`.execute(log.db);
+    const committedBeforeKill = await sql<{
+      n: string;
+    }>`SELECT count(*) AS n FROM events WHERE type = 'ChangeCaptured' AND stream_id = ANY(${secondHalf.map((c) => `change-${c.changeId}`)})`.execute(log.db);
     await stack.restart("ingest");
     for (const name of ["resolver#0", "reset-executor#0", "notifier#0"]) await stack.restart(name);
     // As an agent does: everything not acked is sent again; what ingest had already committed
@@ -132,7 +141,14 @@ describe("the whole stack, one process per service", () => {
         stream.send(
           buildPasswordChange(
             stack.recipient,
-            { changeId: c.changeId, accountName: c.user.userPrincipalName.split("@")[0]!, userPrincipalName: c.user.userPrincipalName, objectGuid: Buffer.from(c.user.onPremisesImmutableId, "base64"), changedAt: c.changedAt, domainController: "dc01" },
+            {
+              changeId: c.changeId,
+              accountName: c.user.userPrincipalName.split("@")[0]!,
+              userPrincipalName: c.user.userPrincipalName,
+              objectGuid: Buffer.from(c.user.onPremisesImmutableId, "base64"),
+              changedAt: c.changedAt,
+              domainController: "dc01",
+            },
             Buffer.from(c.password),
           ),
         ),
@@ -145,7 +161,9 @@ describe("the whole stack, one process per service", () => {
     expect(outcomes.size).toBe(planned.length);
     const terminal = await terminalEventsPerChange(ids);
     expect([...terminal.values()].filter((types) => types.length !== 1)).toEqual([]);
-    const captured = await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE type = 'ChangeCaptured' AND stream_id = ANY(${ids.map((id) => `change-${id}`)})`.execute(log.db);
+    const captured = await sql<{
+      n: string;
+    }>`SELECT count(*) AS n FROM events WHERE type = 'ChangeCaptured' AND stream_id = ANY(${ids.map((id) => `change-${id}`)})`.execute(log.db);
     expect(Number(captured.rows[0]!.n)).toBe(planned.length);
     // The newest change of each user is the password Entra has.
     const newest = new Map<string, PlannedChange>();

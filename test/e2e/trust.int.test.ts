@@ -81,7 +81,11 @@ describe("trust boundaries of the running stack", () => {
     const client = new pg.Client(config.database.url);
     await client.connect();
     try {
-      const attempt = (statement: string) => client.query(statement).then(() => "accepted", (err: Error) => err.message);
+      const attempt = (statement: string) =>
+        client.query(statement).then(
+          () => "accepted",
+          (err: Error) => err.message,
+        );
       expect(await attempt("ALTER TABLE events DISABLE TRIGGER ALL")).toMatch(/must be owner/);
       expect(await attempt("DELETE FROM events")).toMatch(/permission denied/);
     } finally {
@@ -92,7 +96,10 @@ describe("trust boundaries of the running stack", () => {
   it("an admin certificate cannot stream changes into ingest", async () => {
     const stream = new IngestStream(endpointWith(stack.pki.admins.admin!));
     const message = changeFor(users[0]!);
-    const error = await stream.send(message).then(() => undefined, (err: unknown) => err);
+    const error = await stream.send(message).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     await stream.close().catch(() => {});
     expect(error).toBeInstanceOf(StreamClosedError);
     expect(grpc.status[(error as StreamClosedError).code]).toBe("UNAUTHENTICATED");
@@ -122,11 +129,23 @@ describe("trust boundaries of the running stack", () => {
   });
 
   it("a flooding DC cannot make another DC's change wait behind its flood: the normal change completes while most of the flood is still to come", async () => {
-    const flood = Array.from({ length: FLOOD }, (_, i) => ({ changeId: randomUUID(), user: users[10 + i]!, password: `${canary}${i}`, changedAt: new Date(), agent: "dc03" }));
+    const flood = Array.from({ length: FLOOD }, (_, i) => ({
+      changeId: randomUUID(),
+      user: users[10 + i]!,
+      password: `${canary}${i}`,
+      changedAt: new Date(),
+      agent: "dc03",
+    }));
     const floodIds = flood.map((c) => c.changeId);
     const pushing = pushChanges(stack, flood);
     const setSoFar = async () =>
-      Number((await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE type = 'PasswordSet' AND stream_id = ANY(${floodIds.map((id) => `change-${id}`)})`.execute(log.db)).rows[0]!.n);
+      Number(
+        (
+          await sql<{
+            n: string;
+          }>`SELECT count(*) AS n FROM events WHERE type = 'PasswordSet' AND stream_id = ANY(${floodIds.map((id) => `change-${id}`)})`.execute(log.db)
+        ).rows[0]!.n,
+      );
     await eventually("the flood to be under way", async () => (await setSoFar()) >= 10, 60_000, 100);
     const normal = { changeId: randomUUID(), user: users[3]!, password: `${canary}-normal`, changedAt: new Date(), agent: "dc01" };
     await pushChanges(stack, [normal]);
@@ -147,15 +166,28 @@ describe("trust boundaries of the running stack", () => {
     expect((await stream.send(changeFor(users[1]!))).status).toBe("committed");
     const fingerprint = new X509Certificate(readFileSync(stack.pki.agents.dc02!.cert)).fingerprint256;
     const admin = stack.pki.admins.admin!;
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "services/admin/src/cli.ts", "revoke-agent", fingerprint, "--reason", "trust test"], {
-      cwd: root,
-      env: { ...process.env, PWSYNC_ADMIN_ADDR: stack.adminAddress, PWSYNC_ADMIN_CA: stack.pki.ca.cert, PWSYNC_ADMIN_CERT: admin.cert, PWSYNC_ADMIN_KEY: admin.key },
-    });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", "services/admin/src/cli.ts", "revoke-agent", fingerprint, "--reason", "trust test"],
+      {
+        cwd: root,
+        env: {
+          ...process.env,
+          PWSYNC_ADMIN_ADDR: stack.adminAddress,
+          PWSYNC_ADMIN_CA: stack.pki.ca.cert,
+          PWSYNC_ADMIN_CERT: admin.cert,
+          PWSYNC_ADMIN_KEY: admin.key,
+        },
+      },
+    );
     expect(stdout).toContain(`revoked ${fingerprint}`);
     const ended = await eventually(
       "dc02's stream to be ended by ingest",
       async () => {
-        const err = await stream.send(changeFor(users[2]!)).then(() => undefined, (e: unknown) => e);
+        const err = await stream.send(changeFor(users[2]!)).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         return err instanceof StreamClosedError ? err : undefined;
       },
       20_000,

@@ -14,7 +14,9 @@ import * as seed from "../../services/admin/src/test-support/seed.js";
 
 const deploy = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../deploy/grafana");
 const dashboardFiles = readdirSync(path.join(deploy, "dashboards")).filter((f) => f.endsWith(".json"));
-const provisioned = (parseYaml(readFileSync(path.join(deploy, "provisioning/datasources/pwsync.yaml"), "utf8")) as { datasources: Array<{ uid: string; type: string }> }).datasources;
+const provisioned = (
+  parseYaml(readFileSync(path.join(deploy, "provisioning/datasources/pwsync.yaml"), "utf8")) as { datasources: Array<{ uid: string; type: string }> }
+).datasources;
 
 interface Target {
   refId: string;
@@ -30,7 +32,10 @@ interface Panel {
   options?: { xField?: string };
   fieldConfig?: { overrides?: Array<{ matcher: { id: string; options: string } }> };
 }
-const dashboards = dashboardFiles.map((file) => ({ file, json: JSON.parse(readFileSync(path.join(deploy, "dashboards", file), "utf8")) as { uid: string; panels: Panel[] } }));
+const dashboards = dashboardFiles.map((file) => ({
+  file,
+  json: JSON.parse(readFileSync(path.join(deploy, "dashboards", file), "utf8")) as { uid: string; panels: Panel[] },
+}));
 
 let log: EventLog;
 let change: seed.SeededChange;
@@ -41,7 +46,10 @@ const to = new Date(Date.now() + 3_600_000).toISOString();
 function expand(rawSql: string): string {
   const expanded = rawSql
     .replace(/\$__timeFilter\(([^)]+)\)/g, (_, col: string) => `${col} BETWEEN '${from}' AND '${to}'`)
-    .replace(/\$__timeGroupAlias\(([^,]+),\s*'(\d+)m'\)/g, (_, col: string, minutes: string) => `to_timestamp(floor(extract(epoch FROM ${col}) / ${Number(minutes) * 60}) * ${Number(minutes) * 60}) AS "time"`)
+    .replace(
+      /\$__timeGroupAlias\(([^,]+),\s*'(\d+)m'\)/g,
+      (_, col: string, minutes: string) => `to_timestamp(floor(extract(epoch FROM ${col}) / ${Number(minutes) * 60}) * ${Number(minutes) * 60}) AS "time"`,
+    )
     .replaceAll("${account}", "alice")
     .replaceAll("${change_id}", change.changeId);
   expect(expanded, "a macro or variable the test does not know").not.toMatch(/\$\{?_*\w/);
@@ -65,8 +73,34 @@ beforeAll(async () => {
   await seed.agentHeartbeat(log, "dc01-agent", "dc01.corp.example", { queueDepth: 3, oldestAge: 12 });
   const { appendToStream } = await import("@pwsync/eventlog");
   const { newEvent } = await import("@pwsync/proto");
-  await appendToStream(log.db, "admin-audit", [{ ...newEvent("AdminAccessDenied", { method: "/pwsync.v1.AdminService/GetStatus", code: "PERMISSION_DENIED", subject: "dc01-agent", peer: "ipv4:10.0.0.5:5123", detail: "no admin role" }), metadata: { actor: "admin" } }], { expectedVersion: "any" });
-  await appendToStream(log.db, "watchdog-filter_not_loaded-dc03-agent", [{ ...newEvent("WatchdogAlertRaised", { kind: "filter_not_loaded", subject: "dc03-agent", detail: "filter not loaded" }), metadata: { actor: "admin-watchdog" } }], { expectedVersion: "no_stream" });
+  await appendToStream(
+    log.db,
+    "admin-audit",
+    [
+      {
+        ...newEvent("AdminAccessDenied", {
+          method: "/pwsync.v1.AdminService/GetStatus",
+          code: "PERMISSION_DENIED",
+          subject: "dc01-agent",
+          peer: "ipv4:10.0.0.5:5123",
+          detail: "no admin role",
+        }),
+        metadata: { actor: "admin" },
+      },
+    ],
+    { expectedVersion: "any" },
+  );
+  await appendToStream(
+    log.db,
+    "watchdog-filter_not_loaded-dc03-agent",
+    [
+      {
+        ...newEvent("WatchdogAlertRaised", { kind: "filter_not_loaded", subject: "dc03-agent", detail: "filter not loaded" }),
+        metadata: { actor: "admin-watchdog" },
+      },
+    ],
+    { expectedVersion: "no_stream" },
+  );
 });
 
 afterAll(async () => {

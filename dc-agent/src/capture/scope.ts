@@ -34,7 +34,9 @@ export class ScopeStage {
   constructor(private readonly deps: ScopeStageDeps) {}
 
   start(): void {
-    this.loop ??= this.run().catch((err: unknown) => this.deps.logger.fatal({ err: (err as Error).message }, "scope check stopped; changes stay in the intake queue"));
+    this.loop ??= this.run().catch((err: unknown) =>
+      this.deps.logger.fatal({ err: (err as Error).message }, "scope check stopped; changes stay in the intake queue"),
+    );
   }
 
   async stop(): Promise<void> {
@@ -82,7 +84,8 @@ export class ScopeStage {
         const check = decision.passwordLastSet;
         if (check.kind === "captureAfterPasswordLastSet")
           log.warn({ byMs: check.byMs }, "AD's pwdLastSet is older than the capture time: check this DC's clock; the change is ordered by capture time");
-        else if (check.kind === "newerChangeSince") log.info({ byMs: check.byMs }, "the account's password changed again since this capture; ordering by capture time keeps the newer one");
+        else if (check.kind === "newerChangeSince")
+          log.info({ byMs: check.byMs }, "the account's password changed again since this capture; ordering by capture time keeps the newer one");
         const enriched = { ...change, ...decision.enrich };
         const seq = await this.deps.outbox.append(toBinary(PasswordChangeSchema, enriched));
         await intake.markDone(entry.seq, "scoped");

@@ -98,7 +98,7 @@ function serveOne(socket: net.Socket, options: FrameServerOptions): void {
     wipe(buf);
   });
   socket.on("end", () => {
-    if (!finished && !handling) refuse(`connection closed after ${buf.length} of ${expected || "at least " + HEADER_BYTES} bytes`, "Truncated");
+    if (!finished && !handling) refuse(`connection closed after ${buf.length} of ${expected || `at least ${HEADER_BYTES}`} bytes`, "Truncated");
   });
   socket.on("data", (chunk: Buffer) => {
     if (finished || handling) {

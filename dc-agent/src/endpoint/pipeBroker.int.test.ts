@@ -28,7 +28,8 @@ const received: { account: string; passwordMatches: boolean }[] = [];
 let broker: FrameServer | undefined;
 
 beforeAll(() => {
-  if (!existsSync(path.join(winePrefix, "system.reg"))) execFileSync("bash", [path.join(repo, "lsa-filter/scripts/install-toolchain.sh")], { stdio: "inherit", env: { ...process.env, PWSYNC_WINE32: "0" } });
+  if (!existsSync(path.join(winePrefix, "system.reg")))
+    execFileSync("bash", [path.join(repo, "lsa-filter/scripts/install-toolchain.sh")], { stdio: "inherit", env: { ...process.env, PWSYNC_WINE32: "0" } });
   execFileSync("make", ["-C", path.join(repo, "lsa-filter"), "-s", "x64"], { stdio: "inherit" });
   execFileSync("make", ["-C", path.join(repo, "dc-agent/native"), "-s", `OUT=${path.join(root, "native")}`], { stdio: "inherit" });
 }, 600_000);
@@ -73,7 +74,16 @@ describe("pwsync-pipe.exe under wine", () => {
         "pipe",
       ],
       {
-        env: { ...process.env, WINEPREFIX: winePrefix, WINEDLLOVERRIDES: "mscoree,mshtml=", WINEDEBUG: "-all", PWSYNC_E2E_PIPE: pipeName, PWSYNC_E2E_CHANGES: "alice:1,carol:1,dan:1", PWSYNC_E2E_PASSWORD_PREFIX: canary, PWSYNC_E2E_DONE_FILE: W(done) },
+        env: {
+          ...process.env,
+          WINEPREFIX: winePrefix,
+          WINEDLLOVERRIDES: "mscoree,mshtml=",
+          WINEDEBUG: "-all",
+          PWSYNC_E2E_PIPE: pipeName,
+          PWSYNC_E2E_CHANGES: "alice:1,carol:1,dan:1",
+          PWSYNC_E2E_PASSWORD_PREFIX: canary,
+          PWSYNC_E2E_DONE_FILE: W(done),
+        },
         stdio: "ignore",
       },
     );

@@ -1,14 +1,5 @@
 import { fail, type Result } from "./errors.js";
-import {
-  FILETIME_UNIX_EPOCH,
-  FRAME_MAGIC,
-  FRAME_VERSION,
-  HEADER_BYTES,
-  MAX_ACCOUNT_BYTES,
-  MAX_FRAME_BYTES,
-  MAX_PASSWORD_BYTES,
-  Offset,
-} from "./format.js";
+import { FILETIME_UNIX_EPOCH, FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_ACCOUNT_BYTES, MAX_FRAME_BYTES, MAX_PASSWORD_BYTES, Offset } from "./format.js";
 import { checkWellFormedUtf16le, containsNulUnit } from "./utf16.js";
 
 export interface FrameHeader {

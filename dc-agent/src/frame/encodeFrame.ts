@@ -1,12 +1,5 @@
 import { fail, type Result } from "./errors.js";
-import {
-  FRAME_MAGIC,
-  FRAME_VERSION,
-  HEADER_BYTES,
-  MAX_ACCOUNT_BYTES,
-  MAX_PASSWORD_BYTES,
-  Offset,
-} from "./format.js";
+import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_ACCOUNT_BYTES, MAX_PASSWORD_BYTES, Offset } from "./format.js";
 
 export interface FrameInput {
   /** UTF-16LE bytes, as LSA hands them to the filter. */

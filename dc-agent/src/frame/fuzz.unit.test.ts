@@ -18,9 +18,22 @@ function mulberry32(seed: number): () => number {
 }
 
 const CODES = new Set<FrameError["code"]>([
-  "Truncated", "TrailingBytes", "BadMagic", "UnsupportedVersion", "BadHeaderSize", "UnsupportedFlags",
-  "ReservedNotZero", "FrameTooLarge", "LengthMismatch", "OddLength", "TooLong", "EmptyAccount",
-  "InvalidUtf16", "InvalidAccountName", "BadAckStatus", "BlobTooLarge",
+  "Truncated",
+  "TrailingBytes",
+  "BadMagic",
+  "UnsupportedVersion",
+  "BadHeaderSize",
+  "UnsupportedFlags",
+  "ReservedNotZero",
+  "FrameTooLarge",
+  "LengthMismatch",
+  "OddLength",
+  "TooLong",
+  "EmptyAccount",
+  "InvalidUtf16",
+  "InvalidAccountName",
+  "BadAckStatus",
+  "BlobTooLarge",
 ]);
 
 function expectTypedOutcome(r: Result<unknown>): void {

@@ -47,7 +47,13 @@ describe("LDAP lookup against a Samba AD DC", () => {
     const r = await directory().lookup("alice");
     expect(r.kind).toBe("matched");
     if (r.kind !== "matched") return;
-    expect(r.account).toMatchObject({ dn: dc.dn("alice"), mail: "alice@pwsync.test", userPrincipalName: "alice@pwsync.test", userAccountControl: 512, disabled: false });
+    expect(r.account).toMatchObject({
+      dn: dc.dn("alice"),
+      mail: "alice@pwsync.test",
+      userPrincipalName: "alice@pwsync.test",
+      userAccountControl: 512,
+      disabled: false,
+    });
     expect(r.account.objectGuid).toHaveLength(16);
     expect(r.account.passwordLastSet!.getTime()).toBeGreaterThan(Date.UTC(2020, 0, 1));
     expect(r.account.passwordLastSet!.getTime()).toBeLessThanOrEqual(Date.now() + 60_000);
@@ -101,14 +107,18 @@ describe("LDAP lookup against a Samba AD DC", () => {
   it("fails with a clear error when the bind is refused", async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), "dc-agent-ldap-")), "wrong");
     writeFileSync(file, "not-the-password", { mode: 0o600 });
-    const err = await directory({ bindPasswordFile: file }).lookup("alice").catch((e: unknown) => e);
+    const err = await directory({ bindPasswordFile: file })
+      .lookup("alice")
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DirectoryError);
     expect((err as DirectoryError).kind).toBe("bind");
     expect((err as DirectoryError).message).toMatch(/bind refused.*invalid credentials/);
   });
 
   it("fails with a clear error when the DC is unreachable", async () => {
-    const err = await directory({ url: "ldaps://127.77.0.1:1" }).check().catch((e: unknown) => e);
+    const err = await directory({ url: "ldaps://127.77.0.1:1" })
+      .check()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DirectoryError);
     expect((err as DirectoryError).kind).toBe("unreachable");
     expect((err as DirectoryError).message).toMatch(/unreachable/);
@@ -117,7 +127,9 @@ describe("LDAP lookup against a Samba AD DC", () => {
   it("refuses a DC certificate that is not trusted", async () => {
     const { caFile: _ignored, ...rest } = { caFile: undefined };
     void _ignored;
-    const err = await directory({ ...rest, caFile: undefined }).check().catch((e: unknown) => e);
+    const err = await directory({ ...rest, caFile: undefined })
+      .check()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DirectoryError);
     expect((err as DirectoryError).kind).toBe("tls");
   });

@@ -50,7 +50,9 @@ function classify(err: unknown, url: string): DirectoryError {
   if (err instanceof DirectoryError) return err;
   const e = err as NodeJS.ErrnoException & { code?: string | number };
   if (err instanceof InvalidCredentialsError) {
-    return new DirectoryError(`LDAP bind refused for the configured bindDn at ${url}: invalid credentials (check ldap.bindDn and the password file)`, "bind", { cause: err });
+    return new DirectoryError(`LDAP bind refused for the configured bindDn at ${url}: invalid credentials (check ldap.bindDn and the password file)`, "bind", {
+      cause: err,
+    });
   }
   const code = typeof e.code === "string" ? e.code : "";
   if (["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN"].includes(code) || /timeout|closed/i.test(e.message ?? "")) {
@@ -146,7 +148,8 @@ export class Directory {
       timeLimit: Math.ceil(this.config.timeoutMs / 1000),
     });
     if (searchEntries.length === 0) return { kind: "notMatched", reason: "no account matches the filter (not found, or outside the configured scope)" };
-    if (searchEntries.length > 1) return { kind: "notMatched", reason: `the filter matches ${searchEntries.length} entries; it must select exactly one account` };
+    if (searchEntries.length > 1)
+      return { kind: "notMatched", reason: `the filter matches ${searchEntries.length} entries; it must select exactly one account` };
     const entry = searchEntries[0]!;
     const uac = Number(first(entry.userAccountControl) ?? "0");
     const guid = entry.objectGUID;
@@ -160,7 +163,8 @@ export class Directory {
       ...(objectGuid ? { objectGuid } : {}),
       ...(filetimeToDate(first(entry.pwdLastSet)) ? { passwordLastSet: filetimeToDate(first(entry.pwdLastSet))! } : {}),
     };
-    if (account.disabled && this.config.dropDisabledAccounts) return { kind: "notMatched", reason: "the account is disabled in AD (ldap.dropDisabledAccounts)" };
+    if (account.disabled && this.config.dropDisabledAccounts)
+      return { kind: "notMatched", reason: "the account is disabled in AD (ldap.dropDisabledAccounts)" };
     return { kind: "matched", account };
   }
 

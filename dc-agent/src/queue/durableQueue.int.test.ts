@@ -19,7 +19,10 @@ afterEach(async () => {
 
 const body = (i: number) => Buffer.from(`sealed-change-${i}`);
 const freshDir = () => mkdtempSync(path.join(tmpdir(), "dc-agent-queue-"));
-const segments = (dir: string) => readdirSync(dir).filter((n) => n.endsWith(".seg")).sort();
+const segments = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => n.endsWith(".seg"))
+    .sort();
 
 describe("durable queue", () => {
   it("returns appended entries in order after a reopen, without the ones marked done", async () => {

@@ -108,7 +108,11 @@ export class DurableQueue {
   private reportCorrupt(segment: string, range: CorruptRange, lastSegment: boolean): void {
     const torn = range.tail && lastSegment;
     const fields = { segment, offset: range.offset, bytes: range.bytes };
-    if (torn) this.options.logger.warn(fields, "queue: torn write at the end of the last segment (agent stopped mid-append); skipped, the frame was never acknowledged");
+    if (torn)
+      this.options.logger.warn(
+        fields,
+        "queue: torn write at the end of the last segment (agent stopped mid-append); skipped, the frame was never acknowledged",
+      );
     else this.options.logger.error(fields, "queue: corrupt bytes inside a segment skipped; changes stored there are lost (disk or file damage)");
   }
 

@@ -15,9 +15,7 @@ export const RecordKind = { change: 1, done: 2 } as const;
 export const DoneReason = { committed: 1, duplicate: 2, quarantined: 3, scoped: 4, outOfScope: 5 } as const;
 export type DoneReasonName = keyof typeof DoneReason;
 
-export type QueueRecord =
-  | { kind: "change"; seq: number; enqueuedAtMs: number; change: Buffer }
-  | { kind: "done"; seq: number; reason: number };
+export type QueueRecord = { kind: "change"; seq: number; enqueuedAtMs: number; change: Buffer } | { kind: "done"; seq: number; reason: number };
 
 function frame(payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);

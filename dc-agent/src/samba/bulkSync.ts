@@ -15,7 +15,11 @@ function actor(): string {
 }
 
 async function countAccounts(ldap: AgentConfig["ldap"]): Promise<number> {
-  const tls: ConnectionOptions = { ...(ldap.caFile ? { ca: readFileSync(ldap.caFile) } : {}), ...(ldap.serverName ? { servername: ldap.serverName } : {}), minVersion: "TLSv1.2" };
+  const tls: ConnectionOptions = {
+    ...(ldap.caFile ? { ca: readFileSync(ldap.caFile) } : {}),
+    ...(ldap.serverName ? { servername: ldap.serverName } : {}),
+    minVersion: "TLSv1.2",
+  };
   const client = new Client({ url: ldap.url, timeout: ldap.timeoutMs, connectTimeout: ldap.timeoutMs, ...(ldap.startTls ? {} : { tlsOptions: tls }) });
   try {
     if (ldap.startTls) await client.startTLS(tls);
@@ -64,7 +68,10 @@ export async function runBulkSync(config: AgentConfig, o: BulkSyncOptions): Prom
   o.out(`samba-bulk-sync: ${total} accounts, at most ${perMinute} per minute; started by ${actor()} (audited)`);
 
   const cacheLdb = `${paths.dir}/bulk-${started}.ldb`;
-  const options = { ...syncOptions(config.samba, config.agent.dataDir, cacheLdb), env: { PWSYNC_SAMBA_HOOK_MODE: "bulk", PWSYNC_SAMBA_BULK_INTERVAL_MS: String(Math.ceil(60_000 / perMinute)) } };
+  const options = {
+    ...syncOptions(config.samba, config.agent.dataDir, cacheLdb),
+    env: { PWSYNC_SAMBA_HOOK_MODE: "bulk", PWSYNC_SAMBA_BULK_INTERVAL_MS: String(Math.ceil(60_000 / perMinute)) },
+  };
   const counts = { queued: 0, skipped: 0, recorded: 0 };
   let lastReport = 0;
   const report = (force = false) => {
@@ -90,13 +97,20 @@ export async function runBulkSync(config: AgentConfig, o: BulkSyncOptions): Prom
       r = await run.exited;
       const progressed = counts.queued + counts.skipped + counts.recorded > before;
       if (r.code === 0 || attempt >= 5 || !progressed) break;
-      const why = r.tail.filter((l) => /ERROR/.test(l)).slice(-1).join("");
+      const why = r.tail
+        .filter((l) => /ERROR/.test(l))
+        .slice(-1)
+        .join("");
       audit("bulkSyncResumed", { ...counts, attempt, error: why });
       o.out(`samba-bulk-sync: syncpasswords stopped (${why}); resuming`);
     }
     report(true);
     if (r.code !== 0) {
-      const why = r.tail.filter((l) => /ERROR/.test(l)).slice(-2).join(" | ") || r.tail.slice(-2).join(" | ");
+      const why =
+        r.tail
+          .filter((l) => /ERROR/.test(l))
+          .slice(-2)
+          .join(" | ") || r.tail.slice(-2).join(" | ");
       audit("bulkSyncFailed", { ...counts, seconds: Math.round((Date.now() - started) / 1000), error: why });
       o.out(`samba-bulk-sync: stopped (exit ${r.code ?? r.signal}): ${why}`);
       o.out("Is the dc-agent running? Running the command again resumes: accounts already synced are skipped.");

@@ -2,16 +2,28 @@ import { describe, expect, it } from "vitest";
 import { compareVersions, decideDelivery, type AccountMemory, type Delivery } from "./decide.js";
 
 const t0 = 134402928520268480n;
-const delivery = (pwdLastSet: bigint, keyVersion?: number, extra: Partial<Delivery> = {}): Delivery => ({ pwdLastSet, keyVersion, isDeleted: false, hasClearText: true, ...extra });
+const delivery = (pwdLastSet: bigint, keyVersion?: number, extra: Partial<Delivery> = {}): Delivery => ({
+  pwdLastSet,
+  keyVersion,
+  isDeleted: false,
+  hasClearText: true,
+  ...extra,
+});
 const memory = (pwdLastSet: bigint, keyVersion: number | undefined, synced: boolean): AccountMemory => ({ pwdLastSet, keyVersion, synced });
 
 describe("decideDelivery (dedup by objectGUID + pwdLastSet, ordered by the DC's pwdLastSet)", () => {
   it("given an account never seen, when a live change arrives, then it is queued and remembered as synced", () => {
-    expect(decideDelivery(undefined, delivery(t0, 2), { kind: "live" })).toEqual({ action: "queue", remember: { pwdLastSet: t0, keyVersion: 2, synced: true } });
+    expect(decideDelivery(undefined, delivery(t0, 2), { kind: "live" })).toEqual({
+      action: "queue",
+      remember: { pwdLastSet: t0, keyVersion: 2, synced: true },
+    });
   });
 
   it("given a change already queued, when syncpasswords delivers it again (restart, or a non-password modification), then it is skipped", () => {
-    expect(decideDelivery(memory(t0, 2, true), delivery(t0, 2), { kind: "live" })).toMatchObject({ action: "skip", reason: "same password write delivered again" });
+    expect(decideDelivery(memory(t0, 2, true), delivery(t0, 2), { kind: "live" })).toMatchObject({
+      action: "skip",
+      reason: "same password write delivered again",
+    });
   });
 
   it("given a newer change was handled, when an older state arrives, then it never overwrites the newer one", () => {
@@ -20,7 +32,10 @@ describe("decideDelivery (dedup by objectGUID + pwdLastSet, ordered by the DC's 
   });
 
   it("given the first run, when every account's current password is delivered, then it is remembered, not synced", () => {
-    expect(decideDelivery(undefined, delivery(t0, 1), { kind: "baseline", startedAt: t0 + 1n })).toMatchObject({ action: "remember", remember: { synced: false } });
+    expect(decideDelivery(undefined, delivery(t0, 1), { kind: "baseline", startedAt: t0 + 1n })).toMatchObject({
+      action: "remember",
+      remember: { synced: false },
+    });
   });
 
   it("given the first run, when a change made after the run began arrives, then it is synced", () => {
@@ -39,7 +54,10 @@ describe("decideDelivery (dedup by objectGUID + pwdLastSet, ordered by the DC's 
   });
 
   it("given a set without cleartext (hash-only), when it arrives, then it is remembered as unsyncable and not queued", () => {
-    expect(decideDelivery(undefined, delivery(t0, 1, { hasClearText: false }), { kind: "live" })).toMatchObject({ action: "remember", remember: { synced: false } });
+    expect(decideDelivery(undefined, delivery(t0, 1, { hasClearText: false }), { kind: "live" })).toMatchObject({
+      action: "remember",
+      remember: { synced: false },
+    });
   });
 
   it("given a deleted account, when it arrives, then it is skipped", () => {

@@ -20,7 +20,11 @@ const MAX_REQUEST_BYTES = 1024 * 1024;
  * per connection (a JSON header line, then the LDIF until end of stream), one reply line.
  * The socket lives in a 0700 directory: only root (the DC's syncpasswords) can connect.
  */
-export async function startHookServer(socketPath: string, handle: (req: HookRequest) => Promise<HookReply>, logger: Logger): Promise<{ close(): Promise<void> }> {
+export async function startHookServer(
+  socketPath: string,
+  handle: (req: HookRequest) => Promise<HookReply>,
+  logger: Logger,
+): Promise<{ close(): Promise<void> }> {
   mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   chmodSync(path.dirname(socketPath), 0o700);
   rmSync(socketPath, { force: true });

@@ -16,14 +16,29 @@ function ldifFor(fields: Record<string, string>, clear?: Buffer, fold = 0): Buff
   return Buffer.from(`${lines.join("\n")}\n\n`);
 }
 
-const base = { objectGUID: "F41AF2BB-241D-40C9-B00B-52148BC28B8E", sAMAccountName: "alice", userPrincipalName: "alice@example.test", pwdLastSet: "134402928520268480", "msDS-KeyVersionNumber": "3", userAccountControl: "512" };
+const base = {
+  objectGUID: "F41AF2BB-241D-40C9-B00B-52148BC28B8E",
+  sAMAccountName: "alice",
+  userPrincipalName: "alice@example.test",
+  pwdLastSet: "134402928520268480",
+  "msDS-KeyVersionNumber": "3",
+  userAccountControl: "512",
+};
 
 describe("parseSyncLdif", () => {
   it("given a syncpasswords LDIF, when parsed, then it yields the account's identity, version and cleartext bytes", () => {
     const r = parseSyncLdif(ldifFor(base, secret));
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.account).toMatchObject({ objectGuid: "f41af2bb-241d-40c9-b00b-52148bc28b8e", sAMAccountName: "alice", userPrincipalName: "alice@example.test", pwdLastSet: 134402928520268480n, keyVersion: 3, userAccountControl: 512, isDeleted: false });
+    expect(r.account).toMatchObject({
+      objectGuid: "f41af2bb-241d-40c9-b00b-52148bc28b8e",
+      sAMAccountName: "alice",
+      userPrincipalName: "alice@example.test",
+      pwdLastSet: 134402928520268480n,
+      keyVersion: 3,
+      userAccountControl: 512,
+      isDeleted: false,
+    });
     expect(r.account.clearTextUtf16?.equals(secret)).toBe(true);
   });
 
@@ -39,7 +54,10 @@ describe("parseSyncLdif", () => {
 
   it("given a damaged LDIF, when parsed, then it says what is wrong", () => {
     expect(parseSyncLdif(ldifFor({ ...base, objectGUID: "nope" }, secret))).toEqual({ ok: false, reason: "no objectGUID" });
-    expect(parseSyncLdif(Buffer.from(`objectGUID: ${base.objectGUID}\nsAMAccountName: a\nvirtualClearTextUTF16:: ***\n`))).toEqual({ ok: false, reason: "virtualClearTextUTF16 is not valid base64" });
+    expect(parseSyncLdif(Buffer.from(`objectGUID: ${base.objectGUID}\nsAMAccountName: a\nvirtualClearTextUTF16:: ***\n`))).toEqual({
+      ok: false,
+      reason: "virtualClearTextUTF16 is not valid base64",
+    });
     expect(parseSyncLdif(ldifFor({ ...base, pwdLastSet: "x" }))).toEqual({ ok: false, reason: "pwdLastSet is not a number" });
   });
 

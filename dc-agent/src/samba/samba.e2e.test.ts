@@ -48,7 +48,8 @@ async function changeEvents(user: string): Promise<number> {
   const r = await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE type = 'ChangeCaptured' AND data->>'accountName' = ${user}`.execute(log.db);
   return Number(r.rows[0]!.n);
 }
-const signsIn = (user: string, password: string) => eventually(`${user} signs in with the new password`, async () => (await control.signIn(upn(user), password)) || undefined, 90_000, 500);
+const signsIn = (user: string, password: string) =>
+  eventually(`${user} signs in with the new password`, async () => (await control.signIn(upn(user), password)) || undefined, 90_000, 500);
 
 beforeAll(async () => {
   dcLock = await lockFullSambaDc();
@@ -65,7 +66,13 @@ beforeAll(async () => {
   // The sandbox knows the same people, matched by the immutable id Entra Connect derives from objectGUID.
   const root = mkdtempSync(path.join(tmpdir(), "pwsync-samba-e2e-"));
   const ldap = { url: dc.ldapsUrl, baseDn: dc.baseDn, caFile: dc.caFile, serverName: dc.serverName, bindDn: dc.bindDn, bindPasswordFile: dc.bindPasswordFile };
-  const directory = new Directory(agentConfigSchema.parse({ agent: { domainController: "x", dataDir: "x" }, ingest: { primary: { address: "x:1" }, tls: { caFile: "x", certFile: "x", keyFile: "x" }, sealingPublicKeyFile: "x" }, ldap }).ldap);
+  const directory = new Directory(
+    agentConfigSchema.parse({
+      agent: { domainController: "x", dataDir: "x" },
+      ingest: { primary: { address: "x:1" }, tls: { caFile: "x", certFile: "x", keyFile: "x" }, sealingPublicKeyFile: "x" },
+      ldap,
+    }).ldap,
+  );
   const users: SandboxUserSpec[] = [];
   for (const role of ROLES) {
     const r = await directory.lookup(name(role));
@@ -73,7 +80,13 @@ beforeAll(async () => {
     users.push({ id: randomUUID(), userPrincipalName: upn(name(role)), mail: upn(name(role)), onPremisesImmutableId: r.account.objectGuid.toString("base64") });
   }
   await directory.close();
-  stack = await startStack({ dataDir: path.join(root, "stack"), ports: "random", sandbox: { users, scryptCost: 1024 }, agents: ["dc01"], overlay: { ingest: { agentScopes: { dc01: ["sambae2e.test"] } } } });
+  stack = await startStack({
+    dataDir: path.join(root, "stack"),
+    ports: "random",
+    sandbox: { users, scryptCost: 1024 },
+    agents: ["dc01"],
+    overlay: { ingest: { agentScopes: { dc01: ["sambae2e.test"] } } },
+  });
   log = await openEventLog(stack.databaseUrl, { migrate: false, maxConnections: 2 });
   control = sandboxControl(stack.sandboxUrl!, readFileSync(stack.pki.ca.cert));
   agentDir = path.join(root, "agent");
@@ -103,7 +116,12 @@ beforeAll(async () => {
   agent = await startAgent(config, agentLog.logger);
   try {
     // Generous: each account costs a hook process and a GPG decryption, slow on a loaded CI machine.
-    await eventually("first run recorded every account", async () => agentLog.records().some((r) => r.msg === "samba first run done: accounts recorded; live capture starts"), 400_000, 200);
+    await eventually(
+      "first run recorded every account",
+      async () => agentLog.records().some((r) => r.msg === "samba first run done: accounts recorded; live capture starts"),
+      400_000,
+      200,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}; agent log:\n${agentLog.lines.slice(-15).join("")}`);
   }
@@ -172,10 +190,19 @@ describe("Samba AD DC → dc-agent (syncpasswords) → Entra sandbox", () => {
     for (const p of ps) expect((await c.setpassword(user, p)).ok).toBe(true);
     await signsIn(user, ps[2]!);
     // Whatever syncpasswords coalesced, nothing older lands after the last.
-    await eventually("every change of the user terminal", async () => {
-      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM events c WHERE c.type = 'ChangeCaptured' AND c.data->>'accountName' = ${user} AND NOT EXISTS (SELECT 1 FROM events t WHERE t.stream_id = c.stream_id AND t.type IN ('PasswordSet','Superseded','ResetFailed','ResolutionFailed'))`.execute(log.db);
-      return Number(r.rows[0]!.n) === 0 || undefined;
-    }, 60_000, 500);
+    await eventually(
+      "every change of the user terminal",
+      async () => {
+        const r = await sql<{
+          n: string;
+        }>`SELECT count(*) AS n FROM events c WHERE c.type = 'ChangeCaptured' AND c.data->>'accountName' = ${user} AND NOT EXISTS (SELECT 1 FROM events t WHERE t.stream_id = c.stream_id AND t.type IN ('PasswordSet','Superseded','ResetFailed','ResolutionFailed'))`.execute(
+          log.db,
+        );
+        return Number(r.rows[0]!.n) === 0 || undefined;
+      },
+      60_000,
+      500,
+    );
     expect(await control.signIn(upn(user), ps[2]!)).toBe(true);
     expect(await control.signIn(upn(user), ps[0]!)).toBe(false);
   }, 180_000);
@@ -213,7 +240,12 @@ describe("Samba AD DC → dc-agent (syncpasswords) → Entra sandbox", () => {
     const pid = Number.parseInt(readFileSync(path.join(agentDir, "samba", "syncpasswords-cache.ldb.pid"), "utf8").trim(), 10);
     const killedAt = new Date().toISOString();
     process.kill(pid, "SIGKILL");
-    await eventually("restart logged", async () => agentLog.records().some((r) => r.msg === "samba capture down; restarting" && String(r.time) >= killedAt), 30_000, 200);
+    await eventually(
+      "restart logged",
+      async () => agentLog.records().some((r) => r.msg === "samba capture down; restarting" && String(r.time) >= killedAt),
+      30_000,
+      200,
+    );
     const user = name("kp");
     const p = pw();
     expect((await clients(dc).setpassword(user, p)).ok).toBe(true);
@@ -223,10 +255,21 @@ describe("Samba AD DC → dc-agent (syncpasswords) → Entra sandbox", () => {
   it("dc-agent verify checks the key ids, both keyrings, the hook, syncpasswords and the last delivery", async () => {
     const results = await runVerify(config);
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(results.map((r) => r.check)).toEqual(expect.arrayContaining(["samba: password hash gpg key ids", "samba: agent keyring has the secret key", "samba: DC keyring has the public key", "samba: syncpasswords running", "samba: last delivery"]));
+    expect(results.map((r) => r.check)).toEqual(
+      expect.arrayContaining([
+        "samba: password hash gpg key ids",
+        "samba: agent keyring has the secret key",
+        "samba: DC keyring has the public key",
+        "samba: syncpasswords running",
+        "samba: last delivery",
+      ]),
+    );
     // A DC keyring without the key: verify names the consequence.
     const broken = await runVerify({ ...config, samba: { ...config.samba!, dcGnupgHome: path.join(agentDir, "no-keyring") } });
-    expect(broken.find((r) => r.check === "samba: DC keyring has the public key")).toMatchObject({ ok: false, detail: expect.stringMatching(/every password change on this DC fails/) });
+    expect(broken.find((r) => r.check === "samba: DC keyring has the public key")).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/every password change on this DC fails/),
+    });
   }, 60_000);
 
   it("samba-bulk-sync (the CLI, as an admin runs it) asks first, then syncs the current passwords, audited", async () => {
@@ -235,8 +278,11 @@ describe("Samba AD DC → dc-agent (syncpasswords) → Entra sandbox", () => {
     writeFileSync(configFile, stringify(config));
     const cli = (...args: string[]) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        execFile(process.execPath, ["--import", "tsx", path.resolve(here, "../main.ts"), "samba-bulk-sync", ...args], { env: { ...process.env, PWSYNC_CONFIG: configFile, SUDO_USER: "alice-admin" }, timeout: 300_000 }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+        execFile(
+          process.execPath,
+          ["--import", "tsx", path.resolve(here, "../main.ts"), "samba-bulk-sync", ...args],
+          { env: { ...process.env, PWSYNC_CONFIG: configFile, SUDO_USER: "alice-admin" }, timeout: 300_000 },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
         );
       });
     const ask = await cli();
@@ -247,7 +293,10 @@ describe("Samba AD DC → dc-agent (syncpasswords) → Entra sandbox", () => {
     expect(run, run.out).toMatchObject({ code: 0 });
     expect(run.out).toMatch(/done in \d+ s: \d+ queued/);
     await signsIn(base, initial.get(base)!);
-    const audit = readFileSync(path.join(agentDir, "samba", "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const audit = readFileSync(path.join(agentDir, "samba", "audit.log"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(audit[0]!.event).toBe("bulkSyncStarted");
     expect(audit.at(-1)!.event).toBe("bulkSyncFinished");
     expect(audit[0]).toMatchObject({ by: "alice-admin", perMinute: 6000 });

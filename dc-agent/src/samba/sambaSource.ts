@@ -22,7 +22,14 @@ export function sambaPaths(dataDir: string) {
 }
 
 export function syncOptions(config: SambaConfig, dataDir: string, cacheLdb = sambaPaths(dataDir).cacheLdb): SyncPasswordsOptions {
-  return { sambaTool: config.sambaTool, smbConf: config.smbConf, gnupgHome: config.gnupgHome, cacheLdb, hookScript: config.hookScript, hookSocket: config.hookSocket };
+  return {
+    sambaTool: config.sambaTool,
+    smbConf: config.smbConf,
+    gnupgHome: config.gnupgHome,
+    cacheLdb,
+    hookScript: config.hookScript,
+    hookSocket: config.hookSocket,
+  };
 }
 
 export interface SambaSource {
@@ -39,7 +46,12 @@ export interface SambaSource {
  * queue, LDAP scope, stream. syncpasswords is supervised here: restarted with backoff, an
  * alarm when it stays down, and the heartbeat says whether it runs.
  */
-export async function startSambaSource(config: SambaConfig, dataDir: string, handle: (change: CapturedPassword) => Promise<AckStatus>, logger: Logger): Promise<SambaSource> {
+export async function startSambaSource(
+  config: SambaConfig,
+  dataDir: string,
+  handle: (change: CapturedPassword) => Promise<AckStatus>,
+  logger: Logger,
+): Promise<SambaSource> {
   const log = logger.child({ source: "samba" });
   const paths = sambaPaths(dataDir);
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
@@ -63,8 +75,18 @@ export async function startSambaSource(config: SambaConfig, dataDir: string, han
     try {
       const deliveryMode: DeliveryMode = req.mode === "bulk" ? { kind: "bulk" } : mode;
       const known = state.accounts.get(a.objectGuid);
-      const decision = decideDelivery(known, { pwdLastSet: a.pwdLastSet, keyVersion: a.keyVersion, isDeleted: a.isDeleted, hasClearText: Boolean(a.clearTextUtf16) }, deliveryMode);
-      const fields = { account: a.sAMAccountName, objectGuid: a.objectGuid, pwdLastSet: a.pwdLastSet.toString(), keyVersion: a.keyVersion, mode: deliveryMode.kind };
+      const decision = decideDelivery(
+        known,
+        { pwdLastSet: a.pwdLastSet, keyVersion: a.keyVersion, isDeleted: a.isDeleted, hasClearText: Boolean(a.clearTextUtf16) },
+        deliveryMode,
+      );
+      const fields = {
+        account: a.sAMAccountName,
+        objectGuid: a.objectGuid,
+        pwdLastSet: a.pwdLastSet.toString(),
+        keyVersion: a.keyVersion,
+        mode: deliveryMode.kind,
+      };
       if (decision.action === "queue") {
         if (req.mode === "bulk" && req.intervalMs > 0) {
           const wait = lastBulkAt + req.intervalMs - Date.now();
@@ -89,7 +111,10 @@ export async function startSambaSource(config: SambaConfig, dataDir: string, han
           return { ok: false, message: "agent cannot take the change now (retry later)" };
         }
       } else {
-        log.info({ ...fields, reason: decision.action === "skip" ? decision.reason : decision.reason }, decision.action === "skip" ? "samba delivery skipped" : "samba delivery recorded");
+        log.info(
+          { ...fields, reason: decision.action === "skip" ? decision.reason : decision.reason },
+          decision.action === "skip" ? "samba delivery skipped" : "samba delivery recorded",
+        );
       }
       if (decision.action !== "skip") state.accounts.set(a.objectGuid, decision.remember);
       state.lastDeliveryAt = new Date();
@@ -99,11 +124,15 @@ export async function startSambaSource(config: SambaConfig, dataDir: string, han
       a.clearTextUtf16?.fill(0);
     }
   };
-  const hook = await startHookServer(config.hookSocket, (req) => {
-    const next = chain.then(() => deliver(req));
-    chain = next.catch(() => {});
-    return next;
-  }, log);
+  const hook = await startHookServer(
+    config.hookSocket,
+    (req) => {
+      const next = chain.then(() => deliver(req));
+      chain = next.catch(() => {});
+      return next;
+    },
+    log,
+  );
 
   let current: SyncRun | undefined;
   let up = false;
@@ -111,19 +140,26 @@ export async function startSambaSource(config: SambaConfig, dataDir: string, han
   let downSince: number | undefined = Date.now();
   let alarmRaised = false;
   let wake: (() => void) | undefined;
-  const sleep = (ms: number) => new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    wake = () => {
-      clearTimeout(t);
-      r();
-    };
-  });
-  const alarmTimer = setInterval(() => {
-    if (!up && downSince !== undefined && !alarmRaised && Date.now() - downSince >= config.alarmAfterMs && !stopping) {
-      alarmRaised = true;
-      log.error({ alarm: "sambaCaptureDown", downSeconds: Math.floor((Date.now() - downSince) / 1000) }, "ALARM raised: samba syncpasswords is not running; password changes on this DC are not captured until it is (they are delivered once it runs again)");
-    }
-  }, Math.min(5_000, config.alarmAfterMs));
+  const sleep = (ms: number) =>
+    new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+  const alarmTimer = setInterval(
+    () => {
+      if (!up && downSince !== undefined && !alarmRaised && Date.now() - downSince >= config.alarmAfterMs && !stopping) {
+        alarmRaised = true;
+        log.error(
+          { alarm: "sambaCaptureDown", downSeconds: Math.floor((Date.now() - downSince) / 1000) },
+          "ALARM raised: samba syncpasswords is not running; password changes on this DC are not captured until it is (they are delivered once it runs again)",
+        );
+      }
+    },
+    Math.min(5_000, config.alarmAfterMs),
+  );
   alarmTimer.unref();
   const markUp = () => {
     up = true;

@@ -26,7 +26,9 @@ export function readSambaState(file: string): SambaState {
   return {
     baseline: raw.baseline ? { startedAt: BigInt(raw.baseline.startedAt), done: raw.baseline.done } : undefined,
     lastDeliveryAt: raw.lastDeliveryAt ? new Date(raw.lastDeliveryAt) : undefined,
-    accounts: new Map(Object.entries(raw.accounts).map(([guid, a]) => [guid, { pwdLastSet: BigInt(a.pwdLastSet), keyVersion: a.keyVersion, synced: a.synced }])),
+    accounts: new Map(
+      Object.entries(raw.accounts).map(([guid, a]) => [guid, { pwdLastSet: BigInt(a.pwdLastSet), keyVersion: a.keyVersion, synced: a.synced }]),
+    ),
   };
 }
 
@@ -35,7 +37,12 @@ export function writeSambaState(file: string, state: SambaState): void {
     version: 1,
     ...(state.baseline ? { baseline: { startedAt: state.baseline.startedAt.toString(), done: state.baseline.done } } : {}),
     ...(state.lastDeliveryAt ? { lastDeliveryAt: state.lastDeliveryAt.toISOString() } : {}),
-    accounts: Object.fromEntries([...state.accounts].map(([guid, a]) => [guid, { pwdLastSet: a.pwdLastSet.toString(), ...(a.keyVersion !== undefined ? { keyVersion: a.keyVersion } : {}), synced: a.synced }])),
+    accounts: Object.fromEntries(
+      [...state.accounts].map(([guid, a]) => [
+        guid,
+        { pwdLastSet: a.pwdLastSet.toString(), ...(a.keyVersion !== undefined ? { keyVersion: a.keyVersion } : {}), synced: a.synced },
+      ]),
+    ),
   };
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.tmp`;

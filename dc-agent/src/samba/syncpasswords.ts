@@ -3,7 +3,15 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Logger } from "@pwsync/log";
 
 /** The attributes the hook needs; virtualClearTextUTF16 is exactly what the filter frames carry. */
-export const SYNC_ATTRIBUTES = ["objectGUID", "sAMAccountName", "userPrincipalName", "pwdLastSet", "msDS-KeyVersionNumber", "userAccountControl", "virtualClearTextUTF16"];
+export const SYNC_ATTRIBUTES = [
+  "objectGUID",
+  "sAMAccountName",
+  "userPrincipalName",
+  "pwdLastSet",
+  "msDS-KeyVersionNumber",
+  "userAccountControl",
+  "virtualClearTextUTF16",
+];
 
 export interface SyncPasswordsOptions {
   sambaTool: string;
@@ -20,7 +28,13 @@ export interface SyncPasswordsOptions {
 function baseEnv(o: SyncPasswordsOptions): NodeJS.ProcessEnv {
   // The hook is `#!/usr/bin/env node`: this Node first on PATH, whatever root's PATH says.
   const nodeDir = process.execPath.slice(0, process.execPath.lastIndexOf("/"));
-  return { ...process.env, PATH: `${nodeDir}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`, GNUPGHOME: o.gnupgHome, PWSYNC_SAMBA_HOOK_SOCKET: o.hookSocket, ...o.env };
+  return {
+    ...process.env,
+    PATH: `${nodeDir}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
+    GNUPGHOME: o.gnupgHome,
+    PWSYNC_SAMBA_HOOK_SOCKET: o.hookSocket,
+    ...o.env,
+  };
 }
 
 /** Lines of samba-tool's output that are safe to log: it redacts secrets as `attr:: REDACTED`, we drop every `::` line to be sure. */
@@ -38,7 +52,10 @@ export interface SyncRun {
 }
 
 export function runSyncPasswords(o: SyncPasswordsOptions, args: string[]): SyncRun {
-  const child = spawn(o.sambaTool, ["user", "syncpasswords", "-s", o.smbConf, `--cache-ldb=${o.cacheLdb}`, ...args], { env: baseEnv(o), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(o.sambaTool, ["user", "syncpasswords", "-s", o.smbConf, `--cache-ldb=${o.cacheLdb}`, ...args], {
+    env: baseEnv(o),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const tail: string[] = [];
   const listeners: ((line: string) => void)[] = [];
   let partial = "";
@@ -73,7 +90,8 @@ export async function initializeCache(o: SyncPasswordsOptions, logger: Logger): 
   if (existsSync(o.cacheLdb)) return;
   const run = runSyncPasswords(o, ["--cache-ldb-initialize", "--decrypt-samba-gpg", `--attributes=${SYNC_ATTRIBUTES.join(",")}`, `--script=${o.hookScript}`]);
   const r = await run.exited;
-  if (r.code !== 0) throw new Error(`samba-tool user syncpasswords --cache-ldb-initialize failed (exit ${r.code ?? r.signal}): ${r.tail.slice(-5).join(" | ")}`);
+  if (r.code !== 0)
+    throw new Error(`samba-tool user syncpasswords --cache-ldb-initialize failed (exit ${r.code ?? r.signal}): ${r.tail.slice(-5).join(" | ")}`);
   logger.info({ cache: o.cacheLdb, hook: o.hookScript }, "samba syncpasswords cache initialised");
 }
 

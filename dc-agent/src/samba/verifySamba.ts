@@ -19,7 +19,9 @@ async function check(name: string, body: () => Promise<string>): Promise<CheckRe
 /** `gpg --with-colons` records of one key in one keyring (empty when absent). */
 async function keyRecords(home: string, keyId: string, secret: boolean): Promise<string[][]> {
   try {
-    const { stdout } = await run("gpg", ["--batch", "--with-colons", secret ? "--list-secret-keys" : "--list-keys", keyId], { env: { ...process.env, GNUPGHOME: home } });
+    const { stdout } = await run("gpg", ["--batch", "--with-colons", secret ? "--list-secret-keys" : "--list-keys", keyId], {
+      env: { ...process.env, GNUPGHOME: home },
+    });
     return stdout.split("\n").map((l) => l.split(":"));
   } catch {
     return [];
@@ -56,7 +58,8 @@ export async function sambaChecks(config: AgentConfig): Promise<CheckResult[]> {
         const pub = (await keyRecords(samba.dcGnupgHome, id, false)).find((r) => r[0] === "pub");
         if (!pub) throw new Error(`no public key ${id} in ${samba.dcGnupgHome}: every password change on this DC fails`);
         // Samba refuses a key of unknown validity ("Unusable public key").
-        if (!["u", "f"].includes(pub[1] ?? "")) throw new Error(`public key ${id} in ${samba.dcGnupgHome} is not trusted (validity "${pub[1]}"): password changes fail with "Unusable public key"`);
+        if (!["u", "f"].includes(pub[1] ?? ""))
+          throw new Error(`public key ${id} in ${samba.dcGnupgHome} is not trusted (validity "${pub[1]}"): password changes fail with "Unusable public key"`);
         return `${id} in ${samba.dcGnupgHome} (trusted)`;
       }),
     );
@@ -87,7 +90,9 @@ export async function sambaChecks(config: AgentConfig): Promise<CheckResult[]> {
       const state = readSambaState(paths.state);
       if (!state.baseline) throw new Error("the agent has not started its first run yet");
       if (!state.baseline.done) throw new Error(`first run in progress (${state.accounts.size} accounts recorded so far)`);
-      const last = state.lastDeliveryAt ? `${state.lastDeliveryAt.toISOString()} (${Math.round((Date.now() - state.lastDeliveryAt.getTime()) / 1000)} s ago)` : "none yet";
+      const last = state.lastDeliveryAt
+        ? `${state.lastDeliveryAt.toISOString()} (${Math.round((Date.now() - state.lastDeliveryAt.getTime()) / 1000)} s ago)`
+        : "none yet";
       return `${last}; ${state.accounts.size} accounts known, ${[...state.accounts.values()].filter((a) => a.synced).length} synced`;
     }),
   );

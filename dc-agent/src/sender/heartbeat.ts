@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc/client";
 import { AgentIngestService, HeartbeatRequestSchema, type HeartbeatRequest, type HeartbeatResponse } from "@pwsync/proto";
 import type { NamedEndpoint } from "./sender.js";
@@ -26,7 +26,11 @@ export interface HeartbeatFacts {
 /** One Heartbeat call over mTLS; resolves with the server's clock or rejects with the gRPC error. */
 export function sendHeartbeat(endpoint: NamedEndpoint, facts: HeartbeatFacts, deadlineMs: number): Promise<HeartbeatResponse> {
   const options: grpc.ChannelOptions = endpoint.serverName ? { "grpc.ssl_target_name_override": endpoint.serverName } : {};
-  const client = new IngestClient(endpoint.address, mtlsChannelCredentials({ ca: endpoint.caPem, cert: endpoint.certPem, key: endpoint.keyPem }), options) as unknown as HeartbeatClient;
+  const client = new IngestClient(
+    endpoint.address,
+    mtlsChannelCredentials({ ca: endpoint.caPem, cert: endpoint.certPem, key: endpoint.keyPem }),
+    options,
+  ) as unknown as HeartbeatClient;
   const request = create(HeartbeatRequestSchema, {
     agentVersion: facts.agentVersion,
     filterLoaded: facts.filterLoaded,
@@ -47,7 +51,11 @@ export function sendHeartbeat(endpoint: NamedEndpoint, facts: HeartbeatFacts, de
 }
 
 /** Primary first, then the secondary: the first server that answers gets the beat. */
-export async function heartbeatAny(endpoints: NamedEndpoint[], facts: HeartbeatFacts, deadlineMs: number): Promise<{ role: string; response: HeartbeatResponse }> {
+export async function heartbeatAny(
+  endpoints: NamedEndpoint[],
+  facts: HeartbeatFacts,
+  deadlineMs: number,
+): Promise<{ role: string; response: HeartbeatResponse }> {
   const errors: string[] = [];
   for (const endpoint of endpoints) {
     try {

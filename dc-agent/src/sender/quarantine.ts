@@ -12,7 +12,18 @@ export function writeQuarantine(dataDir: string, item: { changeId: string; seq: 
   const file = path.join(dir, `${item.changeId}.json`);
   writeFileSync(
     file,
-    JSON.stringify({ changeId: item.changeId, seq: item.seq, code: item.code, details: item.details, quarantinedAt: new Date().toISOString(), sealedChangeBase64: item.change.toString("base64") }, null, 2),
+    JSON.stringify(
+      {
+        changeId: item.changeId,
+        seq: item.seq,
+        code: item.code,
+        details: item.details,
+        quarantinedAt: new Date().toISOString(),
+        sealedChangeBase64: item.change.toString("base64"),
+      },
+      null,
+      2,
+    ),
     { mode: 0o600 },
   );
   return file;

@@ -86,13 +86,16 @@ export class Sender {
         this.lastError = `${endpoint.role} ${endpoint.address}: ${end.reason}`;
         logger.warn({ server: endpoint.role, address: endpoint.address, reason: end.reason }, "ingest server failed");
       }
-      if (!end || end.kind !== "failed") {
+      if (end?.kind !== "failed") {
         failedRounds = 0;
         continue;
       }
       failedRounds++;
       if (failedRounds >= config.connectionAttempts) {
-        logger.error({ attempts: failedRounds, delayMs: config.connectionFailDelayMs, queueDepth: queue.depth }, "no ingest server reachable; waiting the connection fail delay (changes stay queued)");
+        logger.error(
+          { attempts: failedRounds, delayMs: config.connectionFailDelayMs, queueDepth: queue.depth },
+          "no ingest server reachable; waiting the connection fail delay (changes stay queued)",
+        );
         failedRounds = 0;
         await sleep(config.connectionFailDelayMs, signal);
       } else {
@@ -172,11 +175,17 @@ export class Sender {
             this.deps.beforeRecordingAck?.(event.ack);
             if (event.ack.status === "refused") {
               // Ingest recorded the refusal (ChangeRefused) and kept no secret: retrying cannot help.
-              logger.error({ changeId: event.ack.changeId, server: endpoint.role }, "ALARM: ingest refused this change for good (outside this agent's scope?); dropped, see the change's ChangeRefused event");
+              logger.error(
+                { changeId: event.ack.changeId, server: endpoint.role },
+                "ALARM: ingest refused this change for good (outside this agent's scope?); dropped, see the change's ChangeRefused event",
+              );
               for (const seq of item.seqs) this.track(queue.markDone(seq, "quarantined"));
               continue;
             }
-            logger.info({ changeId: event.ack.changeId, status: event.ack.status, globalPosition: event.ack.globalPosition.toString(), server: endpoint.role }, "change committed by ingest");
+            logger.info(
+              { changeId: event.ack.changeId, status: event.ack.status, globalPosition: event.ack.globalPosition.toString(), server: endpoint.role },
+              "change committed by ingest",
+            );
             for (const seq of item.seqs) this.track(queue.markDone(seq, event.ack.status));
             continue;
           }
@@ -190,7 +199,9 @@ export class Sender {
   }
 
   private track(p: Promise<void>): void {
-    const guarded = p.catch((err: unknown) => this.deps.logger.error({ err: (err as Error).message }, "could not record a delivered change (it will be re-sent; ingest deduplicates)"));
+    const guarded = p.catch((err: unknown) =>
+      this.deps.logger.error({ err: (err as Error).message }, "could not record a delivered change (it will be re-sent; ingest deduplicates)"),
+    );
     this.pendingDone.add(guarded);
     void guarded.finally(() => this.pendingDone.delete(guarded));
   }
@@ -218,7 +229,10 @@ export class Sender {
         return { kind: "retryNow" };
       }
       case grpc.status.FAILED_PRECONDITION:
-        logger.error({ server: endpoint.role, details: err.details }, "ALARM: ingest does not accept the key changes are sealed to; changes stay queued until the sealing key is fixed");
+        logger.error(
+          { server: endpoint.role, details: err.details },
+          "ALARM: ingest does not accept the key changes are sealed to; changes stay queued until the sealing key is fixed",
+        );
         return { kind: "failed", reason: `${code}: ${err.details}` };
       case grpc.status.UNAUTHENTICATED:
       case grpc.status.PERMISSION_DENIED:

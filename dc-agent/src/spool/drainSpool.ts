@@ -52,7 +52,10 @@ export async function drainSpool(
     let frameBytes: Buffer;
     try {
       if (envelope.value.scope === "machine")
-        logger.warn({ file: name, version: envelope.value.version }, "spooled frame was written by an older filter in DPAPI machine scope (readable by any local account); draining it, upgrade the filter");
+        logger.warn(
+          { file: name, version: envelope.value.version },
+          "spooled frame was written by an older filter in DPAPI machine scope (readable by any local account); draining it, upgrade the filter",
+        );
       frameBytes = await unprotect(envelope.value.blob);
     } catch (err) {
       if (err instanceof UnprotectUnavailableError) {

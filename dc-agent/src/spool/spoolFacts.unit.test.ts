@@ -3,7 +3,8 @@ import { activeAlarms } from "../sender/alarms.js";
 import { defaultSpoolDir, spoolFactsOf } from "./spoolFacts.js";
 
 const FILETIME_UNIX_EPOCH = 116444736000000000n;
-const nameAt = (seq: number, ms: number) => `${seq.toString(16).padStart(16, "0")}-${(BigInt(ms) * 10_000n + FILETIME_UNIX_EPOCH).toString(16).padStart(16, "0")}.pwsf`;
+const nameAt = (seq: number, ms: number) =>
+  `${seq.toString(16).padStart(16, "0")}-${(BigInt(ms) * 10_000n + FILETIME_UNIX_EPOCH).toString(16).padStart(16, "0")}.pwsf`;
 
 describe("one spool, one owner: where and how old", () => {
   it("given no configuration on Windows, then the agent drains the filter's default folder", () => {

@@ -56,22 +56,31 @@ describe("spool file owner check through dc-agent/native/pwsync-pipe.exe, under 
     expect(() => parseOwnerLines("self S-1-5-18\nowner S-1-5-18\n", 2)).toThrow(/1 of 2/);
   });
 
-  it.skipIf(process.getuid?.() !== 0)("trusts files of the agent's own account only; a file chowned to another account, or missing, is not", async () => {
-    if (!existsSync(path.join(winePrefix, "system.reg"))) execFileSync("bash", [path.join(repo, "lsa-filter/scripts/install-toolchain.sh")], { stdio: "inherit", env: { ...process.env, PWSYNC_WINE32: "0" } });
-    const out = path.join(dir, "native");
-    execFileSync("make", ["-C", path.join(repo, "dc-agent/native"), "-s", `OUT=${out}`], { stdio: "inherit" });
-    const helper = path.join(dir, "owner-helper.sh");
-    writeFileSync(helper, `#!/bin/sh\nWINEPREFIX='${winePrefix}' WINEDEBUG=-all exec wine '${path.join(out, "pwsync-pipe.exe")}' "$@"\n`);
-    chmodSync(helper, 0o755);
-    const files = mkdtempSync(path.join(dir, "owned-"));
-    writeFileSync(path.join(files, "mine.pwsf"), "x");
-    writeFileSync(path.join(files, "planted.pwsf"), "x");
-    chownSync(path.join(files, "planted.pwsf"), NOBODY, NOBODY);
-    const W = (p: string) => `Z:${p.replace(/\//g, "\\")}`;
-    const verdicts = await nativeOwnerCheck(helper)([W(path.join(files, "mine.pwsf")), W(path.join(files, "planted.pwsf")), W(path.join(files, "absent.pwsf"))]);
-    expect(verdicts[0]).toEqual({ trusted: true });
-    expect(verdicts[1]).toMatchObject({ trusted: false });
-    expect(verdicts[2]).toMatchObject({ trusted: false, owner: expect.stringMatching(/unreadable/) });
-    await expect(nativeOwnerCheck(undefined)(["x"])).rejects.toThrow(/no owner helper/);
-  }, 120_000);
+  it.skipIf(process.getuid?.() !== 0)(
+    "trusts files of the agent's own account only; a file chowned to another account, or missing, is not",
+    async () => {
+      if (!existsSync(path.join(winePrefix, "system.reg")))
+        execFileSync("bash", [path.join(repo, "lsa-filter/scripts/install-toolchain.sh")], { stdio: "inherit", env: { ...process.env, PWSYNC_WINE32: "0" } });
+      const out = path.join(dir, "native");
+      execFileSync("make", ["-C", path.join(repo, "dc-agent/native"), "-s", `OUT=${out}`], { stdio: "inherit" });
+      const helper = path.join(dir, "owner-helper.sh");
+      writeFileSync(helper, `#!/bin/sh\nWINEPREFIX='${winePrefix}' WINEDEBUG=-all exec wine '${path.join(out, "pwsync-pipe.exe")}' "$@"\n`);
+      chmodSync(helper, 0o755);
+      const files = mkdtempSync(path.join(dir, "owned-"));
+      writeFileSync(path.join(files, "mine.pwsf"), "x");
+      writeFileSync(path.join(files, "planted.pwsf"), "x");
+      chownSync(path.join(files, "planted.pwsf"), NOBODY, NOBODY);
+      const W = (p: string) => `Z:${p.replace(/\//g, "\\")}`;
+      const verdicts = await nativeOwnerCheck(helper)([
+        W(path.join(files, "mine.pwsf")),
+        W(path.join(files, "planted.pwsf")),
+        W(path.join(files, "absent.pwsf")),
+      ]);
+      expect(verdicts[0]).toEqual({ trusted: true });
+      expect(verdicts[1]).toMatchObject({ trusted: false });
+      expect(verdicts[2]).toMatchObject({ trusted: false, owner: expect.stringMatching(/unreadable/) });
+      await expect(nativeOwnerCheck(undefined)(["x"])).rejects.toThrow(/no owner helper/);
+    },
+    120_000,
+  );
 });

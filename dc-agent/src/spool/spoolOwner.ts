@@ -42,12 +42,17 @@ export function parseOwnerLines(stdout: string, files: number): OwnerVerdict[] {
 export function nativeOwnerCheck(helper: string | undefined): SpoolOwnerCheck {
   return async (files) => {
     if (files.length === 0) return [];
-    if (!helper) throw new Error("no owner helper: set endpoint.pipeHelper or PWSYNC_PIPE_HELPER (dc-agent/native/pwsync-pipe.exe); spool files are not drained without an owner check");
+    if (!helper)
+      throw new Error(
+        "no owner helper: set endpoint.pipeHelper or PWSYNC_PIPE_HELPER (dc-agent/native/pwsync-pipe.exe); spool files are not drained without an owner check",
+      );
     const out: OwnerVerdict[] = [];
     for (let i = 0; i < files.length; i += BATCH) {
       const batch = files.slice(i, i + BATCH);
       const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(helper, ["owner", ...batch], { windowsHide: true, maxBuffer: 1 << 22 }, (err, so) => (err ? reject(new Error(`owner helper failed: ${err.message.split("\n")[0]}`)) : resolve(so))),
+        execFile(helper, ["owner", ...batch], { windowsHide: true, maxBuffer: 1 << 22 }, (err, so) =>
+          err ? reject(new Error(`owner helper failed: ${err.message.split("\n")[0]}`)) : resolve(so),
+        ),
       );
       out.push(...parseOwnerLines(stdout, batch.length));
     }

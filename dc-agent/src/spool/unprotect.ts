@@ -42,7 +42,9 @@ export function dpapiUnprotectWith(helper: string | undefined): Unprotect {
           return;
         }
         frame.fill(0);
-        reject(new UnprotectUnavailableError(`DPAPI helper exited with ${code}${frame.length === 0 ? ", no output" : ""}: ${err.trim().split("\n").pop() ?? ""}`));
+        reject(
+          new UnprotectUnavailableError(`DPAPI helper exited with ${code}${frame.length === 0 ? ", no output" : ""}: ${err.trim().split("\n").pop() ?? ""}`),
+        );
       });
       child.stdin.on("error", () => {}); // a helper that died early is reported by "close"
       child.stdin.end(blob);

@@ -5,7 +5,12 @@ let nextSequence = BigInt(Date.now()) * 1000n;
 
 export function frameFor(account: string, password: string, sequence = nextSequence++): Buffer {
   const filetime = BigInt(Date.now()) * 10000n + FILETIME_UNIX_EPOCH;
-  const r = encodeFrame({ accountUtf16le: Buffer.from(account, "utf16le"), passwordUtf16le: Buffer.from(password, "utf16le"), sequence, capturedAtFiletime: filetime });
+  const r = encodeFrame({
+    accountUtf16le: Buffer.from(account, "utf16le"),
+    passwordUtf16le: Buffer.from(password, "utf16le"),
+    sequence,
+    capturedAtFiletime: filetime,
+  });
   if (!r.ok) throw new Error(r.error.message);
   return r.value;
 }

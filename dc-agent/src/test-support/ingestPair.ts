@@ -17,7 +17,15 @@ export async function startIngestPair(pki: DevPkiPaths, keyId: string, logger: L
     running[role] ??= await startIngest(
       {
         database: { url: log.connectionString },
-        ingest: { host: "127.0.0.1", port: ports[role], tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 64 * 1024, acceptedKeyIds: [keyId], maxBatch: 128, agentScopes: Object.fromEntries(Object.keys(pki.agents).map((agent) => [agent, scope])) },
+        ingest: {
+          host: "127.0.0.1",
+          port: ports[role],
+          tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key },
+          maxMessageBytes: 64 * 1024,
+          acceptedKeyIds: [keyId],
+          maxBatch: 128,
+          agentScopes: Object.fromEntries(Object.keys(pki.agents).map((agent) => [agent, scope])),
+        },
       },
       log,
       logger.child({ ingest: role }),
@@ -37,8 +45,18 @@ export async function startIngestPair(pki: DevPkiPaths, keyId: string, logger: L
     stop,
     /** ChangeCaptured events in commit order. */
     async captured(): Promise<{ changeId: string; accountName: string; mail: string; position: bigint; traceparent: string }[]> {
-      const r = await sql<{ data: Record<string, string>; metadata: Record<string, string>; global_position: string }>`SELECT data, metadata, global_position FROM events WHERE type = 'ChangeCaptured' ORDER BY global_position`.execute(log.db);
-      return r.rows.map((row) => ({ changeId: row.data.changeId!, accountName: row.data.accountName!, mail: row.data.mail ?? "", position: BigInt(row.global_position), traceparent: row.metadata.traceparent ?? "" }));
+      const r = await sql<{
+        data: Record<string, string>;
+        metadata: Record<string, string>;
+        global_position: string;
+      }>`SELECT data, metadata, global_position FROM events WHERE type = 'ChangeCaptured' ORDER BY global_position`.execute(log.db);
+      return r.rows.map((row) => ({
+        changeId: row.data.changeId!,
+        accountName: row.data.accountName!,
+        mail: row.data.mail ?? "",
+        position: BigInt(row.global_position),
+        traceparent: row.metadata.traceparent ?? "",
+      }));
     },
     async close() {
       await stop("primary");

@@ -34,7 +34,10 @@ function parseEnv(file: string): Record<string, string> {
 
 /** Provisions (once, cached by the provisioning script's hash) and starts the shared DC. */
 export function acquireSambaDc(): SambaDc {
-  const version = createHash("sha256").update(readFileSync(path.join(scripts, "provision.sh"))).digest("hex").slice(0, 10);
+  const version = createHash("sha256")
+    .update(readFileSync(path.join(scripts, "provision.sh")))
+    .digest("hex")
+    .slice(0, 10);
   const dir = path.join(tmpdir(), `pwsync-samba-${version}`);
   execFileSync("bash", [path.join(scripts, "acquire.sh"), dir, String(process.pid)], { stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 });
   const env = parseEnv(path.join(dir, "env"));

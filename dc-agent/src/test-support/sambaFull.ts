@@ -103,10 +103,16 @@ export function clients(dc: FullSambaDc) {
   const utf16b64 = (p: string) => Buffer.from(`"${p}"`, "utf16le").toString("base64");
   return {
     kpasswd: (user: string, oldPw: string, newPw: string) => attempt("kpasswd", [`${user}@${e.SAMBA_REALM}`], dc.toolEnv, `${oldPw}\n${newPw}\n${newPw}\n`),
-    smbpasswd: (user: string, oldPw: string, newPw: string) => attempt("smbpasswd", ["-s", "-r", e.SAMBA_LISTEN!, "-U", user], dc.toolEnv, `${oldPw}\n${newPw}\n${newPw}\n`),
+    smbpasswd: (user: string, oldPw: string, newPw: string) =>
+      attempt("smbpasswd", ["-s", "-r", e.SAMBA_LISTEN!, "-U", user], dc.toolEnv, `${oldPw}\n${newPw}\n${newPw}\n`),
     sambaToolPassword: (user: string, oldPw: string, newPw: string) =>
-      attempt("samba-tool", ["user", "password", "-s", e.SAMBA_CONF!, `--ipaddress=${e.SAMBA_LISTEN}`, "-U", `${e.SAMBA_DOMAIN}/${user}%${oldPw}`, `--newpassword=${newPw}`], dc.toolEnv),
-    rpcclient: (user: string, oldPw: string, newPw: string) => attempt("rpcclient", ["-U", `${user}%${oldPw}`, e.SAMBA_LISTEN!, "-c", `chgpasswd3 ${user} ${oldPw} ${newPw}`], dc.toolEnv),
+      attempt(
+        "samba-tool",
+        ["user", "password", "-s", e.SAMBA_CONF!, `--ipaddress=${e.SAMBA_LISTEN}`, "-U", `${e.SAMBA_DOMAIN}/${user}%${oldPw}`, `--newpassword=${newPw}`],
+        dc.toolEnv,
+      ),
+    rpcclient: (user: string, oldPw: string, newPw: string) =>
+      attempt("rpcclient", ["-U", `${user}%${oldPw}`, e.SAMBA_LISTEN!, "-c", `chgpasswd3 ${user} ${oldPw} ${newPw}`], dc.toolEnv),
     /** The user's own change over LDAPS: delete the old unicodePwd, add the new one (ldapmodify reads the LDIF on stdin). */
     ldapmodify: (user: string, oldPw: string, newPw: string) =>
       attempt(
@@ -116,6 +122,7 @@ export function clients(dc: FullSambaDc) {
         `dn: CN=${user},CN=Users,${dc.baseDn}\nchangetype: modify\ndelete: unicodePwd\nunicodePwd:: ${utf16b64(oldPw)}\n-\nadd: unicodePwd\nunicodePwd:: ${utf16b64(newPw)}\n-\n`,
       ),
     /** An admin's reset on the DC itself (local sam.ldb: this process must find the GPG public key). */
-    setpassword: (user: string, newPw: string) => attempt("samba-tool", ["user", "setpassword", user, `--newpassword=${newPw}`, "-s", e.SAMBA_CONF!, "-H", `tdb://${e.SAMBA_SAM!}`], dc.toolEnv),
+    setpassword: (user: string, newPw: string) =>
+      attempt("samba-tool", ["user", "setpassword", user, `--newpassword=${newPw}`, "-s", e.SAMBA_CONF!, "-H", `tdb://${e.SAMBA_SAM!}`], dc.toolEnv),
   };
 }

@@ -28,7 +28,8 @@ async function attempt(check: string, run: () => Promise<string>): Promise<Check
 
 function explainGrpc(err: grpc.ServiceError): Error {
   const details = err.details ?? err.message;
-  if (/certificate|SSL|TLS|handshake/i.test(details)) return new Error(`TLS failed (server chain vs ingest.tls.caFile, or ingest refused our certificate): ${details}`);
+  if (/certificate|SSL|TLS|handshake/i.test(details))
+    return new Error(`TLS failed (server chain vs ingest.tls.caFile, or ingest refused our certificate): ${details}`);
   if (err.code === 16) return new Error(`ingest refused this agent's client certificate: ${details}`);
   if (err.code === 14) return new Error(`unreachable: ${details}`);
   return new Error(details);
@@ -41,7 +42,9 @@ function explainGrpc(err: grpc.ServiceError): Error {
  */
 export async function runVerify(config: AgentConfig, options: { account?: string } = {}): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  results.push(await attempt("sealing public key", async () => `X25519 key id ${loadRecipientPublicKey(readFileSync(config.ingest.sealingPublicKeyFile, "utf8")).keyId}`));
+  results.push(
+    await attempt("sealing public key", async () => `X25519 key id ${loadRecipientPublicKey(readFileSync(config.ingest.sealingPublicKeyFile, "utf8")).keyId}`),
+  );
   let endpoints: ReturnType<typeof endpointsOf> = [];
   results.push(
     await attempt("client certificate files", async () => {
@@ -54,7 +57,11 @@ export async function runVerify(config: AgentConfig, options: { account?: string
       await attempt(`ingest ${endpoint.role} ${endpoint.address}`, async () => {
         const started = Date.now();
         try {
-          const res = await sendHeartbeat(endpoint, { agentVersion: AGENT_VERSION, filterLoaded: false, queueDepth: 0, oldestQueuedAgeSeconds: 0, domainController: config.agent.domainController }, config.ingest.timeoutMs);
+          const res = await sendHeartbeat(
+            endpoint,
+            { agentVersion: AGENT_VERSION, filterLoaded: false, queueDepth: 0, oldestQueuedAgeSeconds: 0, domainController: config.agent.domainController },
+            config.ingest.timeoutMs,
+          );
           const serverTime = res.serverTime ? new Date(Number(res.serverTime.seconds) * 1000).toISOString() : "?";
           return `TLS ok, certificate accepted, round trip ${Date.now() - started} ms (server time ${serverTime})`;
         } catch (err) {
@@ -78,7 +85,9 @@ export async function runVerify(config: AgentConfig, options: { account?: string
       const facts = readSpoolFacts(spoolDirOf(config));
       const summary = `${facts.depth} file(s) waiting, oldest ${Math.floor(facts.oldestAgeMs / 1000)} s`;
       if (facts.depth > 0 && facts.oldestAgeMs >= config.alarms.spoolAgeMs)
-        throw new Error(`${summary}: older than alarms.spoolAgeMs (${Math.floor(config.alarms.spoolAgeMs / 1000)} s) — the agent is not draining the filter's spool`);
+        throw new Error(
+          `${summary}: older than alarms.spoolAgeMs (${Math.floor(config.alarms.spoolAgeMs / 1000)} s) — the agent is not draining the filter's spool`,
+        );
       return summary;
     }),
   );
@@ -112,5 +121,5 @@ export function formatTable(results: CheckResult[]): string {
   for (const r of results) lines.push(`${r.check.padEnd(width)}  ${r.ok ? "PASS  " : "FAIL  "}  ${r.detail}`);
   const failed = results.filter((r) => !r.ok).length;
   lines.push(failed === 0 ? "all checks passed" : `${failed} check(s) failed`);
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }

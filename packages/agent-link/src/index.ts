@@ -59,7 +59,9 @@ export class IngestStream {
       channelOptions,
     );
     const callOptions: grpc.CallOptions = options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {};
-    this.call = (this.client as unknown as { streamChanges(o: grpc.CallOptions): grpc.ClientDuplexStream<StreamChangesRequest, StreamChangesResponse> }).streamChanges(callOptions);
+    this.call = (
+      this.client as unknown as { streamChanges(o: grpc.CallOptions): grpc.ClientDuplexStream<StreamChangesRequest, StreamChangesResponse> }
+    ).streamChanges(callOptions);
     this.call.on("data", (response: StreamChangesResponse) => {
       const waiter = this.waiting.get(response.changeId);
       if (!waiter) return;

@@ -33,7 +33,10 @@ describe("loadConfig", () => {
   });
 
   it("keeps a double-quoted value a string, so an all-digit secret survives", () => {
-    expect(environmentOverrides({ PWSYNC_GRAPH__CLIENT_SECRET: '"0123456789"', PWSYNC_INGEST__PORT: "7443" })).toEqual({ graph: { clientSecret: "0123456789" }, ingest: { port: 7443 } });
+    expect(environmentOverrides({ PWSYNC_GRAPH__CLIENT_SECRET: '"0123456789"', PWSYNC_INGEST__PORT: "7443" })).toEqual({
+      graph: { clientSecret: "0123456789" },
+      ingest: { port: 7443 },
+    });
   });
 
   it("maps PWSYNC_A__B_C to a.bC", () => {

@@ -65,7 +65,14 @@ function describeIssues(error: z.ZodError, source: string): string {
   const lines = error.issues.map((issue) => {
     const where = issue.path.length ? issue.path.join(".") : "(top level)";
     const envName = issue.path.length
-      ? "PWSYNC_" + issue.path.map((p) => String(p).replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()).join("__")
+      ? "PWSYNC_" +
+        issue.path
+          .map((p) =>
+            String(p)
+              .replace(/[A-Z]/g, (c) => `_${c}`)
+              .toUpperCase(),
+          )
+          .join("__")
       : "";
     return `  - ${where}: ${issue.message}${envName ? ` (set it in ${source} or ${envName})` : ""}`;
   });

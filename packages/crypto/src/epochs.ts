@@ -22,7 +22,13 @@ export function epochsFromEvents(events: ReadonlyArray<{ type: string; data: unk
   for (const event of events) {
     if (event.type === "SealingKeyCreated") {
       const e = decodeEvent("SealingKeyCreated", event.data);
-      if (!byId.has(e.keyId)) byId.set(e.keyId, { epoch: e.epoch, keyId: e.keyId, publicKeyPem: e.publicKeyPem, createdAt: e.createdAt ? timestampDate(e.createdAt) : event.createdAt });
+      if (!byId.has(e.keyId))
+        byId.set(e.keyId, {
+          epoch: e.epoch,
+          keyId: e.keyId,
+          publicKeyPem: e.publicKeyPem,
+          createdAt: e.createdAt ? timestampDate(e.createdAt) : event.createdAt,
+        });
     } else if (event.type === "SealingKeyRetired") {
       const e = decodeEvent("SealingKeyRetired", event.data);
       const epoch = byId.get(e.keyId);

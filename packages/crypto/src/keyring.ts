@@ -10,7 +10,9 @@ import { loadRecipientKeyPair, type RecipientKeyPair } from "./seal.js";
  */
 export function loadKeyRing(folder: string): Map<string, RecipientKeyPair> {
   const ring = new Map<string, RecipientKeyPair>();
-  for (const name of readdirSync(folder).filter((n) => n.endsWith(".key.pem")).sort()) {
+  for (const name of readdirSync(folder)
+    .filter((n) => n.endsWith(".key.pem"))
+    .sort()) {
     const pair = loadRecipientKeyPair(readFileSync(path.join(folder, name), "utf8"));
     ring.set(pair.keyId, pair);
   }
@@ -21,7 +23,9 @@ export function loadKeyRing(folder: string): Map<string, RecipientKeyPair> {
 /** Private key files in `folder` by the key id of the key each holds. */
 export function keyFiles(folder: string): Map<string, string> {
   const files = new Map<string, string>();
-  for (const name of readdirSync(folder).filter((n) => n.endsWith(".key.pem")).sort()) {
+  for (const name of readdirSync(folder)
+    .filter((n) => n.endsWith(".key.pem"))
+    .sort()) {
     const file = path.join(folder, name);
     files.set(loadRecipientKeyPair(readFileSync(file, "utf8")).keyId, file);
   }

@@ -38,7 +38,8 @@ const SPKI_X25519_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 
 function rawPublicKey(key: KeyObject): Buffer {
   const spki = key.export({ type: "spki", format: "der" });
-  if (spki.length !== SPKI_X25519_PREFIX.length + 32 || !spki.subarray(0, SPKI_X25519_PREFIX.length).equals(SPKI_X25519_PREFIX)) throw new Error("not an X25519 key");
+  if (spki.length !== SPKI_X25519_PREFIX.length + 32 || !spki.subarray(0, SPKI_X25519_PREFIX.length).equals(SPKI_X25519_PREFIX))
+    throw new Error("not an X25519 key");
   return spki.subarray(SPKI_X25519_PREFIX.length);
 }
 

@@ -16,6 +16,11 @@ export function demoUsers(count: number): SandboxUserSpec[] {
     const guid = Buffer.alloc(16);
     guid.writeUInt32BE(0x70770000 + i, 0);
     guid.write("pwsync-demo", 4, "latin1");
-    return { id: `00000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`, userPrincipalName: `user${n}@contoso.example`, mail: `user${n}@contoso.example`, onPremisesImmutableId: guid.toString("base64") };
+    return {
+      id: `00000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`,
+      userPrincipalName: `user${n}@contoso.example`,
+      mail: `user${n}@contoso.example`,
+      onPremisesImmutableId: guid.toString("base64"),
+    };
   });
 }

@@ -86,7 +86,11 @@ export async function pushChanges(
     }
     const message = sealed?.[i] ?? sealOne(i);
     const sentAt = Date.now();
-    sent.push(streamFor(change.agent, i).send(message).then(() => ({ ...change, sentAt, ackedAt: Date.now() })));
+    sent.push(
+      streamFor(change.agent, i)
+        .send(message)
+        .then(() => ({ ...change, sentAt, ackedAt: Date.now() })),
+    );
     options.onProgress?.(i + 1);
   }
   const result = await Promise.all(sent);
@@ -101,7 +105,11 @@ export interface Outcome {
 }
 
 /** Polls the log until every change has a terminal event (or the deadline passes). */
-export async function waitForOutcomes(log: EventLog, changeIds: Set<string>, options: { timeoutMs: number; onProgress?: (done: number) => void }): Promise<Map<string, Outcome>> {
+export async function waitForOutcomes(
+  log: EventLog,
+  changeIds: Set<string>,
+  options: { timeoutMs: number; onProgress?: (done: number) => void },
+): Promise<Map<string, Outcome>> {
   const outcomes = new Map<string, Outcome>();
   const deadline = Date.now() + options.timeoutMs;
   while (outcomes.size < changeIds.size && Date.now() < deadline) {

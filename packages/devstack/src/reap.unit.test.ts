@@ -11,7 +11,10 @@ describe("decideReap: what the reaper stops when the launcher's pipe closes", ()
   });
 
   it("given the launcher died, stops every registered process still running, each with its own signal", () => {
-    expect(decideReap({ released: false, watched: [service, postgres], alive: () => true, startTimeOf: (pid) => (pid === 100 ? "5000" : "4000") })).toEqual([service, postgres]);
+    expect(decideReap({ released: false, watched: [service, postgres], alive: () => true, startTimeOf: (pid) => (pid === 100 ? "5000" : "4000") })).toEqual([
+      service,
+      postgres,
+    ]);
   });
 
   it("given a registered process has exited, leaves its pid alone", () => {

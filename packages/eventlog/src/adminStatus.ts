@@ -18,12 +18,21 @@ export async function consumerGroupStatus(db: Kysely<Database>, liveWithinSecond
       FROM (SELECT group_name FROM consumer_checkpoints UNION SELECT group_name FROM consumer_members) g
      ORDER BY g.group_name`.execute(db);
   return Promise.all(
-    groups.rows.map(async (g) => ({ group: g.group_name, lag: await consumerLag(db, g.group_name), liveMembers: Number(g.live), checkpointUpdatedAt: g.updated_at })),
+    groups.rows.map(async (g) => ({
+      group: g.group_name,
+      lag: await consumerLag(db, g.group_name),
+      liveMembers: Number(g.live),
+      checkpointUpdatedAt: g.updated_at,
+    })),
   );
 }
 
 export async function changeCountsByState(db: Kysely<Database>): Promise<Record<ChangeStateName, number>> {
-  const rows = await db.selectFrom("change_summaries").select((eb) => ["state", eb.fn.countAll<string>().as("n")]).groupBy("state").execute();
+  const rows = await db
+    .selectFrom("change_summaries")
+    .select((eb) => ["state", eb.fn.countAll<string>().as("n")])
+    .groupBy("state")
+    .execute();
   const counts: Record<ChangeStateName, number> = { captured: 0, resolved: 0, retrying: 0, password_set: 0, failed: 0, superseded: 0, retry_requested: 0 };
   for (const row of rows) if (row.state) counts[row.state] = Number(row.n);
   return counts;

@@ -15,10 +15,22 @@ describe("appendToStream", () => {
   it("appends in order and reports the next version", async () => {
     const first = await appendToStream(log.db, "change-a", [{ type: "One", data: { n: 1 } }], { expectedVersion: "no_stream" });
     expect(first).toMatchObject({ success: true, nextVersion: 1 });
-    const second = await appendToStream(log.db, "change-a", [{ type: "Two", data: { n: 2 } }, { type: "Three", data: { n: 3 } }], { expectedVersion: 1 });
+    const second = await appendToStream(
+      log.db,
+      "change-a",
+      [
+        { type: "Two", data: { n: 2 } },
+        { type: "Three", data: { n: 3 } },
+      ],
+      { expectedVersion: 1 },
+    );
     expect(second).toMatchObject({ success: true, nextVersion: 3 });
     const events = await readStream(log.db, "change-a");
-    expect(events.map((e) => [e.type, e.streamVersion])).toEqual([["One", 1], ["Two", 2], ["Three", 3]]);
+    expect(events.map((e) => [e.type, e.streamVersion])).toEqual([
+      ["One", 1],
+      ["Two", 2],
+      ["Three", 3],
+    ]);
   });
 
   it("returns a conflict, not an exception, for a wrong expected version and stores nothing", async () => {

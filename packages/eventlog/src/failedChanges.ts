@@ -5,7 +5,11 @@ import type { Database } from "./schema.js";
  * Failed changes whose sealed password is still stored and whose failure is older than
  * `failedBefore`: what the secret reaper shreds once the retry window has passed.
  */
-export async function failedChangesWithSecret(db: Kysely<Database>, failedBefore: Date, limit = 100): Promise<Array<{ changeId: string; streamId: string; streamVersion: number }>> {
+export async function failedChangesWithSecret(
+  db: Kysely<Database>,
+  failedBefore: Date,
+  limit = 100,
+): Promise<Array<{ changeId: string; streamId: string; streamVersion: number }>> {
   const rows = await db
     .selectFrom("change_summaries as c")
     .innerJoin("sealed_secrets as s", (join) => join.on((eb) => eb(eb.cast("c.change_id", "uuid"), "=", eb.ref("s.change_id"))))

@@ -18,7 +18,11 @@ export class FencedOut extends Error {
  * Raises the partition's fencing token; called by the member that just locked the partition,
  * before any of its workers runs.
  */
-export async function raiseFence(query: (text: string, values: unknown[]) => Promise<{ rows: Array<{ fence: string }> }>, group: string, partition: number): Promise<bigint> {
+export async function raiseFence(
+  query: (text: string, values: unknown[]) => Promise<{ rows: Array<{ fence: string }> }>,
+  group: string,
+  partition: number,
+): Promise<bigint> {
   const result = await query(
     `INSERT INTO consumer_checkpoints (group_name, partition, transaction_id, global_position, fence) VALUES ($1, $2, '0', '0', 1)
      ON CONFLICT (group_name, partition) DO UPDATE SET fence = consumer_checkpoints.fence + 1

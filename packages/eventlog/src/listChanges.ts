@@ -20,7 +20,11 @@ export async function listChanges(db: Kysely<Database>, filter: ChangeFilter, li
   if (filter.account) {
     const account = filter.account.toLowerCase();
     query = query.where((eb) =>
-      eb.or([eb(eb.fn("lower", ["account_name"]), "=", account), eb(eb.fn("lower", ["user_principal_name"]), "=", account), eb(eb.fn("lower", ["mail"]), "=", account)]),
+      eb.or([
+        eb(eb.fn("lower", ["account_name"]), "=", account),
+        eb(eb.fn("lower", ["user_principal_name"]), "=", account),
+        eb(eb.fn("lower", ["mail"]), "=", account),
+      ]),
     );
   }
   if (filter.state) query = query.where("state", "=", filter.state);

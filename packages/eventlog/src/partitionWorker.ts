@@ -113,7 +113,15 @@ export class PartitionWorker {
         if (this.lost.signal.aborted) return STOPPED;
         const delay = Math.min(30_000, 100 * 2 ** Math.min(attempt, 9));
         logger.warn(
-          { err: (err as Error).message, group, streamId: event.streamId, type: event.type, globalPosition: String(event.globalPosition), attempt, retryInMs: delay },
+          {
+            err: (err as Error).message,
+            group,
+            streamId: event.streamId,
+            type: event.type,
+            globalPosition: String(event.globalPosition),
+            attempt,
+            retryInMs: delay,
+          },
           "event handler failed; will retry",
         );
         await this.pause(delay);

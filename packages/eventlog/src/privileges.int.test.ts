@@ -31,7 +31,11 @@ afterAll(async () => {
   await owner?.close();
 });
 
-const refused = (statement: string) => serviceClient.query(statement).then(() => "accepted", (err: Error) => err.message);
+const refused = (statement: string) =>
+  serviceClient.query(statement).then(
+    () => "accepted",
+    (err: Error) => err.message,
+  );
 
 describe("the services' database role", () => {
   it("appends and reads events like the services need", async () => {

@@ -7,7 +7,12 @@ import { toStoredEvent, type EventRow, type StoredEvent } from "./types.js";
  * Events of every partition after `after`, in commit order, only from transactions that have
  * finished (the same rule as consumers use), so a tail never skips a late-committing writer.
  */
-export async function readAllAfter(db: Kysely<Database>, after: Position, limit: number, filter: { types?: readonly string[]; streamId?: string } = {}): Promise<{ events: StoredEvent[]; scannedTo: Position | null }> {
+export async function readAllAfter(
+  db: Kysely<Database>,
+  after: Position,
+  limit: number,
+  filter: { types?: readonly string[]; streamId?: string } = {},
+): Promise<{ events: StoredEvent[]; scannedTo: Position | null }> {
   const types = filter.types && filter.types.length > 0 ? filter.types : null;
   const result = await sql<EventRow & { wanted: boolean }>`
     SELECT global_position, transaction_id, stream_id, stream_version, partition, partition_key, type, data, metadata, created_at,

@@ -6,7 +6,12 @@ import { toStoredEvent, type EventRow, type StoredEvent } from "./types.js";
  * Committed events of some types under one partition key after a position, e.g. the reset-
  * executor asking "has a newer change for this user arrived behind the one I am retrying?".
  */
-export async function readByPartitionKey(db: Kysely<Database>, partitionKey: string, types: readonly string[], afterGlobalPosition: bigint): Promise<StoredEvent[]> {
+export async function readByPartitionKey(
+  db: Kysely<Database>,
+  partitionKey: string,
+  types: readonly string[],
+  afterGlobalPosition: bigint,
+): Promise<StoredEvent[]> {
   const rows = await db
     .selectFrom("events")
     .selectAll()

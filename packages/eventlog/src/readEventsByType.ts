@@ -9,12 +9,6 @@ import { toStoredEvent, type EventRow, type StoredEvent } from "./types.js";
  */
 export async function readStreamsEventsByType(db: Kysely<Database>, streamIds: readonly string[], types: readonly string[]): Promise<StoredEvent[]> {
   if (streamIds.length === 0) return [];
-  const rows = await db
-    .selectFrom("events")
-    .selectAll()
-    .where("stream_id", "in", streamIds)
-    .where("type", "in", types)
-    .orderBy("global_position")
-    .execute();
+  const rows = await db.selectFrom("events").selectAll().where("stream_id", "in", streamIds).where("type", "in", types).orderBy("global_position").execute();
   return rows.map((row) => toStoredEvent(row as unknown as EventRow));
 }

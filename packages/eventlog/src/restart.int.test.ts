@@ -41,7 +41,10 @@ describe("a Postgres crash and restart", () => {
           (err: Error) => err,
         );
       expect(failure).toBeInstanceOf(Error);
-      const after = await eventually("a query succeeds after the restart", async () => (await sql<{ n: number }>`SELECT 41 + 1 AS n`.execute(log.db)).rows[0]?.n);
+      const after = await eventually(
+        "a query succeeds after the restart",
+        async () => (await sql<{ n: number }>`SELECT 41 + 1 AS n`.execute(log.db)).rows[0]?.n,
+      );
       expect(after).toBe(42);
     } finally {
       await log.close();
@@ -102,8 +105,14 @@ describe("a Postgres crash and restart", () => {
       await server.crashAndRestart();
       const written = (await Promise.all(writers)).reduce((a, b) => a + b, 0) + 1;
 
-      await eventually("every event handled", async () => (await sql<{ n: string }>`SELECT count(*) AS n FROM handled`.execute(log.db)).rows[0]?.n === String(written), 60_000);
-      const unhandled = await sql<{ n: string }>`SELECT count(*) AS n FROM events e WHERE NOT EXISTS (SELECT 1 FROM handled h WHERE h.global_position = e.global_position)`.execute(log.db);
+      await eventually(
+        "every event handled",
+        async () => (await sql<{ n: string }>`SELECT count(*) AS n FROM handled`.execute(log.db)).rows[0]?.n === String(written),
+        60_000,
+      );
+      const unhandled = await sql<{
+        n: string;
+      }>`SELECT count(*) AS n FROM events e WHERE NOT EXISTS (SELECT 1 FROM handled h WHERE h.global_position = e.global_position)`.execute(log.db);
       expect(Number(unhandled.rows[0]?.n)).toBe(0);
 
       // Once the slow event's old worker is done, every partition locked by this member's

@@ -25,6 +25,10 @@ export async function shredSealedSecret(executor: Executor, changeId: string): P
 
 /** How many sealed secrets each sealing key still protects (key rotation decides on it). */
 export async function countSealedSecretsByKey(executor: Executor): Promise<Map<string, number>> {
-  const rows = await executor.selectFrom("sealed_secrets").select(["key_id", (eb) => eb.fn.countAll<string>().as("n")]).groupBy("key_id").execute();
+  const rows = await executor
+    .selectFrom("sealed_secrets")
+    .select(["key_id", (eb) => eb.fn.countAll<string>().as("n")])
+    .groupBy("key_id")
+    .execute();
   return new Map(rows.map((r) => [r.key_id, Number(r.n)]));
 }

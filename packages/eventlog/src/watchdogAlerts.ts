@@ -17,7 +17,13 @@ export async function watchdogStreamStates(db: Kysely<Database>): Promise<Watchd
   const result = await sql<{ stream_id: string; version: number; type: string; data: unknown; created_at: Date }>`
     SELECT DISTINCT ON (e.stream_id) e.stream_id, s.version, e.type, e.data, e.created_at
       FROM events e JOIN streams s ON s.stream_id = e.stream_id
-     WHERE e.stream_id LIKE ${WATCHDOG_STREAM_PREFIX + "%"} AND e.type IN ('WatchdogAlertRaised', 'WatchdogAlertCleared')
+     WHERE e.stream_id LIKE ${`${WATCHDOG_STREAM_PREFIX}%`} AND e.type IN ('WatchdogAlertRaised', 'WatchdogAlertCleared')
      ORDER BY e.stream_id, e.stream_version DESC`.execute(db);
-  return result.rows.map((r) => ({ streamId: r.stream_id, version: r.version, raised: r.type === "WatchdogAlertRaised", data: r.data, changedAt: r.created_at }));
+  return result.rows.map((r) => ({
+    streamId: r.stream_id,
+    version: r.version,
+    raised: r.type === "WatchdogAlertRaised",
+    data: r.data,
+    changedAt: r.created_at,
+  }));
 }

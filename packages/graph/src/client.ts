@@ -2,13 +2,7 @@ import { readFile } from "node:fs/promises";
 import { Agent } from "node:https";
 import { ClientCertificateCredential, ClientSecretCredential, type AccessToken, type TokenCredential } from "@azure/identity";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
-import {
-  AuthenticationHandler,
-  Client,
-  HTTPMessageHandler,
-  TelemetryHandler,
-  type Middleware,
-} from "@microsoft/microsoft-graph-client";
+import { AuthenticationHandler, Client, HTTPMessageHandler, TelemetryHandler, type Middleware } from "@microsoft/microsoft-graph-client";
 import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js";
 import { NodeHttpsHandler } from "./node-https-handler.js";
 

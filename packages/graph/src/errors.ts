@@ -1,12 +1,4 @@
-export type GraphErrorKind =
-  | "throttled"
-  | "transient"
-  | "complexity"
-  | "notFound"
-  | "forbidden"
-  | "dirSynced"
-  | "auth"
-  | "other";
+export type GraphErrorKind = "throttled" | "transient" | "complexity" | "notFound" | "forbidden" | "dirSynced" | "auth" | "other";
 
 export interface ClassifiedGraphError {
   kind: GraphErrorKind;

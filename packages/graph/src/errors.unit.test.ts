@@ -41,10 +41,22 @@ describe("classifyGraphError", () => {
 
   it("recognises Entra's password and sync refusals", () => {
     expect(
-      classifyGraphError(graphError(400, "Request_BadRequest", "The specified password does not comply with password complexity requirements. Please provide a different password.")).kind,
+      classifyGraphError(
+        graphError(
+          400,
+          "Request_BadRequest",
+          "The specified password does not comply with password complexity requirements. Please provide a different password.",
+        ),
+      ).kind,
     ).toBe("complexity");
     expect(
-      classifyGraphError(graphError(400, "Request_BadRequest", "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")).kind,
+      classifyGraphError(
+        graphError(
+          400,
+          "Request_BadRequest",
+          "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.",
+        ),
+      ).kind,
     ).toBe("dirSynced");
     expect(classifyGraphError(graphError(400, "Request_BadRequest", "Something else")).kind).toBe("other");
   });

@@ -22,10 +22,42 @@ const newPassword = () => `Pw-${CANARY}-${++passwordCounter}aB!`;
 const clientSecret = randomBytes(24).toString("base64url");
 
 const USERS: SandboxUser[] = [
-  { id: "0a0a0a0a-0000-4000-8000-000000000001", userPrincipalName: "alice@contoso.example", mail: "alice@contoso.example", onPremisesImmutableId: "QWxpY2VHdWlkMDAwMDAwMA==", accountEnabled: true, onPremisesSyncEnabled: false, adminProtected: false },
-  { id: "0a0a0a0a-0000-4000-8000-000000000002", userPrincipalName: "o'brien@contoso.example", mail: "o'brien+tag&x@contoso.example", onPremisesImmutableId: "J3F1b3RlJ2Q=", accountEnabled: true, onPremisesSyncEnabled: null, adminProtected: false },
-  { id: "0a0a0a0a-0000-4000-8000-000000000003", userPrincipalName: "admin@contoso.example", mail: null, onPremisesImmutableId: null, accountEnabled: true, onPremisesSyncEnabled: false, adminProtected: true },
-  { id: "0a0a0a0a-0000-4000-8000-000000000004", userPrincipalName: "synced@contoso.example", mail: "synced@contoso.example", onPremisesImmutableId: "U3luY2VkMDAwMDAwMDAwMA==", accountEnabled: true, onPremisesSyncEnabled: true, adminProtected: false },
+  {
+    id: "0a0a0a0a-0000-4000-8000-000000000001",
+    userPrincipalName: "alice@contoso.example",
+    mail: "alice@contoso.example",
+    onPremisesImmutableId: "QWxpY2VHdWlkMDAwMDAwMA==",
+    accountEnabled: true,
+    onPremisesSyncEnabled: false,
+    adminProtected: false,
+  },
+  {
+    id: "0a0a0a0a-0000-4000-8000-000000000002",
+    userPrincipalName: "o'brien@contoso.example",
+    mail: "o'brien+tag&x@contoso.example",
+    onPremisesImmutableId: "J3F1b3RlJ2Q=",
+    accountEnabled: true,
+    onPremisesSyncEnabled: null,
+    adminProtected: false,
+  },
+  {
+    id: "0a0a0a0a-0000-4000-8000-000000000003",
+    userPrincipalName: "admin@contoso.example",
+    mail: null,
+    onPremisesImmutableId: null,
+    accountEnabled: true,
+    onPremisesSyncEnabled: false,
+    adminProtected: true,
+  },
+  {
+    id: "0a0a0a0a-0000-4000-8000-000000000004",
+    userPrincipalName: "synced@contoso.example",
+    mail: "synced@contoso.example",
+    onPremisesImmutableId: "U3luY2VkMDAwMDAwMDAwMA==",
+    accountEnabled: true,
+    onPremisesSyncEnabled: true,
+    adminProtected: false,
+  },
 ];
 const [alice, obrien, admin, synced] = USERS as [SandboxUser, SandboxUser, SandboxUser, SandboxUser];
 
@@ -39,11 +71,15 @@ const clients: GraphClient[] = [];
 
 function sandboxCall(path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${sandbox.url}${path}`, { method: body === undefined ? "GET" : "POST", ca: caPem, headers: { "content-type": "application/json" } }, (res) => {
-      let text = "";
-      res.on("data", (chunk) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
-    });
+    const req = request(
+      `${sandbox.url}${path}`,
+      { method: body === undefined ? "GET" : "POST", ca: caPem, headers: { "content-type": "application/json" } },
+      (res) => {
+        let text = "";
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+      },
+    );
     req.on("error", reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -176,7 +212,12 @@ describe("password resets", () => {
     const graph = await client({ clientId: SECRET_APP, clientSecret });
     await findUsers(graph, "mail", alice.mail!); // token cached, so the fault hits Graph
     expect((await sandboxCall("/sandbox/faults", { fail: { count: 1, status: 503, retryAfterSeconds: 3 } })).status).toBe(200);
-    expect(await failure(findUsers(graph, "mail", alice.mail!))).toMatchObject({ kind: "transient", httpStatus: 503, code: "serviceNotAvailable", retryAfterMs: 3000 });
+    expect(await failure(findUsers(graph, "mail", alice.mail!))).toMatchObject({
+      kind: "transient",
+      httpStatus: 503,
+      code: "serviceNotAvailable",
+      retryAfterMs: 3000,
+    });
     expect(await findUsers(graph, "mail", alice.mail!)).toHaveLength(1);
   });
 
@@ -199,7 +240,14 @@ describe("write budget", () => {
       logger: createLogger({ service: "sandbox-tenant", level: "silent" }),
     });
     try {
-      const graph = await createGraphClient({ tenantId: TENANT_ID, clientId: SECRET_APP, clientSecret, authorityHost: small.url, graphBaseUrl: small.url, caPem });
+      const graph = await createGraphClient({
+        tenantId: TENANT_ID,
+        clientId: SECRET_APP,
+        clientSecret,
+        authorityHost: small.url,
+        graphBaseUrl: small.url,
+        caPem,
+      });
       clients.push(graph);
       await setPassword(graph, alice.id, newPassword());
       await setPassword(graph, alice.id, newPassword());

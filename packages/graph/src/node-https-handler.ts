@@ -38,26 +38,22 @@ export class NodeHttpsHandler implements Middleware {
         reject(signal.reason ?? new Error("aborted"));
         return;
       }
-      const req = httpsRequest(
-        url,
-        { method: options.method ?? "GET", headers: headersToRecord(options.headers), agent: this.agent, signal },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", reject);
-          res.on("end", () => {
-            const headers = new Headers();
-            for (const [key, value] of Object.entries(res.headers)) {
-              if (Array.isArray(value)) value.forEach((v) => headers.append(key, v));
-              else if (value !== undefined) headers.set(key, value);
-            }
-            const status = res.statusCode ?? 0;
-            const payload = status === 204 || status === 304 ? null : Buffer.concat(chunks);
-            context.response = new Response(payload, { status, statusText: res.statusMessage ?? "", headers });
-            resolve();
-          });
-        },
-      );
+      const req = httpsRequest(url, { method: options.method ?? "GET", headers: headersToRecord(options.headers), agent: this.agent, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", reject);
+        res.on("end", () => {
+          const headers = new Headers();
+          for (const [key, value] of Object.entries(res.headers)) {
+            if (Array.isArray(value)) value.forEach((v) => headers.append(key, v));
+            else if (value !== undefined) headers.set(key, value);
+          }
+          const status = res.statusCode ?? 0;
+          const payload = status === 204 || status === 304 ? null : Buffer.concat(chunks);
+          context.response = new Response(payload, { status, statusText: res.statusMessage ?? "", headers });
+          resolve();
+        });
+      });
       req.on("error", reject);
       if (body !== undefined && body !== null) req.write(body);
       req.end();

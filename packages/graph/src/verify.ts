@@ -1,9 +1,7 @@
 import { GRAPH_SCOPE, type GraphClient } from "./client.js";
 import { classifyGraphError, type ClassifiedGraphError } from "./errors.js";
 
-export type VerifyResult =
-  | { ok: true; tokenExpiresOn: Date }
-  | { ok: false; stage: "token" | "read"; error: ClassifiedGraphError };
+export type VerifyResult = { ok: true; tokenExpiresOn: Date } | { ok: false; stage: "token" | "read"; error: ClassifiedGraphError };
 
 /**
  * The "Verify Credentials" button: obtains a token, then performs one cheap read

@@ -104,8 +104,7 @@ export function clientIdentity(call: CallWithAuth): ClientIdentity | undefined {
   return { commonName, fingerprint256: peer.fingerprint256, validTo: peer.valid_to };
 }
 
-export const UNAUTHENTICATED_MESSAGE =
-  "client certificate required: none was presented, or it is expired, not yet valid, or not issued by the pwsync agent CA";
+export const UNAUTHENTICATED_MESSAGE = "client certificate required: none was presented, or it is expired, not yet valid, or not issued by the pwsync agent CA";
 
 export interface GrpcServerOptions {
   host: string;
@@ -171,7 +170,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
  * executor, notifier): for Kubernetes probes and the launcher. Bind it to loopback or a pod IP.
  */
 export async function insecureHealthServer(host: string, port: number, serviceName: string): Promise<RunningGrpcServer> {
-  const running = await startGrpcServer({ host, port, credentials: grpc.ServerCredentials.createInsecure(), healthServiceNames: [serviceName], register: () => {} });
+  const running = await startGrpcServer({
+    host,
+    port,
+    credentials: grpc.ServerCredentials.createInsecure(),
+    healthServiceNames: [serviceName],
+    register: () => {},
+  });
   running.setServing(true);
   return running;
 }

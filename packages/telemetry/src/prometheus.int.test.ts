@@ -60,7 +60,11 @@ describe("telemetry shutdown", () => {
     const blackHole = createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => blackHole.listen(0, "127.0.0.1", resolve));
     const { port: holePort } = blackHole.address() as { port: number };
-    const t = startTelemetry({ serviceName: "shutdown-test", settings: { enabled: true, otlpEndpoint: `http://127.0.0.1:${holePort}` }, shutdownTimeoutMs: 300 });
+    const t = startTelemetry({
+      serviceName: "shutdown-test",
+      settings: { enabled: true, otlpEndpoint: `http://127.0.0.1:${holePort}` },
+      shutdownTimeoutMs: 300,
+    });
     pwsyncMetrics().changes.add(1, { outcome: "password_set" });
     await expect(t.shutdown()).resolves.toBeUndefined();
     for (const s of sockets) s.destroy();

@@ -92,10 +92,16 @@ interface TracedEvent {
  * `{...event.metadata}` become the span's children. With telemetry off the traceparent passes
  * through unchanged.
  */
-export function tracedHandler<E extends TracedEvent, R, A extends unknown[]>(service: string, handle: (event: E, ...rest: A) => Promise<R>): (event: E, ...rest: A) => Promise<R> {
+export function tracedHandler<E extends TracedEvent, R, A extends unknown[]>(
+  service: string,
+  handle: (event: E, ...rest: A) => Promise<R>,
+): (event: E, ...rest: A) => Promise<R> {
   return (event, ...rest) =>
-    withEventSpan(`${service} ${event.type}`, event.metadata, { "pwsync.event_type": event.type, "pwsync.stream_id": event.streamId, "pwsync.global_position": String(event.globalPosition) }, (span) =>
-      handle({ ...event, metadata: { ...event.metadata, ...traceMetadata(span) } }, ...rest),
+    withEventSpan(
+      `${service} ${event.type}`,
+      event.metadata,
+      { "pwsync.event_type": event.type, "pwsync.stream_id": event.streamId, "pwsync.global_position": String(event.globalPosition) },
+      (span) => handle({ ...event, metadata: { ...event.metadata, ...traceMetadata(span) } }, ...rest),
     );
 }
 
@@ -108,7 +114,9 @@ export function recordOutcome(outcome: string, timing?: { totalMs?: number; work
   span?.setAttributes(
     redactAttributes({
       "pwsync.outcome": outcome,
-      ...(timing?.totalMs !== undefined ? { "pwsync.total_ms": timing.totalMs, "pwsync.work_ms": timing.workMs ?? 0, "pwsync.wait_ms": timing.waitMs ?? 0 } : {}),
+      ...(timing?.totalMs !== undefined
+        ? { "pwsync.total_ms": timing.totalMs, "pwsync.work_ms": timing.workMs ?? 0, "pwsync.wait_ms": timing.waitMs ?? 0 }
+        : {}),
       ...(timing?.attempts !== undefined ? { "pwsync.attempts": timing.attempts } : {}),
     }),
   );
@@ -120,7 +128,12 @@ export function recordGraphAttempt(operation: string, ms: number, httpStatus: nu
   const m = pwsyncMetrics();
   m.graphLatency.record(ms, { operation, status: String(httpStatus) });
   if (httpStatus === 429) m.graphThrottled.add(1, { operation });
-  trace.getActiveSpan()?.addEvent("graph.attempt", { "graph.operation": operation, "http.response.status_code": httpStatus, "pwsync.graph.kind": kind, "pwsync.duration_ms": Math.round(ms) });
+  trace.getActiveSpan()?.addEvent("graph.attempt", {
+    "graph.operation": operation,
+    "http.response.status_code": httpStatus,
+    "pwsync.graph.kind": kind,
+    "pwsync.duration_ms": Math.round(ms),
+  });
 }
 
 /** An alert email's fate (sent / throttled / failed) by recipient role. */

@@ -70,7 +70,10 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     (settings.prometheus
       ? new PrometheusExporter({ host: settings.prometheus.host, port: settings.prometheus.port })
       : settings.enabled
-        ? new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: `${otlp}/v1/metrics` }), exportIntervalMillis: settings.metricsIntervalMs })
+        ? new PeriodicExportingMetricReader({
+            exporter: new OTLPMetricExporter({ url: `${otlp}/v1/metrics` }),
+            exportIntervalMillis: settings.metricsIntervalMs,
+          })
         : undefined);
   const exportProcessor = exporter ? (options.spanExporter ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter)) : undefined;
   const sdk = new NodeSDK({

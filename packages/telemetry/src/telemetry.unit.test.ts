@@ -38,14 +38,19 @@ describe("telemetry", () => {
     exporter.reset();
     const jwt = `eyJ${Buffer.from(CANARY).toString("base64url")}.${Buffer.from(CANARY).toString("base64url")}`;
     await expect(
-      withEventSpan("executor.set_password", { traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01` }, { password: CANARY, "user.secret": CANARY, "pwsync.attempt": 1 }, async (span) => {
-        span.setAttribute("newPassword", CANARY);
-        span.setAttributes({ "graph.request.body.passwordProfile": CANARY, "http.request.header.authorization": `Bearer ${CANARY}` });
-        span.addEvent("graph.attempt", { authorization: `Bearer ${CANARY}`, "pwsync.sealed_envelope": CANARY, "http.status": 400 });
-        setSafeAttributes(span, { "pwsync.total_ms": 120, "pwsync.work_ms": 80, "pwsync.wait_ms": 40, "pwsync.token": jwt });
-        span.setAttribute("graph.note", jwt);
-        throw new Error(`Graph refused ${jwt}`);
-      }),
+      withEventSpan(
+        "executor.set_password",
+        { traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01` },
+        { password: CANARY, "user.secret": CANARY, "pwsync.attempt": 1 },
+        async (span) => {
+          span.setAttribute("newPassword", CANARY);
+          span.setAttributes({ "graph.request.body.passwordProfile": CANARY, "http.request.header.authorization": `Bearer ${CANARY}` });
+          span.addEvent("graph.attempt", { authorization: `Bearer ${CANARY}`, "pwsync.sealed_envelope": CANARY, "http.status": 400 });
+          setSafeAttributes(span, { "pwsync.total_ms": 120, "pwsync.work_ms": 80, "pwsync.wait_ms": 40, "pwsync.token": jwt });
+          span.setAttribute("graph.note", jwt);
+          throw new Error(`Graph refused ${jwt}`);
+        },
+      ),
     ).rejects.toThrow();
     await telemetry.flush();
     const spans = exporter.getFinishedSpans();
@@ -54,7 +59,13 @@ describe("telemetry", () => {
     expect(text).not.toContain(CANARY);
     expect(text).not.toContain(Buffer.from(CANARY).toString("base64url"));
     // The benign attributes survive: the Total/Work/Wait split is on the span.
-    expect(spans[0]!.attributes).toMatchObject({ "pwsync.total_ms": 120, "pwsync.work_ms": 80, "pwsync.wait_ms": 40, "pwsync.attempt": 1, password: "[REDACTED]" });
+    expect(spans[0]!.attributes).toMatchObject({
+      "pwsync.total_ms": 120,
+      "pwsync.work_ms": 80,
+      "pwsync.wait_ms": 40,
+      "pwsync.attempt": 1,
+      password: "[REDACTED]",
+    });
   });
 
   it("trace context rides gRPC metadata (agent → ingest)", () => {

@@ -51,10 +51,26 @@ beforeAll(async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "admin-pki-"));
   pki = await ensureDevPki(dir, { agents: ["dc01-agent"], admins: ["alice"] });
   log = await openEventLog(await createTestDatabase("admin"));
-  sandbox = await startSandboxTenant({ tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") }, tenantId, apps: [{ clientId, clientSecret }], users: [], scryptCost: 1024 });
-  graph = await createGraphClient({ tenantId, clientId, clientSecret, authorityHost: sandbox.url, graphBaseUrl: sandbox.url, caPem: readFileSync(pki.ca.cert, "utf8") });
+  sandbox = await startSandboxTenant({
+    tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") },
+    tenantId,
+    apps: [{ clientId, clientSecret }],
+    users: [],
+    scryptCost: 1024,
+  });
+  graph = await createGraphClient({
+    tenantId,
+    clientId,
+    clientSecret,
+    authorityHost: sandbox.url,
+    graphBaseUrl: sandbox.url,
+    caPem: readFileSync(pki.ca.cert, "utf8"),
+  });
   smtp = await startSmtpCatcher({ port: 0, host: "127.0.0.1", dir: mkdtempSync(path.join(tmpdir(), "admin-smtp-")) });
-  sender = testAlertSender({ smtp: { host: "127.0.0.1", port: smtp.port, startTls: "off", from: "pwsync@contoso.example" }, adminRecipients: ["helpdesk@contoso.example"] }, "postgres://unused");
+  sender = testAlertSender(
+    { smtp: { host: "127.0.0.1", port: smtp.port, startTls: "off", from: "pwsync@contoso.example" }, adminRecipients: ["helpdesk@contoso.example"] },
+    "postgres://unused",
+  );
 
   seeded.ok = await seed.captured(log, "alice");
   await seed.passwordSet(log, seeded.ok);
@@ -99,7 +115,19 @@ describe("reflection (what grpcurl list / describe see)", () => {
   it("describes every AdminService RPC from fetched descriptors", async () => {
     const service = await admin.describe(ADMIN);
     expect(service.methods.map((m) => m.name).sort()).toEqual(
-      ["GetChange", "GetStatus", "ListAgents", "ListChanges", "ListRevocations", "ListSealingKeys", "RetryChange", "RevokeAgentCertificate", "SendTestAlert", "VerifyGraphCredentials", "WatchEvents"].sort(),
+      [
+        "GetChange",
+        "GetStatus",
+        "ListAgents",
+        "ListChanges",
+        "ListRevocations",
+        "ListSealingKeys",
+        "RetryChange",
+        "RevokeAgentCertificate",
+        "SendTestAlert",
+        "VerifyGraphCredentials",
+        "WatchEvents",
+      ].sort(),
     );
     expect(service.methods.find((m) => m.name === "WatchEvents")!.methodKind).toBe("server_streaming");
   });
@@ -144,7 +172,9 @@ describe("every RPC, called with JSON bodies", () => {
 
   it("ListAgents: identity, version, server in use", async () => {
     const { agents } = (await admin.call(`${ADMIN}/ListAgents`, {})) as { agents: Array<Record<string, unknown>> };
-    expect(agents).toEqual([expect.objectContaining({ agentId: "dc01-agent", agentVersion: "1.2.3", serverInUse: "secondary", live: true, filterLoaded: true, queueDepth: "2" })]);
+    expect(agents).toEqual([
+      expect.objectContaining({ agentId: "dc01-agent", agentVersion: "1.2.3", serverInUse: "secondary", live: true, filterLoaded: true, queueDepth: "2" }),
+    ]);
   });
 
   it("ListChanges: filters by account, state and agent, pages newest first", async () => {
@@ -160,7 +190,10 @@ describe("every RPC, called with JSON bodies", () => {
     const seen: string[] = [];
     let token = "";
     for (let page = 0; page < 10; page++) {
-      const response = (await admin.call(`${ADMIN}/ListChanges`, { pageSize: 4, pageToken: token })) as { changes: Array<{ changeId: string }>; nextPageToken: string };
+      const response = (await admin.call(`${ADMIN}/ListChanges`, { pageSize: 4, pageToken: token })) as {
+        changes: Array<{ changeId: string }>;
+        nextPageToken: string;
+      };
       seen.push(...response.changes.map((c) => c.changeId));
       token = response.nextPageToken;
       if (!token) break;
@@ -203,7 +236,9 @@ describe("every RPC, called with JSON bodies", () => {
   it("SendTestAlert: a [TEST] mail reaches the relay", async () => {
     const response = (await admin.call(`${ADMIN}/SendTestAlert`, {})) as { recipients: string[]; smtpMessageId: string };
     expect(response.recipients).toEqual(["helpdesk@contoso.example"]);
-    expect(smtp.messages()).toEqual([expect.objectContaining({ envelopeTo: ["helpdesk@contoso.example"], subject: expect.stringMatching(/^\[TEST\] Password sync failed for TEST-ALERT/) })]);
+    expect(smtp.messages()).toEqual([
+      expect.objectContaining({ envelopeTo: ["helpdesk@contoso.example"], subject: expect.stringMatching(/^\[TEST\] Password sync failed for TEST-ALERT/) }),
+    ]);
   });
 
   it("RetryChange: appends RetryRequested for a failed change whose secret exists, with the admin's name", async () => {
@@ -228,7 +263,9 @@ describe("every RPC, called with JSON bodies", () => {
 
 describe("authorization", () => {
   const denialsFor = async (code: string) =>
-    (await readStream(log.db, "admin-audit")).filter((e) => e.type === "AdminAccessDenied" && (e.data as { code: string }).code === code).map((e) => e.data as Record<string, unknown>);
+    (await readStream(log.db, "admin-audit"))
+      .filter((e) => e.type === "AdminAccessDenied" && (e.data as { code: string }).code === code)
+      .map((e) => e.data as Record<string, unknown>);
 
   it("an agent certificate is not even authenticated: the admin API trusts only the admin CA", async () => {
     const before = (await denialsFor("UNAUTHENTICATED")).length;
@@ -252,11 +289,17 @@ describe("authorization", () => {
     // …and a client compiled from the proto at each RPC.
     const typed = new (makeClient(AdminService))(address, credentials) as unknown as Record<string, (...a: unknown[]) => unknown>;
     const unary = (name: string, request: unknown) =>
-      new Promise((resolve, reject) => (typed[name] as (r: unknown, cb: (e: unknown, v: unknown) => void) => void).call(typed, request, (e, v) => (e ? reject(e) : resolve(v))));
+      new Promise((resolve, reject) =>
+        (typed[name] as (r: unknown, cb: (e: unknown, v: unknown) => void) => void).call(typed, request, (e, v) => (e ? reject(e) : resolve(v))),
+      );
     try {
       await expect(unary("getStatus", create(GetStatusRequestSchema))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
-      await expect(unary("retryChange", create(RetryChangeRequestSchema, { changeId: seeded.inFlight!.changeId }))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
-      await expect(unary("revokeAgentCertificate", create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: "AB".repeat(32) }))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(unary("retryChange", create(RetryChangeRequestSchema, { changeId: seeded.inFlight!.changeId }))).rejects.toMatchObject({
+        code: grpc.status.PERMISSION_DENIED,
+      });
+      await expect(
+        unary("revokeAgentCertificate", create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: "AB".repeat(32) })),
+      ).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     } finally {
       (typed as unknown as grpc.Client).close();
     }
@@ -296,7 +339,12 @@ describe("pwsync CLI (same API, tables or --json)", () => {
   const cli = async (...args: string[]) => {
     let out = "";
     let err = "";
-    const env = { PWSYNC_ADMIN_ADDR: address, PWSYNC_ADMIN_CA: pki.ca.cert, PWSYNC_ADMIN_CERT: pki.admins.alice!.cert, PWSYNC_ADMIN_KEY: pki.admins.alice!.key };
+    const env = {
+      PWSYNC_ADMIN_ADDR: address,
+      PWSYNC_ADMIN_CA: pki.ca.cert,
+      PWSYNC_ADMIN_CERT: pki.admins.alice!.cert,
+      PWSYNC_ADMIN_KEY: pki.admins.alice!.key,
+    };
     const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t), env });
     return { code, out, err };
   };
@@ -353,7 +401,10 @@ describe("pwsync CLI (same API, tables or --json)", () => {
       "sealing-keys",
       [
         { ...newEvent("SealingKeyCreated", { keyId: "00000000000000a1", publicKeyPem: "-", epoch: 1 }), metadata: {} },
-        { ...newEvent("SealingKeyRetired", { keyId: "00000000000000a1", epoch: 1, acceptUntil: timestampFromDate(new Date(Date.now() - 60_000)) }), metadata: {} },
+        {
+          ...newEvent("SealingKeyRetired", { keyId: "00000000000000a1", epoch: 1, acceptUntil: timestampFromDate(new Date(Date.now() - 60_000)) }),
+          metadata: {},
+        },
         { ...newEvent("SealingKeyCreated", { keyId: "00000000000000b2", publicKeyPem: "-", epoch: 2 }), metadata: {} },
         { ...newEvent("SealingKeyDestroyed", { keyId: "00000000000000a1", epoch: 1 }), metadata: {} },
       ],

@@ -33,7 +33,13 @@ export async function requireAdmin(call: Call, method: string, denials: DenialRe
   }
   const roleUri = uriSans(call).find((uri) => uri.startsWith(ADMIN_ROLE_URI_PREFIX));
   if (!roleUri) {
-    await denials.record({ method, code: "PERMISSION_DENIED", subject: identity.commonName, peer: call.getPeer(), detail: "certificate has no admin role (URI SAN spiffe://pwsync/admin/…)" });
+    await denials.record({
+      method,
+      code: "PERMISSION_DENIED",
+      subject: identity.commonName,
+      peer: call.getPeer(),
+      detail: "certificate has no admin role (URI SAN spiffe://pwsync/admin/…)",
+    });
     throw new GrpcError(grpc.status.PERMISSION_DENIED, `certificate ${identity.commonName} does not carry the admin role`);
   }
   return { name: identity.commonName, roleUri };

@@ -4,7 +4,15 @@ import { ago, parseWhen, table } from "./cli-format.js";
 
 describe("CLI formatting", () => {
   it("pads columns to the widest cell", () => {
-    expect(table(["A", "BB"], [["xxx", "y"], ["z", "wwww"]])).toBe("A    BB\n---  ----\nxxx  y\nz    wwww\n");
+    expect(
+      table(
+        ["A", "BB"],
+        [
+          ["xxx", "y"],
+          ["z", "wwww"],
+        ],
+      ),
+    ).toBe("A    BB\n---  ----\nxxx  y\nz    wwww\n");
   });
 
   it("reads relative and absolute times, and refuses others", () => {

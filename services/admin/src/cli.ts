@@ -83,7 +83,9 @@ type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 function unary<Res>(client: Client, method: string, request: unknown): Promise<Res> {
   return new Promise((resolve, reject) => {
-    (client[method] as (r: unknown, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void).call(client, request, (err, response) => (err ? reject(err) : resolve(response!)));
+    (client[method] as (r: unknown, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void).call(client, request, (err, response) =>
+      err ? reject(err) : resolve(response!),
+    );
   });
 }
 
@@ -130,7 +132,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const Admin = makeClient(AdminService);
   const client = new Admin(addr, mtlsChannelCredentials({ ca: readFileSync(ca), cert: readFileSync(cert), key: readFileSync(key) })) as unknown as Client;
   const print = <S extends DescMessage>(schema: S, message: unknown, human: () => string) =>
-    io.out(values.json ? toJsonString(schema, message as never, { prettySpaces: 2 }) + "\n" : human());
+    io.out(values.json ? `${toJsonString(schema, message as never, { prettySpaces: 2 })}\n` : human());
   try {
     switch (command) {
       case "status": {
@@ -143,7 +145,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         print(ListAgentsResponseSchema, a, () =>
           table(
             ["AGENT", "DC", "VERSION", "FILTER", "QUEUE", "OLDEST", "SERVER", "LAST HEARTBEAT", "LAST CHANGE"],
-            a.agents.map((x) => [x.agentId, x.domainController, x.agentVersion, x.filterLoaded ? "loaded" : "NOT LOADED", String(x.queueDepth), `${x.oldestQueuedAgeSeconds}s`, x.serverInUse || "-", `${ago(x.lastHeartbeatAt)}${x.live ? "" : " (SILENT)"}`, ago(x.lastChangeCapturedAt)]),
+            a.agents.map((x) => [
+              x.agentId,
+              x.domainController,
+              x.agentVersion,
+              x.filterLoaded ? "loaded" : "NOT LOADED",
+              String(x.queueDepth),
+              `${x.oldestQueuedAgeSeconds}s`,
+              x.serverInUse || "-",
+              `${ago(x.lastHeartbeatAt)}${x.live ? "" : " (SILENT)"}`,
+              ago(x.lastChangeCapturedAt),
+            ]),
           ),
         );
         return 0;
@@ -161,11 +173,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           ...(values.until ? { until: timestampFromDate(parseWhen(values.until)) } : {}),
         });
         const r = await unary<ListChangesResponse>(client, "listChanges", request);
-        print(ListChangesResponseSchema, r, () =>
-          table(
-            ["CAPTURED", "ACCOUNT", "STATE", "DC", "CHANGE", "DETAIL"],
-            r.changes.map((c) => [when(c.capturedAt), c.accountName, shortEnum(ChangeState[c.state]), c.domainController, c.changeId, c.detail.slice(0, 80)]),
-          ) + (r.nextPageToken ? `\nmore: --page-token ${r.nextPageToken}\n` : ""),
+        print(
+          ListChangesResponseSchema,
+          r,
+          () =>
+            table(
+              ["CAPTURED", "ACCOUNT", "STATE", "DC", "CHANGE", "DETAIL"],
+              r.changes.map((c) => [when(c.capturedAt), c.accountName, shortEnum(ChangeState[c.state]), c.domainController, c.changeId, c.detail.slice(0, 80)]),
+            ) + (r.nextPageToken ? `\nmore: --page-token ${r.nextPageToken}\n` : ""),
         );
         return 0;
       }
@@ -178,7 +193,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case "watch":
         return await watch(client, values, io);
       case "verify-graph": {
-        const v = await unary<{ ok: boolean; failedStage: string; detail: string; httpStatus: number; tenant: TenantKind; graphBaseUrl: string }>(client, "verifyGraphCredentials", create(VerifyGraphCredentialsRequestSchema));
+        const v = await unary<{ ok: boolean; failedStage: string; detail: string; httpStatus: number; tenant: TenantKind; graphBaseUrl: string }>(
+          client,
+          "verifyGraphCredentials",
+          create(VerifyGraphCredentialsRequestSchema),
+        );
         print(VerifyGraphCredentialsResponseSchema, v, () =>
           v.ok
             ? `OK: token obtained and directory read (${shortEnum(TenantKind[v.tenant])} tenant, ${v.graphBaseUrl})\n`
@@ -187,20 +206,36 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return v.ok ? 0 : 1;
       }
       case "test-alert": {
-        const t = await unary<{ recipients: string[]; smtpMessageId: string }>(client, "sendTestAlert", create(SendTestAlertRequestSchema, { recipients: values.to ?? [] }));
+        const t = await unary<{ recipients: string[]; smtpMessageId: string }>(
+          client,
+          "sendTestAlert",
+          create(SendTestAlertRequestSchema, { recipients: values.to ?? [] }),
+        );
         print(SendTestAlertResponseSchema, t, () => `test alert accepted by the relay for ${t.recipients.join(", ")} (${t.smtpMessageId})\n`);
         return 0;
       }
       case "retry": {
         if (!arg) throw new UsageError("retry needs a change id");
-        const r = await unary<{ globalPosition: bigint; streamVersion: number }>(client, "retryChange", create(RetryChangeRequestSchema, { changeId: arg, reason: values.reason ?? "" }));
+        const r = await unary<{ globalPosition: bigint; streamVersion: number }>(
+          client,
+          "retryChange",
+          create(RetryChangeRequestSchema, { changeId: arg, reason: values.reason ?? "" }),
+        );
         print(RetryChangeResponseSchema, r, () => `retry requested for ${arg} (event ${r.globalPosition}); follow it with: pwsync watch --change ${arg}\n`);
         return 0;
       }
       case "revoke-agent": {
         if (!arg) throw new UsageError("revoke-agent needs the certificate's SHA-256 fingerprint");
-        const r = await unary<{ certificateFingerprint: string; newlyRevoked: boolean }>(client, "revokeAgentCertificate", create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: arg, reason: values.reason ?? "" }));
-        print(RevokeAgentCertificateResponseSchema, r, () => (r.newlyRevoked ? `revoked ${r.certificateFingerprint}; ingest ends its streams within seconds\n` : `${r.certificateFingerprint} was already revoked\n`));
+        const r = await unary<{ certificateFingerprint: string; newlyRevoked: boolean }>(
+          client,
+          "revokeAgentCertificate",
+          create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: arg, reason: values.reason ?? "" }),
+        );
+        print(RevokeAgentCertificateResponseSchema, r, () =>
+          r.newlyRevoked
+            ? `revoked ${r.certificateFingerprint}; ingest ends its streams within seconds\n`
+            : `${r.certificateFingerprint} was already revoked\n`,
+        );
         return 0;
       }
       case "keys": {
@@ -208,14 +243,27 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         print(ListSealingKeysResponseSchema, r, () =>
           table(
             ["EPOCH", "KEY ID", "STATE", "CREATED", "ACCEPTED UNTIL", "DESTROYED", "LIVE SECRETS"],
-            r.keys.map((k) => [String(k.epoch), k.keyId, shortEnum(SealingKeyState[k.state]), when(k.createdAt), k.acceptUntil ? when(k.acceptUntil) : "-", k.destroyedAt ? when(k.destroyedAt) : "-", String(k.liveSecrets)]),
+            r.keys.map((k) => [
+              String(k.epoch),
+              k.keyId,
+              shortEnum(SealingKeyState[k.state]),
+              when(k.createdAt),
+              k.acceptUntil ? when(k.acceptUntil) : "-",
+              k.destroyedAt ? when(k.destroyedAt) : "-",
+              String(k.liveSecrets),
+            ]),
           ),
         );
         return 0;
       }
       case "revocations": {
         const r = await unary<ListRevocationsResponse>(client, "listRevocations", create(ListRevocationsRequestSchema));
-        print(ListRevocationsResponseSchema, r, () => table(["REVOKED", "BY", "FINGERPRINT (SHA-256)", "REASON"], r.revocations.map((x) => [when(x.revokedAt), x.revokedBy, x.certificateFingerprint, x.reason])));
+        print(ListRevocationsResponseSchema, r, () =>
+          table(
+            ["REVOKED", "BY", "FINGERPRINT (SHA-256)", "REASON"],
+            r.revocations.map((x) => [when(x.revokedAt), x.revokedBy, x.certificateFingerprint, x.reason]),
+          ),
+        );
         return 0;
       }
       default:
@@ -249,7 +297,13 @@ function formatStatus(s: GetStatusResponse): string {
       s.consumers.map((x) => [x.group, String(x.lag), String(x.liveMembers), ago(x.checkpointUpdatedAt)]),
     ),
   ];
-  if (s.alerts.length > 0) lines.push(table(["ALERT", "SUBJECT", "SINCE", "DETAIL"], s.alerts.map((a) => [a.kind, a.subject, ago(a.raisedAt), a.detail])));
+  if (s.alerts.length > 0)
+    lines.push(
+      table(
+        ["ALERT", "SUBJECT", "SINCE", "DETAIL"],
+        s.alerts.map((a) => [a.kind, a.subject, ago(a.raisedAt), a.detail]),
+      ),
+    );
   else lines.push("watchdog: no alerts\n");
   return lines.join("\n");
 }
@@ -265,7 +319,14 @@ function formatChange(c: GetChangeResponse): string {
     `secret:   ${c.secretPresent ? "sealed password stored" : "shredded"}`,
     "",
   ].join("\n");
-  return header + "\n" + table(["#", "AT", "+MS", "EVENT", "BY", "DATA"], c.events.map((e) => [String(e.streamVersion), when(e.createdAt), String(e.sincePreviousMs), e.type, e.actor, e.dataJson.slice(0, 100)]));
+  return (
+    header +
+    "\n" +
+    table(
+      ["#", "AT", "+MS", "EVENT", "BY", "DATA"],
+      c.events.map((e) => [String(e.streamVersion), when(e.createdAt), String(e.sincePreviousMs), e.type, e.actor, e.dataJson.slice(0, 100)]),
+    )
+  );
 }
 
 async function watch(client: Client, values: { after?: string; type?: string[]; change?: string; json?: boolean }, io: CliIo): Promise<number> {
@@ -277,7 +338,11 @@ async function watch(client: Client, values: { after?: string; type?: string[]; 
   return new Promise((resolve) => {
     call.on("data", (m: WatchEventsResponse) => {
       const e = m.event!;
-      io.out(values.json ? JSON.stringify(toJson(WatchEventsResponseSchema, m)) + "\n" : `${when(e.createdAt)}  ${String(e.globalPosition).padStart(8)}  ${e.streamId}  ${e.type}  ${e.actor}\n`);
+      io.out(
+        values.json
+          ? `${JSON.stringify(toJson(WatchEventsResponseSchema, m))}\n`
+          : `${when(e.createdAt)}  ${String(e.globalPosition).padStart(8)}  ${e.streamId}  ${e.type}  ${e.actor}\n`,
+      );
     });
     call.on("error", (err: grpc.ServiceError) => {
       process.removeListener("SIGINT", stop);
@@ -290,5 +355,7 @@ async function watch(client: Client, values: { after?: string; type?: string[]; 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  runCli(process.argv.slice(2), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env }).then((code) => process.exit(code));
+  runCli(process.argv.slice(2), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env }).then((code) =>
+    process.exit(code),
+  );
 }

@@ -20,7 +20,16 @@ export const watchdogSection = z
     /** Email the notifier's admin recipients on every raised and cleared alert. */
     email: z.boolean().default(true),
   })
-  .default({ enabled: true, intervalSeconds: 30, heartbeatMissedSeconds: 180, queueAgeSeconds: 900, spoolAgeSeconds: 600, dcSilentHours: 24, knownDomainControllers: [], email: true });
+  .default({
+    enabled: true,
+    intervalSeconds: 30,
+    heartbeatMissedSeconds: 180,
+    queueAgeSeconds: 900,
+    spoolAgeSeconds: 600,
+    dcSilentHours: 24,
+    knownDomainControllers: [],
+    email: true,
+  });
 
 export const adminSection = z.object({
   host: z.string().default("0.0.0.0"),

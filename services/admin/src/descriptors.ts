@@ -11,7 +11,14 @@ import {
 // the dynamic test client can speak reflection without a .proto parser.
 
 const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-const optional = (name: string, number: number, type: Type, typeName?: string) => ({ name, number, type, label: Label.OPTIONAL, jsonName: camel(name), ...(typeName ? { typeName } : {}) });
+const optional = (name: string, number: number, type: Type, typeName?: string) => ({
+  name,
+  number,
+  type,
+  label: Label.OPTIONAL,
+  jsonName: camel(name),
+  ...(typeName ? { typeName } : {}),
+});
 const repeated = (name: string, number: number, type: Type, typeName?: string) => ({ ...optional(name, number, type, typeName), label: Label.REPEATED });
 const inOneof = (field: ReturnType<typeof optional>, index: number) => ({ ...field, oneofIndex: index });
 
@@ -58,7 +65,12 @@ export const reflectionFileDescriptor: FileDescriptorProto = create(FileDescript
   messageType: [
     {
       name: "ServerReflectionRequest",
-      field: [optional("host", 1, Type.STRING), inOneof(optional("file_by_filename", 3, Type.STRING), 0), inOneof(optional("file_containing_symbol", 4, Type.STRING), 0), inOneof(optional("list_services", 7, Type.STRING), 0)],
+      field: [
+        optional("host", 1, Type.STRING),
+        inOneof(optional("file_by_filename", 3, Type.STRING), 0),
+        inOneof(optional("file_containing_symbol", 4, Type.STRING), 0),
+        inOneof(optional("list_services", 7, Type.STRING), 0),
+      ],
       oneofDecl: [{ name: "message_request" }],
     },
     { name: "FileDescriptorResponse", field: [repeated("file_descriptor_proto", 1, Type.BYTES)] },
@@ -80,7 +92,15 @@ export const reflectionFileDescriptor: FileDescriptorProto = create(FileDescript
   service: [
     {
       name: "ServerReflection",
-      method: [{ name: "ServerReflectionInfo", inputType: `${R}ServerReflectionRequest`, outputType: `${R}ServerReflectionResponse`, clientStreaming: true, serverStreaming: true }],
+      method: [
+        {
+          name: "ServerReflectionInfo",
+          inputType: `${R}ServerReflectionRequest`,
+          outputType: `${R}ServerReflectionResponse`,
+          clientStreaming: true,
+          serverStreaming: true,
+        },
+      ],
     },
   ],
 });

@@ -1,4 +1,15 @@
-import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescService, type FileRegistry, type JsonValue } from "@bufbuild/protobuf";
+import {
+  create,
+  createFileRegistry,
+  fromBinary,
+  fromJson,
+  toBinary,
+  toJson,
+  type DescMessage,
+  type DescService,
+  type FileRegistry,
+  type JsonValue,
+} from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { reflectionFileDescriptor } from "./descriptors.js";

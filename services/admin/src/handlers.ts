@@ -66,8 +66,10 @@ type Handlers = UnaryHandlers<typeof AdminService>;
 
 /** Every unary RPC, each behind the admin-role check. */
 export function adminHandlers(deps: AdminDeps): Handlers {
-  const guard = <R, Res>(name: string, handler: (request: R, admin: AdminIdentity) => Promise<Res>) =>
-    async (request: R, call: Parameters<typeof requireAdmin>[0]): Promise<Res> => handler(request, await requireAdmin(call, `/${AdminService.typeName}/${name}`, deps.denials));
+  const guard =
+    <R, Res>(name: string, handler: (request: R, admin: AdminIdentity) => Promise<Res>) =>
+    async (request: R, call: Parameters<typeof requireAdmin>[0]): Promise<Res> =>
+      handler(request, await requireAdmin(call, `/${AdminService.typeName}/${name}`, deps.denials));
 
   return {
     getStatus: guard("GetStatus", async () => {
@@ -211,7 +213,12 @@ export function adminHandlers(deps: AdminDeps): Handlers {
     listSealingKeys: guard("ListSealingKeys", async () => {
       const [events, live] = await Promise.all([readStream(deps.log.db, SEALING_KEYS_STREAM), countSealedSecretsByKey(deps.log.db)]);
       const now = new Date();
-      const STATE = { current: SealingKeyState.CURRENT, overlap: SealingKeyState.OVERLAP, retired: SealingKeyState.RETIRED, destroyed: SealingKeyState.DESTROYED } as const;
+      const STATE = {
+        current: SealingKeyState.CURRENT,
+        overlap: SealingKeyState.OVERLAP,
+        retired: SealingKeyState.RETIRED,
+        destroyed: SealingKeyState.DESTROYED,
+      } as const;
       return create(ListSealingKeysResponseSchema, {
         keys: epochsFromEvents(events)
           .reverse()

@@ -33,16 +33,29 @@ describe("admin main", () => {
       ].join("\n"),
     );
     let output = "";
-    child = spawn(process.execPath, ["--import", "tsx", path.join(here, "main.ts")], { env: { ...process.env, PWSYNC_CONFIG: config }, stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(process.execPath, ["--import", "tsx", path.join(here, "main.ts")], {
+      env: { ...process.env, PWSYNC_CONFIG: config },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child.stdout!.on("data", (c: Buffer) => (output += c));
     child.stderr!.on("data", (c: Buffer) => (output += c));
-    const ready = await eventually("the ready line", async () => output.split("\n").map((l) => (l.startsWith("{") ? JSON.parse(l) : {})).find((l) => l.event === "ready"));
+    const ready = await eventually("the ready line", async () =>
+      output
+        .split("\n")
+        .map((l) => (l.startsWith("{") ? JSON.parse(l) : {}))
+        .find((l) => l.event === "ready"),
+    );
     expect(ready).toMatchObject({ tenant: "NOT_CONFIGURED", watchdog: true });
     let out = "";
     const code = await runCli(["status"], {
       out: (t) => (out += t),
       err: (t) => (out += t),
-      env: { PWSYNC_ADMIN_ADDR: `localhost:${ready.port}`, PWSYNC_ADMIN_CA: pki.ca.cert, PWSYNC_ADMIN_CERT: pki.admins.ops!.cert, PWSYNC_ADMIN_KEY: pki.admins.ops!.key },
+      env: {
+        PWSYNC_ADMIN_ADDR: `localhost:${ready.port}`,
+        PWSYNC_ADMIN_CA: pki.ca.cert,
+        PWSYNC_ADMIN_CERT: pki.admins.ops!.cert,
+        PWSYNC_ADMIN_KEY: pki.admins.ops!.key,
+      },
     });
     expect(out).toContain("tenant:        not_configured");
     expect(code).toBe(0);

@@ -27,11 +27,19 @@ await runService(
     // Consumer lag and agent queues as metrics, read only when the SDK collects.
     if (telemetry.enabled) observeBacklog(() => backlog(log));
     const watchdog = config.admin.watchdog.enabled
-      ? startWatchdog({ log, logger, settings: config.admin.watchdog, ...(testAlert && config.admin.watchdog.email ? { notify: watchdogMailer(testAlert) } : {}) })
+      ? startWatchdog({
+          log,
+          logger,
+          settings: config.admin.watchdog,
+          ...(testAlert && config.admin.watchdog.email ? { notify: watchdogMailer(testAlert) } : {}),
+        })
       : undefined;
     const tenant = tenantKind(deps);
     if (tenant === TenantKind.SANDBOX) logger.warn({ graph: graph?.baseUrl }, "Graph points at the SANDBOX tenant: no real password is changed");
-    logger.info({ event: "ready", host: config.admin.host, port: server.port, tenant: TenantKind[tenant], watchdog: config.admin.watchdog.enabled }, "admin API listening (mTLS, reflection on)");
+    logger.info(
+      { event: "ready", host: config.admin.host, port: server.port, tenant: TenantKind[tenant], watchdog: config.admin.watchdog.enabled },
+      "admin API listening (mTLS, reflection on)",
+    );
     return async () => {
       await watchdog?.stop();
       await server.shutdown();

@@ -11,7 +11,11 @@ import { healthFileDescriptor, withDependencies } from "./descriptors.js";
  * reads `fileDescriptorProtos` (serialized FileDescriptorProto) from each entry of the package
  * definition it is given, so that is all this provides.
  */
-export function addReflection(server: grpc.Server, files: DescFile[], authorize?: (call: grpc.ServerDuplexStream<unknown, unknown>, method: string) => Promise<void>): void {
+export function addReflection(
+  server: grpc.Server,
+  files: DescFile[],
+  authorize?: (call: grpc.ServerDuplexStream<unknown, unknown>, method: string) => Promise<void>,
+): void {
   const all = new Map<string, FileDescriptorProto>();
   for (const file of files) withDependencies(file, all);
   all.set(healthFileDescriptor.name, healthFileDescriptor);
@@ -36,7 +40,8 @@ export function addReflection(server: grpc.Server, files: DescFile[], authorize?
                     (handler as (c: typeof call) => void)(call);
                     call.resume();
                   },
-                  (err: { code?: grpc.status; details?: string; message?: string }) => call.emit("error", { code: err.code ?? grpc.status.UNAUTHENTICATED, details: err.details ?? err.message }),
+                  (err: { code?: grpc.status; details?: string; message?: string }) =>
+                    call.emit("error", { code: err.code ?? grpc.status.UNAUTHENTICATED, details: err.details ?? err.message }),
                 );
               }) as grpc.UntypedHandleCall;
             }

@@ -27,7 +27,15 @@ import { requestRetry } from "./retry.js";
 const tenantId = "00000000-0000-0000-0000-0000000e7e01";
 const clientId = "00000000-0000-0000-0000-0000000e7e02";
 const clientSecret = `secret-${randomUUID()}`;
-const users = [0, 1].map((i) => ({ id: `u-${i}`, userPrincipalName: `retry${i}@contoso.example`, mail: `retry${i}@contoso.example`, onPremisesImmutableId: Buffer.alloc(16, i + 7).toString("base64"), accountEnabled: true, onPremisesSyncEnabled: null, adminProtected: false }));
+const users = [0, 1].map((i) => ({
+  id: `u-${i}`,
+  userPrincipalName: `retry${i}@contoso.example`,
+  mail: `retry${i}@contoso.example`,
+  onPremisesImmutableId: Buffer.alloc(16, i + 7).toString("base64"),
+  accountEnabled: true,
+  onPremisesSyncEnabled: null,
+  adminProtected: false,
+}));
 const newPassword = (n: number) => `Retry-Canary-${randomUUID().slice(0, 8)}-${n}!Aa`;
 
 let log: EventLog;
@@ -49,7 +57,13 @@ beforeAll(async () => {
   telemetry = startTelemetry({ serviceName: "retry-test", spanExporter: spans });
   const pki = await ensureDevPki(mkdtempSync(path.join(tmpdir(), "retry-pki-")));
   const caPem = readFileSync(pki.ca.cert, "utf8");
-  sandbox = await startSandboxTenant({ tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") }, tenantId, apps: [{ clientId, clientSecret }], users, scryptCost: 1024 });
+  sandbox = await startSandboxTenant({
+    tls: { cert: readFileSync(pki.server.cert, "utf8"), key: readFileSync(pki.server.key, "utf8") },
+    tenantId,
+    apps: [{ clientId, clientSecret }],
+    users,
+    scryptCost: 1024,
+  });
   control = sandboxControl(sandbox.url, caPem);
   graph = await createGraphClient({ tenantId, clientId, clientSecret, authorityHost: sandbox.url, graphBaseUrl: sandbox.url, caPem });
   log = await openEventLog(await createTestDatabase("retry"));
@@ -82,17 +96,34 @@ async function capture(user: (typeof users)[number], secret: string): Promise<st
   const changeId = randomUUID();
   const message = buildPasswordChange(
     recipient,
-    { changeId, accountName: user.userPrincipalName.split("@")[0]!, objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"), userPrincipalName: user.userPrincipalName, changedAt: new Date(), domainController: "dc01", traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01` },
+    {
+      changeId,
+      accountName: user.userPrincipalName.split("@")[0]!,
+      objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"),
+      userPrincipalName: user.userPrincipalName,
+      changedAt: new Date(),
+      domainController: "dc01",
+      traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`,
+    },
     Buffer.from(secret),
   );
   const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
   if (!verdict.ok) throw new Error(verdict.message);
-  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agent: { agentId: "dc01", fingerprint256: "" }, scope: [], receivedAt: new Date() }]);
+  await commitChanges(log, [
+    {
+      change: verdict.change,
+      sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!),
+      agent: { agentId: "dc01", fingerprint256: "" },
+      scope: [],
+      receivedAt: new Date(),
+    },
+  ]);
   return changeId;
 }
 
 const types = async (changeId: string) => (await readStream(log.db, `change-${changeId}`)).map((e) => e.type);
-const until = (changeId: string, last: string) => eventually(`${changeId} to reach ${last}`, async () => ((await types(changeId)).at(-1) === last ? types(changeId) : undefined));
+const until = (changeId: string, last: string) =>
+  eventually(`${changeId} to reach ${last}`, async () => ((await types(changeId)).at(-1) === last ? types(changeId) : undefined));
 
 describe("retry of a failed change", () => {
   it("keeps the secret on failure; RetryRequested re-resolves and sets the password; then shreds", async () => {
@@ -104,7 +135,15 @@ describe("retry of a failed change", () => {
     await control.faults({ reset: true });
 
     await requestRetry(log, changeId, "alice", "relay back");
-    expect(await until(changeId, "SecretShredded")).toEqual(["ChangeCaptured", "UserResolved", "ResetFailed", "RetryRequested", "UserResolved", "PasswordSet", "SecretShredded"]);
+    expect(await until(changeId, "SecretShredded")).toEqual([
+      "ChangeCaptured",
+      "UserResolved",
+      "ResetFailed",
+      "RetryRequested",
+      "UserResolved",
+      "PasswordSet",
+      "SecretShredded",
+    ]);
     expect(await control.signIn(users[0]!.userPrincipalName, secret)).toBe(true);
     expect(await loadSealedSecret(log.db, changeId)).toBeUndefined();
     const set = (await readStream(log.db, `change-${changeId}`)).find((e) => e.type === "PasswordSet")!;
@@ -135,13 +174,23 @@ describe("retry of a failed change", () => {
     expect(text).not.toMatch(/Retry-Canary/);
     const changeId = (await log.db.selectFrom("change_summaries").select("change_id").where("account_name", "=", "retry0").executeTakeFirstOrThrow()).change_id;
     const ofChange = finished.filter((s) => s.attributes["pwsync.stream_id"] === `change-${changeId}`);
-    expect(ofChange.map((s) => s.name)).toEqual(["resolver ChangeCaptured", "reset-executor UserResolved", "resolver RetryRequested", "reset-executor UserResolved"]);
+    expect(ofChange.map((s) => s.name)).toEqual([
+      "resolver ChangeCaptured",
+      "reset-executor UserResolved",
+      "resolver RetryRequested",
+      "reset-executor UserResolved",
+    ]);
     expect(new Set(ofChange.map((s) => s.spanContext().traceId)).size).toBe(1);
     // The executor's span is the child of the resolver's, through UserResolved's metadata.
     expect(ofChange[1]!.parentSpanContext?.spanId).toBe(ofChange[0]!.spanContext().spanId);
     // The seed's Benchmark line rides on the executor spans.
     expect(ofChange[1]!.attributes).toMatchObject({ "pwsync.outcome": "ResetFailed", "pwsync.attempts": 1 });
-    expect(ofChange[3]!.attributes).toMatchObject({ "pwsync.outcome": "PasswordSet", "pwsync.total_ms": expect.any(Number), "pwsync.work_ms": expect.any(Number), "pwsync.wait_ms": expect.any(Number) });
+    expect(ofChange[3]!.attributes).toMatchObject({
+      "pwsync.outcome": "PasswordSet",
+      "pwsync.total_ms": expect.any(Number),
+      "pwsync.work_ms": expect.any(Number),
+      "pwsync.wait_ms": expect.any(Number),
+    });
     const resolvedAgain = (await readStream(log.db, `change-${changeId}`)).filter((e) => e.type === "UserResolved")[1]!;
     expect(resolvedAgain.metadata.traceparent).toContain(ofChange[2]!.spanContext().spanId);
   });

@@ -4,7 +4,16 @@ import { GrpcError } from "@pwsync/grpc";
 import { newEvent } from "@pwsync/proto";
 
 const FAILURES = new Set(["ResolutionFailed", "ResetFailed"]);
-const PIPELINE = new Set(["ChangeCaptured", "UserResolved", "RetryScheduled", "PasswordSet", "ResetFailed", "ResolutionFailed", "Superseded", "RetryRequested"]);
+const PIPELINE = new Set([
+  "ChangeCaptured",
+  "UserResolved",
+  "RetryScheduled",
+  "PasswordSet",
+  "ResetFailed",
+  "ResolutionFailed",
+  "Superseded",
+  "RetryRequested",
+]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -12,7 +21,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * appended in one transaction at the stream's current version, so a concurrent shred (the retry
  * window closing) or a second retry makes this one ABORTED instead of racing it.
  */
-export async function requestRetry(log: EventLog, changeId: string, requestedBy: string, reason: string): Promise<{ globalPosition: bigint; streamVersion: number }> {
+export async function requestRetry(
+  log: EventLog,
+  changeId: string,
+  requestedBy: string,
+  reason: string,
+): Promise<{ globalPosition: bigint; streamVersion: number }> {
   if (!UUID.test(changeId)) throw new GrpcError(grpc.status.INVALID_ARGUMENT, `change_id must be a UUID, got ${JSON.stringify(changeId.slice(0, 80))}`);
   const streamId = `change-${changeId.toLowerCase()}`;
   return log.db.transaction().execute(async (trx) => {
@@ -20,7 +34,10 @@ export async function requestRetry(log: EventLog, changeId: string, requestedBy:
     if (stream.length === 0) throw new GrpcError(grpc.status.NOT_FOUND, `no change ${changeId}`);
     const outcome = stream.filter((e) => PIPELINE.has(e.type)).at(-1)!;
     if (!FAILURES.has(outcome.type))
-      throw new GrpcError(grpc.status.FAILED_PRECONDITION, `change ${changeId} is not failed (its latest step is ${outcome.type}); only failed changes can be retried`);
+      throw new GrpcError(
+        grpc.status.FAILED_PRECONDITION,
+        `change ${changeId} is not failed (its latest step is ${outcome.type}); only failed changes can be retried`,
+      );
     if (!(await loadSealedSecret(trx, changeId.toLowerCase())))
       throw new GrpcError(
         grpc.status.FAILED_PRECONDITION,

@@ -26,13 +26,28 @@ export async function listRevocations(log: EventLog): Promise<RevocationRecord[]
  * re-reads every few seconds. Revoking twice records nothing new. The append expects the
  * version it read, so two admins revoking at once cannot both pass the "already revoked" check.
  */
-export async function revokeAgentCertificate(log: EventLog, fingerprintInput: string, revokedBy: string, reason: string): Promise<{ certificateFingerprint: string; newlyRevoked: boolean }> {
+export async function revokeAgentCertificate(
+  log: EventLog,
+  fingerprintInput: string,
+  revokedBy: string,
+  reason: string,
+): Promise<{ certificateFingerprint: string; newlyRevoked: boolean }> {
   const certificateFingerprint = normalizeFingerprint(fingerprintInput);
-  if (!certificateFingerprint) throw new GrpcError(grpc.status.INVALID_ARGUMENT, "certificate_fingerprint must be a SHA-256 fingerprint: 64 hex digits, colons optional (openssl x509 -noout -fingerprint -sha256)");
+  if (!certificateFingerprint)
+    throw new GrpcError(
+      grpc.status.INVALID_ARGUMENT,
+      "certificate_fingerprint must be a SHA-256 fingerprint: 64 hex digits, colons optional (openssl x509 -noout -fingerprint -sha256)",
+    );
   if (reason.length > 500) throw new GrpcError(grpc.status.INVALID_ARGUMENT, "reason is at most 500 characters");
   for (let attempt = 0; attempt < 5; attempt++) {
     const events = await readStream(log.db, AGENT_REVOCATIONS_STREAM);
-    if (events.some((e) => e.type === "AgentCertificateRevoked" && normalizeFingerprint(decodeEvent("AgentCertificateRevoked", e.data).certificateFingerprint) === certificateFingerprint))
+    if (
+      events.some(
+        (e) =>
+          e.type === "AgentCertificateRevoked" &&
+          normalizeFingerprint(decodeEvent("AgentCertificateRevoked", e.data).certificateFingerprint) === certificateFingerprint,
+      )
+    )
       return { certificateFingerprint, newlyRevoked: false };
     const result = await appendToStream(
       log.db,

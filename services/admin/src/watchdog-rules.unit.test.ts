@@ -21,7 +21,10 @@ const agent = (over: Partial<AgentRow> = {}): AgentRow => ({
   lastChangeCapturedAt: null,
   ...over,
 });
-const recent = new Map([["dc01.corp.example", minutesAgo(10)], ["dc09.corp.example", minutesAgo(10)]]);
+const recent = new Map([
+  ["dc01.corp.example", minutesAgo(10)],
+  ["dc09.corp.example", minutesAgo(10)],
+]);
 const kinds = (alerts: ReturnType<typeof evaluate>) => alerts.map((a) => `${a.kind}:${a.subject}`);
 
 describe("watchdog rules", () => {
@@ -30,7 +33,13 @@ describe("watchdog rules", () => {
   });
 
   it("missed heartbeats: only the silence is reported, not stale readings", () => {
-    const alerts = evaluate([agent({ lastHeartbeatAt: minutesAgo(4), filterLoaded: false, oldestQueuedAgeSeconds: 5000 })], recent, settings, now, minutesAgo(60));
+    const alerts = evaluate(
+      [agent({ lastHeartbeatAt: minutesAgo(4), filterLoaded: false, oldestQueuedAgeSeconds: 5000 })],
+      recent,
+      settings,
+      now,
+      minutesAgo(60),
+    );
     expect(kinds(alerts)).toEqual(["agent_silent:dc01-agent"]);
     expect(alerts[0]!.detail).toContain("no heartbeat for 4 min");
   });
@@ -57,6 +66,9 @@ describe("watchdog rules", () => {
   it("a known DC silent past the period, and one never heard from once watched long enough", () => {
     const quiet = new Map([["dc01.corp.example", minutesAgo(25 * 60)]]);
     expect(kinds(evaluate([agent()], quiet, settings, now, minutesAgo(60)))).toEqual(["dc_silent:dc01.corp.example"]);
-    expect(kinds(evaluate([agent()], quiet, settings, now, minutesAgo(25 * 60))).sort()).toEqual(["dc_silent:dc01.corp.example", "dc_silent:dc09.corp.example"]);
+    expect(kinds(evaluate([agent()], quiet, settings, now, minutesAgo(25 * 60))).sort()).toEqual([
+      "dc_silent:dc01.corp.example",
+      "dc_silent:dc09.corp.example",
+    ]);
   });
 });

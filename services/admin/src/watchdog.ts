@@ -19,9 +19,7 @@ export async function activeAlerts(log: EventLog): Promise<ActiveAlert[]> {
     });
 }
 
-export interface WatchdogNotice {
-  (alert: Alert, state: "raised" | "cleared"): Promise<void>;
-}
+export type WatchdogNotice = (alert: Alert, state: "raised" | "cleared") => Promise<void>;
 
 export interface Watchdog {
   /** One evaluation; returns what changed. Exposed for tests and for an immediate check. */
@@ -42,20 +40,25 @@ export function startWatchdog(deps: { log: EventLog; logger: Logger; settings: W
   let stopped = false;
 
   async function transition(alert: Alert, version: number, state: "raised" | "cleared"): Promise<boolean> {
-    const event =
-      state === "raised" ? newEvent("WatchdogAlertRaised", alert) : newEvent("WatchdogAlertCleared", { kind: alert.kind, subject: alert.subject });
+    const event = state === "raised" ? newEvent("WatchdogAlertRaised", alert) : newEvent("WatchdogAlertCleared", { kind: alert.kind, subject: alert.subject });
     const appended = await appendToStream(deps.log.db, `${WATCHDOG_STREAM_PREFIX}${alertKey(alert)}`, [{ ...event, metadata: { actor: "admin-watchdog" } }], {
       expectedVersion: version,
     });
     if (!appended.success) return false;
     const log = state === "raised" ? deps.logger.error.bind(deps.logger) : deps.logger.info.bind(deps.logger);
     log({ kind: alert.kind, subject: alert.subject, detail: alert.detail }, state === "raised" ? "watchdog alert raised" : "watchdog alert cleared");
-    await deps.notify?.(alert, state).catch((err: unknown) => deps.logger.error({ err: (err as Error).message, kind: alert.kind, subject: alert.subject }, "watchdog alert email failed"));
+    await deps
+      .notify?.(alert, state)
+      .catch((err: unknown) => deps.logger.error({ err: (err as Error).message, kind: alert.kind, subject: alert.subject }, "watchdog alert email failed"));
     return true;
   }
 
   async function check(now = new Date()): Promise<{ raised: Alert[]; cleared: Alert[] }> {
-    const [agents, lastCapture, states] = await Promise.all([listAgentStatus(deps.log.db), lastCaptureByDomainController(deps.log.db), watchdogStreamStates(deps.log.db)]);
+    const [agents, lastCapture, states] = await Promise.all([
+      listAgentStatus(deps.log.db),
+      lastCaptureByDomainController(deps.log.db),
+      watchdogStreamStates(deps.log.db),
+    ]);
     const wanted = new Map(evaluate(agents, lastCapture, deps.settings, now, watchingSince).map((a) => [alertKey(a), a]));
     const known = new Map(states.map((s) => [s.streamId.slice(WATCHDOG_STREAM_PREFIX.length), s]));
     const raised: Alert[] = [];

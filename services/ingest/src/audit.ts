@@ -41,9 +41,14 @@ export function agentDenialRecorder(log: EventLog, logger: Logger, perMinute = 6
       const suppressedBefore = suppressed;
       suppressed = 0;
       try {
-        await appendToStream(log.db, INGEST_AUDIT_STREAM, [{ ...newEvent("AgentAccessDenied", { ...denial, suppressedBefore }), metadata: { actor: "ingest" } }], {
-          expectedVersion: "any",
-        });
+        await appendToStream(
+          log.db,
+          INGEST_AUDIT_STREAM,
+          [{ ...newEvent("AgentAccessDenied", { ...denial, suppressedBefore }), metadata: { actor: "ingest" } }],
+          {
+            expectedVersion: "any",
+          },
+        );
       } catch (err) {
         suppressed += suppressedBefore + 1;
         logger.error({ err: (err as Error).message }, "could not record an agent call denial");

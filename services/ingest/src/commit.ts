@@ -77,15 +77,24 @@ async function commitInTransaction(log: EventLog, batch: ChangeToCommit[], refus
         detail: item.detail,
       });
       const streamId = streamIdOf(change.changeId);
-      const result = await appendToStream(trx, streamId, [{ ...refused, metadata: { actor: "ingest", agentId: item.agent.agentId, ...withTraceparent(change.traceparent || undefined) } }], {
-        expectedVersion: "no_stream",
-      });
+      const result = await appendToStream(
+        trx,
+        streamId,
+        [{ ...refused, metadata: { actor: "ingest", agentId: item.agent.agentId, ...withTraceparent(change.traceparent || undefined) } }],
+        {
+          expectedVersion: "no_stream",
+        },
+      );
       if (result.success) {
         outcomes.push({ changeId: change.changeId, status: "refused", globalPosition: result.globalPositions[0]! });
       } else {
         // A re-send: answer what was decided the first time (the scope may have changed since).
         const [first] = await readStream(trx, streamId);
-        outcomes.push({ changeId: change.changeId, status: first?.type === "ChangeCaptured" ? "duplicate" : "refused", globalPosition: first?.globalPosition ?? 0n });
+        outcomes.push({
+          changeId: change.changeId,
+          status: first?.type === "ChangeCaptured" ? "duplicate" : "refused",
+          globalPosition: first?.globalPosition ?? 0n,
+        });
       }
     }
     for (const item of batch) {

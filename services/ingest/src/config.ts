@@ -12,7 +12,12 @@ export const ingestConfigSchema = z.object({
       keyFile: z.string().min(1),
     }),
     /** Largest message accepted from an agent; a change is a few hundred bytes. */
-    maxMessageBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(64 * 1024),
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(4 * 1024 * 1024)
+      .default(64 * 1024),
     /**
      * Key ids agents may seal to, besides the reset-executor's key epochs (stream sealing-keys),
      * which add the current and overlapping keys and remove retired and destroyed ones.

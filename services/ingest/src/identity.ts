@@ -27,7 +27,9 @@ export function uriSans(subjectaltname: string | undefined): string[] {
  * role. The chain check alone is not enough: a CA shared with other workloads, or a
  * mis-issued certificate, must not become an agent by accident.
  */
-export function decideAgentIdentity(peer: Pick<PeerCertificate, "subject" | "subjectaltname" | "fingerprint256"> & { ext_key_usage?: string[] }): IdentityVerdict {
+export function decideAgentIdentity(
+  peer: Pick<PeerCertificate, "subject" | "subjectaltname" | "fingerprint256"> & { ext_key_usage?: string[] },
+): IdentityVerdict {
   const cn = peer.subject?.CN;
   const commonName = (Array.isArray(cn) ? cn[0] : cn) ?? "";
   const refuse = (detail: string): IdentityVerdict => ({ ok: false, subject: commonName, fingerprint256: peer.fingerprint256, detail });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -40,7 +40,16 @@ beforeAll(async () => {
   server = await startIngest(
     {
       database: { url: log.connectionString },
-      ingest: { host: "127.0.0.1", port: 0, tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key }, maxMessageBytes: 16 * 1024, acceptedKeyIds: [keys.keyId], maxBatch: 64, agentScopes: { dc01: ["contoso.example"] }, agentRateLimit: { perSecond: 10_000, burst: 10_000 } },
+      ingest: {
+        host: "127.0.0.1",
+        port: 0,
+        tls: { caFile: pki.agentCa.cert, certFile: pki.server.cert, keyFile: pki.server.key },
+        maxMessageBytes: 16 * 1024,
+        acceptedKeyIds: [keys.keyId],
+        maxBatch: 64,
+        agentScopes: { dc01: ["contoso.example"] },
+        agentRateLimit: { perSecond: 10_000, burst: 10_000 },
+      },
     },
     log,
     logger,
@@ -61,7 +70,15 @@ afterAll(async () => {
 function change(overrides: Partial<Parameters<typeof buildPasswordChange>[1]> = {}) {
   return buildPasswordChange(
     recipient,
-    { changeId: randomUUID(), accountName: "alice", userPrincipalName: "alice@contoso.example", objectGuid: new Uint8Array(16).fill(7), changedAt: new Date(), domainController: "dc01.contoso.example", ...overrides },
+    {
+      changeId: randomUUID(),
+      accountName: "alice",
+      userPrincipalName: "alice@contoso.example",
+      objectGuid: new Uint8Array(16).fill(7),
+      changedAt: new Date(),
+      domainController: "dc01.contoso.example",
+      ...overrides,
+    },
     Buffer.from(canary),
   );
 }
@@ -125,16 +142,22 @@ describe("ingest", () => {
   describe("refuses callers without a valid client certificate with UNAUTHENTICATED, storing nothing", () => {
     it.each([
       ["no certificate", async () => ({ certPem: undefined, keyPem: undefined })],
-      ["a certificate from an unknown CA", async () => {
-        const rogue = await createCa("rogue");
-        const cert = await issueAgentCert(rogue, "dc01");
-        return { certPem: cert.cert, keyPem: cert.key };
-      }],
-      ["an expired certificate", async () => {
-        const ca = { cert: readFileSync(path.join(pkiDir, "agent-ca.pem"), "utf8"), key: readFileSync(path.join(pkiDir, "agent-ca.key"), "utf8") };
-        const cert = await issueAgentCert(ca, "dc01", { notBefore: new Date(Date.now() - 10 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
-        return { certPem: cert.cert, keyPem: cert.key };
-      }],
+      [
+        "a certificate from an unknown CA",
+        async () => {
+          const rogue = await createCa("rogue");
+          const cert = await issueAgentCert(rogue, "dc01");
+          return { certPem: cert.cert, keyPem: cert.key };
+        },
+      ],
+      [
+        "an expired certificate",
+        async () => {
+          const ca = { cert: readFileSync(path.join(pkiDir, "agent-ca.pem"), "utf8"), key: readFileSync(path.join(pkiDir, "agent-ca.key"), "utf8") };
+          const cert = await issueAgentCert(ca, "dc01", { notBefore: new Date(Date.now() - 10 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+          return { certPem: cert.cert, keyPem: cert.key };
+        },
+      ],
     ])("%s", async (_name, credentials) => {
       const before = await countEvents();
       const creds = await credentials();
@@ -156,7 +179,11 @@ describe("ingest", () => {
 
   it("answers a change sealed to an unknown key with FAILED_PRECONDITION", async () => {
     const other = loadRecipientPublicKey(generateRecipientKeyPair().publicPem);
-    const message = buildPasswordChange(other, { changeId: randomUUID(), accountName: "bob", mail: "bob@contoso.example", changedAt: new Date(), domainController: "dc01" }, Buffer.from(canary));
+    const message = buildPasswordChange(
+      other,
+      { changeId: randomUUID(), accountName: "bob", mail: "bob@contoso.example", changedAt: new Date(), domainController: "dc01" },
+      Buffer.from(canary),
+    );
     await expectRefused(new IngestStream(endpoint), message, grpc.status.FAILED_PRECONDITION, /update the agent's sealing public key/);
     expect(await readStream(log.db, `change-${message.changeId}`)).toHaveLength(0);
   });
@@ -185,7 +212,10 @@ describe("ingest", () => {
       },
       "Raw",
     );
-    const client = new raw(endpoint.address, grpc.credentials.createSsl(Buffer.from(endpoint.caPem), Buffer.from(endpoint.keyPem), Buffer.from(endpoint.certPem)));
+    const client = new raw(
+      endpoint.address,
+      grpc.credentials.createSsl(Buffer.from(endpoint.caPem), Buffer.from(endpoint.keyPem), Buffer.from(endpoint.certPem)),
+    );
     const call = (client as unknown as { streamChanges(): grpc.ClientDuplexStream<Buffer, Buffer> }).streamChanges();
     const status = new Promise<grpc.ServiceError>((resolve) => call.on("error", resolve));
     call.on("data", () => {});

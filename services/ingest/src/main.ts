@@ -6,14 +6,18 @@ import { ingestConfigSchema } from "./config.js";
 import { startIngest } from "./server.js";
 import { startTelemetry, telemetryConfigSchema } from "@pwsync/telemetry";
 
-await runService("ingest", async (logger) => {
-  const config = loadConfig(ingestConfigSchema);
-  const telemetry = startTelemetry({ serviceName: "ingest", settings: loadConfig(telemetryConfigSchema).telemetry });
-  const log = await openEventLog(config.database.url, { applicationName: "pwsync-ingest" });
-  const server = await startIngest(config, log, logger);
-  return async () => {
-    await server.shutdown();
-    await log.close();
-    await telemetry.shutdown();
-  };
-}, createLogger);
+await runService(
+  "ingest",
+  async (logger) => {
+    const config = loadConfig(ingestConfigSchema);
+    const telemetry = startTelemetry({ serviceName: "ingest", settings: loadConfig(telemetryConfigSchema).telemetry });
+    const log = await openEventLog(config.database.url, { applicationName: "pwsync-ingest" });
+    const server = await startIngest(config, log, logger);
+    return async () => {
+      await server.shutdown();
+      await log.close();
+      await telemetry.shutdown();
+    };
+  },
+  createLogger,
+);

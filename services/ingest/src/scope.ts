@@ -20,9 +20,16 @@ export type ScopeVerdict = { ok: true; domains: readonly string[] } | { ok: fals
 export function decideScope(scopes: AgentScopes, agentId: string, change: { userPrincipalName: string; mail: string }): ScopeVerdict {
   const domains = scopes.get(agentId);
   if (!domains || domains.length === 0) return { ok: false, reason: "NO_SCOPE", detail: `agent ${agentId} has no scope configured (ingest.agentScopes)` };
-  for (const [field, value] of [["user_principal_name", change.userPrincipalName], ["mail", change.mail]] as const) {
+  for (const [field, value] of [
+    ["user_principal_name", change.userPrincipalName],
+    ["mail", change.mail],
+  ] as const) {
     if (value && !domains.includes(domainOf(value)))
-      return { ok: false, reason: "OUT_OF_SCOPE", detail: `${field} domain ${JSON.stringify(domainOf(value))} is outside agent ${agentId}'s scope (${domains.join(", ")})` };
+      return {
+        ok: false,
+        reason: "OUT_OF_SCOPE",
+        detail: `${field} domain ${JSON.stringify(domainOf(value))} is outside agent ${agentId}'s scope (${domains.join(", ")})`,
+      };
   }
   return { ok: true, domains };
 }

@@ -6,13 +6,23 @@ const scopes = agentScopesFromConfig({ DC01: ["Contoso.Example", "@mail.contoso.
 
 describe("decideScope", () => {
   it("given a UPN and mail inside the agent's domains (any case), then it is in scope", () => {
-    expect(decideScope(scopes, "dc01", { userPrincipalName: "Bob@CONTOSO.example", mail: "bob@mail.contoso.example" })).toEqual({ ok: true, domains: ["contoso.example", "mail.contoso.example"] });
+    expect(decideScope(scopes, "dc01", { userPrincipalName: "Bob@CONTOSO.example", mail: "bob@mail.contoso.example" })).toEqual({
+      ok: true,
+      domains: ["contoso.example", "mail.contoso.example"],
+    });
   });
   it("given a UPN of another domain, then it is out of scope, naming the field", () => {
-    expect(decideScope(scopes, "dc01", { userPrincipalName: "ceo@fabrikam.example", mail: "" })).toMatchObject({ ok: false, reason: "OUT_OF_SCOPE", detail: expect.stringMatching(/user_principal_name domain "fabrikam.example"/) });
+    expect(decideScope(scopes, "dc01", { userPrincipalName: "ceo@fabrikam.example", mail: "" })).toMatchObject({
+      ok: false,
+      reason: "OUT_OF_SCOPE",
+      detail: expect.stringMatching(/user_principal_name domain "fabrikam.example"/),
+    });
   });
   it("given a mail of another domain next to an in-scope UPN, then it is out of scope", () => {
-    expect(decideScope(scopes, "dc01", { userPrincipalName: "bob@contoso.example", mail: "ceo@fabrikam.example" })).toMatchObject({ ok: false, reason: "OUT_OF_SCOPE" });
+    expect(decideScope(scopes, "dc01", { userPrincipalName: "bob@contoso.example", mail: "ceo@fabrikam.example" })).toMatchObject({
+      ok: false,
+      reason: "OUT_OF_SCOPE",
+    });
   });
   it("given a subdomain trick, then it is out of scope (exact domains only)", () => {
     expect(decideScope(scopes, "dc01", { userPrincipalName: "x@evilcontoso.example", mail: "" })).toMatchObject({ ok: false });

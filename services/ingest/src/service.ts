@@ -52,19 +52,44 @@ const REVOKED_MESSAGE = "this agent certificate has been revoked; issue the agen
  * (the TLS layer decided), PERMISSION_DENIED for a verified certificate that is not an agent's
  * or is revoked. Every refusal is recorded in the ingest-audit stream (rate-limited).
  */
-async function authenticateAgent(deps: IngestDeps, call: Call, method: string): Promise<{ ok: true; agent: AgentIdentity } | { ok: false; code: grpc.status; details: string }> {
+async function authenticateAgent(
+  deps: IngestDeps,
+  call: Call,
+  method: string,
+): Promise<{ ok: true; agent: AgentIdentity } | { ok: false; code: grpc.status; details: string }> {
   const peer = call.getAuthContext()?.sslPeerCertificate;
   if (!peer?.raw) {
-    await deps.denials.record({ method, code: "UNAUTHENTICATED", subject: "", peer: call.getPeer(), detail: "no valid client certificate", certificateFingerprint: "" });
+    await deps.denials.record({
+      method,
+      code: "UNAUTHENTICATED",
+      subject: "",
+      peer: call.getPeer(),
+      detail: "no valid client certificate",
+      certificateFingerprint: "",
+    });
     return { ok: false, code: grpc.status.UNAUTHENTICATED, details: UNAUTHENTICATED_MESSAGE };
   }
   const verdict = decideAgentIdentity(peer);
   if (!verdict.ok) {
-    await deps.denials.record({ method, code: "PERMISSION_DENIED", subject: verdict.subject, peer: call.getPeer(), detail: verdict.detail, certificateFingerprint: verdict.fingerprint256 });
+    await deps.denials.record({
+      method,
+      code: "PERMISSION_DENIED",
+      subject: verdict.subject,
+      peer: call.getPeer(),
+      detail: verdict.detail,
+      certificateFingerprint: verdict.fingerprint256,
+    });
     return { ok: false, code: grpc.status.PERMISSION_DENIED, details: `not an agent certificate: ${verdict.detail}` };
   }
   if (deps.revocations.isRevoked(verdict.agent.fingerprint256)) {
-    await deps.denials.record({ method, code: "PERMISSION_DENIED", subject: verdict.agent.commonName, peer: call.getPeer(), detail: "certificate revoked", certificateFingerprint: verdict.agent.fingerprint256 });
+    await deps.denials.record({
+      method,
+      code: "PERMISSION_DENIED",
+      subject: verdict.agent.commonName,
+      peer: call.getPeer(),
+      detail: "certificate revoked",
+      certificateFingerprint: verdict.agent.fingerprint256,
+    });
     return { ok: false, code: grpc.status.PERMISSION_DENIED, details: REVOKED_MESSAGE };
   }
   return verdict;
@@ -159,7 +184,10 @@ export function streamChangesHandler(deps: IngestDeps) {
             const outcomes = await commitChanges(deps.log, batch, refusals);
             for (const outcome of outcomes) {
               const log = outcome.status === "refused" ? deps.logger.error.bind(deps.logger) : deps.logger.info.bind(deps.logger);
-              log({ changeId: outcome.changeId, agentId, status: outcome.status, globalPosition: String(outcome.globalPosition) }, outcome.status === "refused" ? "ALERT: refused a change outside the agent's scope" : "change captured");
+              log(
+                { changeId: outcome.changeId, agentId, status: outcome.status, globalPosition: String(outcome.globalPosition) },
+                outcome.status === "refused" ? "ALERT: refused a change outside the agent's scope" : "change captured",
+              );
               call.write(
                 create(StreamChangesResponseSchema, {
                   changeId: outcome.changeId,

@@ -10,7 +10,16 @@ import { buildPasswordChange, IngestStream, StreamClosedError, type IngestEndpoi
 import { generateRecipientKeyPair, loadRecipientPublicKey } from "@pwsync/crypto";
 import { appendToStream, openEventLog, readStream, type EventLog } from "@pwsync/eventlog";
 import { createLogger } from "@pwsync/log";
-import { AGENT_REVOCATIONS_STREAM, ensureDevPki, issueAgentCert, issueClientCert, adminRoleUri, agentUri, type CertAndKey, type DevPkiPaths } from "@pwsync/pki";
+import {
+  AGENT_REVOCATIONS_STREAM,
+  ensureDevPki,
+  issueAgentCert,
+  issueClientCert,
+  adminRoleUri,
+  agentUri,
+  type CertAndKey,
+  type DevPkiPaths,
+} from "@pwsync/pki";
 import { newEvent } from "@pwsync/proto";
 import { createTestDatabase, eventually } from "@pwsync/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -59,7 +68,12 @@ afterAll(async () => {
   await log?.close();
 });
 
-const endpointFor = (pair: { cert: string; key: string }): IngestEndpoint => ({ address: `127.0.0.1:${server.port}`, caPem: readFileSync(pki.ca.cert), certPem: pair.cert, keyPem: pair.key });
+const endpointFor = (pair: { cert: string; key: string }): IngestEndpoint => ({
+  address: `127.0.0.1:${server.port}`,
+  caPem: readFileSync(pki.ca.cert),
+  certPem: pair.cert,
+  keyPem: pair.key,
+});
 const filePair = (paths: { cert: string; key: string }) => ({ cert: readFileSync(paths.cert, "utf8"), key: readFileSync(paths.key, "utf8") });
 
 function change(overrides: Partial<Parameters<typeof buildPasswordChange>[1]> = {}) {
@@ -90,7 +104,9 @@ describe("agent identity", () => {
     const error = await refusal(endpointFor(filePair(pki.admins.alice!)));
     expect(grpc.status[error.code]).toBe("UNAUTHENTICATED");
     expect(error.details).toMatch(/client certificate required/);
-    expect((await audit()).slice(before)).toEqual([expect.objectContaining({ code: "UNAUTHENTICATED", method: "/pwsync.v1.AgentIngestService/StreamChanges" })]);
+    expect((await audit()).slice(before)).toEqual([
+      expect.objectContaining({ code: "UNAUTHENTICATED", method: "/pwsync.v1.AgentIngestService/StreamChanges" }),
+    ]);
   });
 
   it("even an admin-role certificate mis-issued by the agent CA is no agent: PERMISSION_DENIED, audited with its name", async () => {
@@ -98,7 +114,11 @@ describe("agent identity", () => {
     const error = await refusal(endpointFor(misissued));
     expect(grpc.status[error.code]).toBe("PERMISSION_DENIED");
     expect(error.details).toMatch(/not an agent certificate: an admin certificate/);
-    expect((await audit()).at(-1)).toMatchObject({ code: "PERMISSION_DENIED", subject: "alice", certificateFingerprint: expect.stringMatching(/^[0-9A-F:]{95}$/) });
+    expect((await audit()).at(-1)).toMatchObject({
+      code: "PERMISSION_DENIED",
+      subject: "alice",
+      certificateFingerprint: expect.stringMatching(/^[0-9A-F:]{95}$/),
+    });
   });
 
   it("a certificate without extended key usage (CN mallory-agent) is refused with PERMISSION_DENIED, audited", async () => {
@@ -172,11 +192,19 @@ describe("revocation", () => {
     const stream = new IngestStream(endpointFor(revokedCert));
     expect((await stream.send(change())).status).toBe("committed");
     const fingerprint = new (await import("node:crypto")).X509Certificate(revokedCert.cert).fingerprint256;
-    await appendToStream(log.db, AGENT_REVOCATIONS_STREAM, [{ ...newEvent("AgentCertificateRevoked", { certificateFingerprint: fingerprint, revokedBy: "test", reason: "stolen" }), metadata: { actor: "admin" } }], { expectedVersion: "any" });
+    await appendToStream(
+      log.db,
+      AGENT_REVOCATIONS_STREAM,
+      [{ ...newEvent("AgentCertificateRevoked", { certificateFingerprint: fingerprint, revokedBy: "test", reason: "stolen" }), metadata: { actor: "admin" } }],
+      { expectedVersion: "any" },
+    );
     // Probe the open stream with further changes until ingest has ended it.
     const ended = await new Promise<unknown>((resolve) => {
       const poll = setInterval(() => {
-        const pending = stream.send(change()).then(() => undefined, (err: unknown) => err);
+        const pending = stream.send(change()).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
         void pending.then((err) => {
           if (err) {
             clearInterval(poll);
@@ -224,11 +252,24 @@ describe("sealing key epochs", () => {
     const { AgentIngestService, HeartbeatRequestSchema } = await import("@pwsync/proto");
     const first = generateRecipientKeyPair();
     const second = generateRecipientKeyPair();
-    const append = (events: ReturnType<typeof newEvent>[]) => appendToStream(log.db, "sealing-keys", events.map((e) => ({ ...e, metadata: { actor: "reset-executor" } })), { expectedVersion: "any" });
+    const append = (events: ReturnType<typeof newEvent>[]) =>
+      appendToStream(
+        log.db,
+        "sealing-keys",
+        events.map((e) => ({ ...e, metadata: { actor: "reset-executor" } })),
+        { expectedVersion: "any" },
+      );
     const sendSealedTo = async (pem: string) => {
       const stream = new IngestStream(endpointFor(filePair(pki.agents.dc01!)));
-      const message = buildPasswordChange(loadRecipientPublicKey(pem), { changeId: randomUUID(), accountName: "ceo", userPrincipalName: "ceo@contoso.example", changedAt: new Date(), domainController: "dc01" }, Buffer.from(canary));
-      const outcome = await stream.send(message).then((ack) => ack.status, (err: StreamClosedError) => grpc.status[err.code]);
+      const message = buildPasswordChange(
+        loadRecipientPublicKey(pem),
+        { changeId: randomUUID(), accountName: "ceo", userPrincipalName: "ceo@contoso.example", changedAt: new Date(), domainController: "dc01" },
+        Buffer.from(canary),
+      );
+      const outcome = await stream.send(message).then(
+        (ack) => ack.status,
+        (err: StreamClosedError) => grpc.status[err.code],
+      );
       await stream.close().catch(() => {});
       return outcome;
     };
@@ -236,10 +277,15 @@ describe("sealing key epochs", () => {
     await append([newEvent("SealingKeyCreated", { keyId: first.keyId, publicKeyPem: first.publicPem, epoch: 1 })]);
     await eventually("the announced key to be accepted", async () => (await sendSealedTo(first.publicPem)) === "committed");
 
-    const client = new (makeClient(AgentIngestService))(`127.0.0.1:${server.port}`, mtlsChannelCredentials({ ca: readFileSync(pki.ca.cert), ...filePair(pki.agents.dc01!) })) as unknown as grpc.Client & {
+    const client = new (makeClient(AgentIngestService))(
+      `127.0.0.1:${server.port}`,
+      mtlsChannelCredentials({ ca: readFileSync(pki.ca.cert), ...filePair(pki.agents.dc01!) }),
+    ) as unknown as grpc.Client & {
       heartbeat(r: unknown, cb: (e: unknown, v: { sealingPublicKeyPem: string }) => void): void;
     };
-    const beat = await new Promise<{ sealingPublicKeyPem: string }>((resolve, reject) => client.heartbeat(create(HeartbeatRequestSchema, { agentVersion: "t" }), (e, v) => (e ? reject(e) : resolve(v))));
+    const beat = await new Promise<{ sealingPublicKeyPem: string }>((resolve, reject) =>
+      client.heartbeat(create(HeartbeatRequestSchema, { agentVersion: "t" }), (e, v) => (e ? reject(e) : resolve(v))),
+    );
     client.close();
     expect(beat.sealingPublicKeyPem).toBe(first.publicPem);
 

@@ -17,9 +17,7 @@ export interface ValidChange {
   keyId: string;
 }
 
-export type Validation =
-  | { ok: true; change: ValidChange }
-  | { ok: false; code: "INVALID_ARGUMENT" | "FAILED_PRECONDITION"; message: string };
+export type Validation = { ok: true; change: ValidChange } | { ok: false; code: "INVALID_ARGUMENT" | "FAILED_PRECONDITION"; message: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -36,7 +34,12 @@ function text(name: string, value: string, max: number, required: boolean): stri
 }
 
 /** Checks one change from an agent; the message names the change and the field at fault. */
-export function validateChange(change: PasswordChange | undefined, acceptedKeyIds: ReadonlySet<string>, now: Date, maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS): Validation {
+export function validateChange(
+  change: PasswordChange | undefined,
+  acceptedKeyIds: ReadonlySet<string>,
+  now: Date,
+  maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
+): Validation {
   if (!change) return { ok: false, code: "INVALID_ARGUMENT", message: "request has no change" };
   const id = change.changeId;
   const fail = (message: string, code: "INVALID_ARGUMENT" | "FAILED_PRECONDITION" = "INVALID_ARGUMENT"): Validation => ({
@@ -60,13 +63,18 @@ export function validateChange(change: PasswordChange | undefined, acceptedKeyId
   // A change dated ahead would beat every real change made until then (newest wins per user),
   // so a forged or clock-broken one must not get in.
   if (changedAt.getTime() > now.getTime() + maxClockSkewMs)
-    return fail(`changed_at ${changedAt.toISOString()} is more than ${Math.round(maxClockSkewMs / 1000)} s ahead of ingest's clock (${now.toISOString()}); check the DC's clock`);
+    return fail(
+      `changed_at ${changedAt.toISOString()} is more than ${Math.round(maxClockSkewMs / 1000)} s ahead of ingest's clock (${now.toISOString()}); check the DC's clock`,
+    );
   if (change.capturedAt) {
     const capturedAt = timestampDate(change.capturedAt);
-    if (Number.isNaN(capturedAt.getTime()) || change.capturedAt.nanos < 0 || change.capturedAt.nanos > 999_999_999) return fail("captured_at is not a valid time");
+    if (Number.isNaN(capturedAt.getTime()) || change.capturedAt.nanos < 0 || change.capturedAt.nanos > 999_999_999)
+      return fail("captured_at is not a valid time");
     // The capture time orders changes too (newest capture wins): the same bound applies.
     if (capturedAt.getTime() > now.getTime() + maxClockSkewMs)
-      return fail(`captured_at ${capturedAt.toISOString()} is more than ${Math.round(maxClockSkewMs / 1000)} s ahead of ingest's clock (${now.toISOString()}); check the DC's clock`);
+      return fail(
+        `captured_at ${capturedAt.toISOString()} is more than ${Math.round(maxClockSkewMs / 1000)} s ahead of ingest's clock (${now.toISOString()}); check the DC's clock`,
+      );
   }
   if (change.traceparent && !TRACEPARENT.test(change.traceparent)) return fail("traceparent is not a W3C traceparent");
   const sealed = change.sealedPassword;
@@ -78,7 +86,10 @@ export function validateChange(change: PasswordChange | undefined, acceptedKeyId
   // Windows passwords are at most 256 UTF-16 units, so 1 KiB of UTF-8 is a generous bound.
   if (sealed.ciphertext.length === 0 || sealed.ciphertext.length > 1024) return fail("sealed_password.ciphertext must be 1 to 1024 bytes");
   if (!acceptedKeyIds.has(sealed.keyId))
-    return fail(`sealed to key id ${JSON.stringify(sealed.keyId)}, which the reset-executor does not hold; update the agent's sealing public key`, "FAILED_PRECONDITION");
+    return fail(
+      `sealed to key id ${JSON.stringify(sealed.keyId)}, which the reset-executor does not hold; update the agent's sealing public key`,
+      "FAILED_PRECONDITION",
+    );
   return {
     ok: true,
     change: {

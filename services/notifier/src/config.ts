@@ -30,7 +30,10 @@ export const notifierConfigSchema = z
     notifyAdmins: z.boolean().default(true),
     notifyEndUser: z.boolean().default(false),
     /** ChangeCaptured fields tried in order for the end user's address. */
-    endUserAddressFrom: z.array(z.enum(["mail", "userPrincipalName"])).min(1).default(["mail", "userPrincipalName"]),
+    endUserAddressFrom: z
+      .array(z.enum(["mail", "userPrincipalName"]))
+      .min(1)
+      .default(["mail", "userPrincipalName"]),
     /** Per recipient: at most maxPerWindow alerts in any windowMinutes-long window. */
     throttle: z
       .object({
@@ -40,11 +43,17 @@ export const notifierConfigSchema = z
       .default({ maxPerWindow: 5, windowMinutes: 60 }),
     /** Folder with admin-subject.txt, admin-body.txt, end-user-subject.txt, end-user-body.txt (each optional). */
     templatesDir: z.string().optional(),
-    health: z.object({ host: z.string().default("0.0.0.0"), port: z.number().int().min(0).max(65535).default(50064) }).default({ host: "0.0.0.0", port: 50064 }),
+    health: z
+      .object({ host: z.string().default("0.0.0.0"), port: z.number().int().min(0).max(65535).default(50064) })
+      .default({ host: "0.0.0.0", port: 50064 }),
   })
   .superRefine((config, ctx) => {
     if (config.notifyAdmins && config.adminRecipients.length === 0) {
-      ctx.addIssue({ code: "custom", path: ["adminRecipients"], message: "notifyAdmins is on but no admin recipient is configured (list at least one, or set notifyAdmins: false)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["adminRecipients"],
+        message: "notifyAdmins is on but no admin recipient is configured (list at least one, or set notifyAdmins: false)",
+      });
     }
     if (Boolean(config.smtp.user) !== Boolean(config.smtp.pass)) {
       ctx.addIssue({ code: "custom", path: ["smtp", "pass"], message: "smtp.user and smtp.pass go together: give both or neither" });

@@ -2,7 +2,11 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "@pwsync/config";
 import { notifierConfigSchema } from "./config.js";
 
-const minimal = { database: { url: "postgres://db/pwsync" }, smtp: { host: "relay.corp.example", from: "pwsync@corp.example" }, adminRecipients: ["helpdesk@corp.example"] };
+const minimal = {
+  database: { url: "postgres://db/pwsync" },
+  smtp: { host: "relay.corp.example", from: "pwsync@corp.example" },
+  adminRecipients: ["helpdesk@corp.example"],
+};
 
 describe("notifier config", () => {
   it("fills the seed's defaults: admin alerts on, end-user alerts off, 5 per 60 minutes", () => {
@@ -25,7 +29,9 @@ describe("notifier config", () => {
 
   it("refuses admin alerts with nobody to send them to, naming the setting", () => {
     expect(() => loadConfig(notifierConfigSchema, { env: {}, overrides: { ...minimal, adminRecipients: [] } })).toThrow(ConfigError);
-    expect(() => loadConfig(notifierConfigSchema, { env: {}, overrides: { ...minimal, adminRecipients: [] } })).toThrow(/adminRecipients: notifyAdmins is on but no admin recipient/);
+    expect(() => loadConfig(notifierConfigSchema, { env: {}, overrides: { ...minimal, adminRecipients: [] } })).toThrow(
+      /adminRecipients: notifyAdmins is on but no admin recipient/,
+    );
   });
 
   it("refuses an address that is not one", () => {

@@ -46,18 +46,27 @@ describe("decide", () => {
   });
 
   it("given a mail attribute that is an address list, it is no address: the UPN is used, never the list", () => {
-    const decisions = decide({ ...policy, notifyAdmins: false }, given({ endUser: { mail: "bob,attacker@evil.example", userPrincipalName: "bob@corp.example" } }));
+    const decisions = decide(
+      { ...policy, notifyAdmins: false },
+      given({ endUser: { mail: "bob,attacker@evil.example", userPrincipalName: "bob@corp.example" } }),
+    );
     expect(decisions).toEqual([{ kind: "send", role: "endUser", recipient: "bob@corp.example" }]);
   });
 
   it("given no usable address, says so instead of silently skipping", () => {
-    const decisions = decide({ ...policy, notifyAdmins: false, endUserAddressFrom: ["mail"] }, given({ endUser: { mail: "", userPrincipalName: "jdoe@corp.example" } }));
+    const decisions = decide(
+      { ...policy, notifyAdmins: false, endUserAddressFrom: ["mail"] },
+      given({ endUser: { mail: "", userPrincipalName: "jdoe@corp.example" } }),
+    );
     expect(decisions).toEqual([{ kind: "noAddress", role: "endUser", reason: "the account has no mail to send to" }]);
   });
 
   it("given the stream already records an outcome for a recipient, does not decide for it again", () => {
     const alreadyRecorded = new Set([outcomeKey("ResetFailed", "admin", "HELPDESK@corp.example")]);
-    expect(decide(policy, given({ alreadyRecorded })).map((d) => d.kind === "noAddress" ? "" : d.recipient)).toEqual(["secops@corp.example", "j.doe@corp.example"]);
+    expect(decide(policy, given({ alreadyRecorded })).map((d) => (d.kind === "noAddress" ? "" : d.recipient))).toEqual([
+      "secops@corp.example",
+      "j.doe@corp.example",
+    ]);
   });
 
   it("given an outcome about a different failure event, still notifies about this one", () => {

@@ -12,7 +12,8 @@ const RESOLUTION_REASONS: Record<ResolutionFailureReason, string> = {
   [ResolutionFailureReason.DIRECTORY_SYNCED]: "the Microsoft Entra ID user is synchronised from AD (its password is managed by directory sync)",
   [ResolutionFailureReason.GRAPH_ERROR]: "Microsoft Graph returned an error while looking the user up",
   [ResolutionFailureReason.NO_IDENTIFIERS]: "the AD account has no immutable id, mail or user principal name to match on",
-  [ResolutionFailureReason.OUT_OF_SCOPE]: "the user found is outside the domains the sending domain controller may change (possible misuse of an agent certificate)",
+  [ResolutionFailureReason.OUT_OF_SCOPE]:
+    "the user found is outside the domains the sending domain controller may change (possible misuse of an agent certificate)",
 };
 
 const RESET_REASONS: Record<ResetFailureReason, string> = {
@@ -30,7 +31,7 @@ const ADVICE_ASK_IT = "please contact your IT helpdesk; until this is fixed, kee
 
 function advice(failure: TerminalFailure): string {
   if (failure.type === "ResetFailed" && (failure.payload.reason === ResetFailureReason.COMPLEXITY || failure.payload.reason === ResetFailureReason.REJECTED)) {
-    return "change your Windows password again (Ctrl+Alt+Del, then \"Change a password\") and choose a longer password that mixes upper- and lower-case letters, digits and symbols and does not contain your name. Until then, keep using your previous password for Microsoft 365.";
+    return 'change your Windows password again (Ctrl+Alt+Del, then "Change a password") and choose a longer password that mixes upper- and lower-case letters, digits and symbols and does not contain your name. Until then, keep using your previous password for Microsoft 365.';
   }
   return ADVICE_ASK_IT;
 }

@@ -64,14 +64,26 @@ describe("notifier process", () => {
       eventLog.db,
       streamId,
       [
-        { type: "ChangeCaptured", data: toJson(events.ChangeCaptured, create(events.ChangeCaptured, { changeId, accountName: "mroe", domainController: "DC02.corp.example" })) },
-        { type: "ResetFailed", data: toJson(events.ResetFailed, create(events.ResetFailed, { changeId, reason: ResetFailureReason.FORBIDDEN, detail: "Graph 403 Authorization_RequestDenied" })) },
+        {
+          type: "ChangeCaptured",
+          data: toJson(events.ChangeCaptured, create(events.ChangeCaptured, { changeId, accountName: "mroe", domainController: "DC02.corp.example" })),
+        },
+        {
+          type: "ResetFailed",
+          data: toJson(
+            events.ResetFailed,
+            create(events.ResetFailed, { changeId, reason: ResetFailureReason.FORBIDDEN, detail: "Graph 403 Authorization_RequestDenied" }),
+          ),
+        },
       ],
       { expectedVersion: "no_stream" },
     );
     await eventually("NotificationSent", async () => (await readStream(eventLog.db, streamId)).some((e) => e.type === "NotificationSent"));
     const [message] = catcher.messages();
-    expect(readEml(message!.file)).toMatchObject({ to: "ops@corp.example", subject: "Password sync failed for mroe: pwsync's Entra application is not allowed to set this user's password" });
+    expect(readEml(message!.file)).toMatchObject({
+      to: "ops@corp.example",
+      subject: "Password sync failed for mroe: pwsync's Entra application is not allowed to set this user's password",
+    });
 
     child.kill("SIGTERM");
     expect(await exited).toBe(0);

@@ -86,7 +86,9 @@ async function captureChange(h: Harness, account = "jdoe", mail = "john.doe@corp
     keyId: "executor-2025",
     agentSequence: 1n,
   });
-  const result = await appendToStream(h.eventLog.db, streamId, [{ type: "ChangeCaptured", data: toJson(events.ChangeCaptured, captured) }], { expectedVersion: "no_stream" });
+  const result = await appendToStream(h.eventLog.db, streamId, [{ type: "ChangeCaptured", data: toJson(events.ChangeCaptured, captured) }], {
+    expectedVersion: "no_stream",
+  });
   expect(result.success).toBe(true);
   return { changeId, streamId };
 }
@@ -102,9 +104,14 @@ async function failReset(h: Harness, change: Change): Promise<void> {
     attempts: 1,
   });
   const stream = await readStream(h.eventLog.db, change.streamId);
-  const result = await appendToStream(h.eventLog.db, change.streamId, [{ type: "ResetFailed", data: toJson(events.ResetFailed, failed), metadata: { actor: "reset-executor" } }], {
-    expectedVersion: stream.length,
-  });
+  const result = await appendToStream(
+    h.eventLog.db,
+    change.streamId,
+    [{ type: "ResetFailed", data: toJson(events.ResetFailed, failed), metadata: { actor: "reset-executor" } }],
+    {
+      expectedVersion: stream.length,
+    },
+  );
   expect(result.success).toBe(true);
 }
 
@@ -185,7 +192,11 @@ describe("notifier", () => {
     const catcher = await startCatcher(h);
     await runNotifier(h, configFor(h, catcher.port, { notifyEndUser: false }));
     const change = await captureChange(h);
-    const failed = create(events.ResolutionFailed, { changeId: change.changeId, reason: ResolutionFailureReason.NOT_FOUND, detail: "no Entra user has mail john.doe@corp.example" });
+    const failed = create(events.ResolutionFailed, {
+      changeId: change.changeId,
+      reason: ResolutionFailureReason.NOT_FOUND,
+      detail: "no Entra user has mail john.doe@corp.example",
+    });
     await appendToStream(h.eventLog.db, change.streamId, [{ type: "ResolutionFailed", data: toJson(events.ResolutionFailed, failed) }], { expectedVersion: 1 });
 
     const recorded = await awaitOutcomes(h, change, 1);
@@ -322,7 +333,8 @@ describe("notifier", () => {
       check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
     };
     cleanups.push(() => client.close());
-    const check = (service: string) => new Promise<string>((resolve, reject) => client.check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
+    const check = (service: string) =>
+      new Promise<string>((resolve, reject) => client.check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
     expect(await check("")).toBe("SERVING");
     expect(await check("pwsync.notifier")).toBe("SERVING");
   });

@@ -51,8 +51,10 @@ export interface NotifierDeps {
 export class SmtpUnavailable extends Error {}
 
 function parseFailure(event: StoredEvent): TerminalFailure {
-  if (event.type === "ResolutionFailed") return { type: "ResolutionFailed", payload: fromJson(events.ResolutionFailed, event.data as JsonValue, { ignoreUnknownFields: true }) };
-  if (event.type === "ResetFailed") return { type: "ResetFailed", payload: fromJson(events.ResetFailed, event.data as JsonValue, { ignoreUnknownFields: true }) };
+  if (event.type === "ResolutionFailed")
+    return { type: "ResolutionFailed", payload: fromJson(events.ResolutionFailed, event.data as JsonValue, { ignoreUnknownFields: true }) };
+  if (event.type === "ResetFailed")
+    return { type: "ResetFailed", payload: fromJson(events.ResetFailed, event.data as JsonValue, { ignoreUnknownFields: true }) };
   throw new Error(`notifier cannot handle ${event.type} (stream ${event.streamId}, version ${event.streamVersion})`);
 }
 
@@ -85,15 +87,26 @@ function toEvent(outcome: Outcome, changeId: string, aboutEventType: string, cau
   };
   switch (outcome.kind) {
     case "sent":
-      return { type: "NotificationSent", data: toJson(events.NotificationSent, create(events.NotificationSent, { ...common, smtpMessageId: outcome.messageId })), metadata };
+      return {
+        type: "NotificationSent",
+        data: toJson(events.NotificationSent, create(events.NotificationSent, { ...common, smtpMessageId: outcome.messageId })),
+        metadata,
+      };
     case "throttled":
       return {
         type: "NotificationThrottled",
-        data: toJson(events.NotificationThrottled, create(events.NotificationThrottled, { ...common, throttledUntil: timestampFromDate(outcome.throttledUntil) })),
+        data: toJson(
+          events.NotificationThrottled,
+          create(events.NotificationThrottled, { ...common, throttledUntil: timestampFromDate(outcome.throttledUntil) }),
+        ),
         metadata,
       };
     case "failed":
-      return { type: "NotificationFailed", data: toJson(events.NotificationFailed, create(events.NotificationFailed, { ...common, detail: outcome.detail })), metadata };
+      return {
+        type: "NotificationFailed",
+        data: toJson(events.NotificationFailed, create(events.NotificationFailed, { ...common, detail: outcome.detail })),
+        metadata,
+      };
   }
 }
 
@@ -115,7 +128,9 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
     const changeId = failure.payload.changeId || event.streamId.replace(/^change-/, "");
     const stream = await readStream(log.db, event.streamId);
     const captured = stream.find((e) => e.type === "ChangeCaptured");
-    const change: ChangeCaptured | undefined = captured ? fromJson(events.ChangeCaptured, captured.data as JsonValue, { ignoreUnknownFields: true }) : undefined;
+    const change: ChangeCaptured | undefined = captured
+      ? fromJson(events.ChangeCaptured, captured.data as JsonValue, { ignoreUnknownFields: true })
+      : undefined;
     if (!change) logger.warn({ changeId, streamId: event.streamId }, "no ChangeCaptured in the change's stream; alerting without account details");
 
     const endUser = change ? { mail: change.mail, userPrincipalName: change.userPrincipalName } : undefined;
@@ -157,7 +172,12 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
           pending.outcomes.set(key, { kind: "sent", role: decision.role, recipient, messageId });
         } catch (err) {
           if (isPermanentSmtpError(err)) {
-            pending.outcomes.set(key, { kind: "failed", role: decision.role, recipient, detail: `the SMTP relay refused the message: ${describeSmtpError(err)}` });
+            pending.outcomes.set(key, {
+              kind: "failed",
+              role: decision.role,
+              recipient,
+              detail: `the SMTP relay refused the message: ${describeSmtpError(err)}`,
+            });
           } else {
             await releaseSlot(log.db, recipient);
             relayError = err;
@@ -171,7 +191,9 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
       pending.failedAttempts++;
       const detail = describeSmtpError(relayError);
       if (pending.failedAttempts < config.smtp.maxAttempts) {
-        throw new SmtpUnavailable(`SMTP relay ${config.smtp.host}:${config.smtp.port} unavailable (attempt ${pending.failedAttempts} of ${config.smtp.maxAttempts}) for change ${changeId}: ${detail}`);
+        throw new SmtpUnavailable(
+          `SMTP relay ${config.smtp.host}:${config.smtp.port} unavailable (attempt ${pending.failedAttempts} of ${config.smtp.maxAttempts}) for change ${changeId}: ${detail}`,
+        );
       }
       for (const d of unsent) {
         pending.outcomes.set(outcomeKey(event.type, d.role, d.recipient), {
@@ -198,7 +220,10 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
         );
         if (result.success) {
           for (const o of fresh) {
-            logger.info({ changeId, about: event.type, role: o.role, recipient: o.recipient, outcome: o.kind, ...(o.kind === "failed" ? { detail: o.detail } : {}) }, `notification ${o.kind}`);
+            logger.info(
+              { changeId, about: event.type, role: o.role, recipient: o.recipient, outcome: o.kind, ...(o.kind === "failed" ? { detail: o.detail } : {}) },
+              `notification ${o.kind}`,
+            );
             recordAlert(o.kind, String(o.role));
           }
           return;

@@ -117,7 +117,9 @@ export function loadTemplates(dir: string | undefined): Templates {
 export function checkTemplate(name: string, text: string): void {
   const unknown = [...text.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)].map((m) => m[1]!).filter((p) => !PLACEHOLDERS.has(p as keyof AlertFacts));
   if (unknown.length) {
-    throw new TemplateError(`template ${name} uses unknown placeholder(s) ${unknown.map((p) => `{{${p}}}`).join(", ")}; known: ${[...PLACEHOLDERS].join(", ")}`);
+    throw new TemplateError(
+      `template ${name} uses unknown placeholder(s) ${unknown.map((p) => `{{${p}}}`).join(", ")}; known: ${[...PLACEHOLDERS].join(", ")}`,
+    );
   }
 }
 
@@ -136,6 +138,8 @@ export interface RenderedMail {
 export function render(templates: Templates, role: Role, facts: AlertFacts): RenderedMail {
   const prefix = role === "admin" ? "admin" : "end-user";
   // A value from AD (an account name) must not be able to start a new header line.
-  const subject = fill(templates[`${prefix}-subject`], facts).replace(/[\r\n]+/g, " ").trim();
+  const subject = fill(templates[`${prefix}-subject`], facts)
+    .replace(/[\r\n]+/g, " ")
+    .trim();
   return { subject, text: fill(templates[`${prefix}-body`], facts) };
 }

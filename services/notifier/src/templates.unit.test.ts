@@ -10,7 +10,17 @@ describe("alert templates", () => {
   it("tell an admin the account, DC, reason, detail, change id and times", () => {
     const mail = render(DEFAULT_TEMPLATES, "admin", alertFacts(complexity, change, failedAt));
     expect(mail.subject).toBe("Password sync failed for jdoe: the new password does not meet the Microsoft 365 password complexity requirements");
-    for (const fact of ["jdoe", "DC01.corp.example", "dc01-agent", "RESET_FAILURE_REASON_COMPLEXITY", "does not comply with password complexity", "HTTP 400, Graph error code Request_BadRequest", change.changeId, "2025-03-01T09:59:58.000Z", "2025-03-01T10:00:01.000Z"]) {
+    for (const fact of [
+      "jdoe",
+      "DC01.corp.example",
+      "dc01-agent",
+      "RESET_FAILURE_REASON_COMPLEXITY",
+      "does not comply with password complexity",
+      "HTTP 400, Graph error code Request_BadRequest",
+      change.changeId,
+      "2025-03-01T09:59:58.000Z",
+      "2025-03-01T10:00:01.000Z",
+    ]) {
       expect(mail.text).toContain(fact);
     }
     expect(mail.text).not.toContain("{{");
@@ -26,7 +36,14 @@ describe("alert templates", () => {
   });
 
   it("send the end user to the helpdesk when changing the password again would not help", () => {
-    const notFound = { type: "ResolutionFailed" as const, payload: create(events.ResolutionFailed, { changeId: change.changeId, reason: ResolutionFailureReason.NOT_FOUND, detail: "no user with mail john.doe@corp.example" }) };
+    const notFound = {
+      type: "ResolutionFailed" as const,
+      payload: create(events.ResolutionFailed, {
+        changeId: change.changeId,
+        reason: ResolutionFailureReason.NOT_FOUND,
+        detail: "no user with mail john.doe@corp.example",
+      }),
+    };
     const mail = render(DEFAULT_TEMPLATES, "endUser", alertFacts(notFound, change, failedAt));
     expect(mail.text).toContain("contact your IT helpdesk");
     expect(mail.text).not.toContain("change your Windows password again");

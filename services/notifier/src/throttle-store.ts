@@ -6,7 +6,11 @@ type Executor = Kysely<Database> | Transaction<Database>;
 
 export async function loadThrottleWindows(db: Executor, recipients: readonly string[]): Promise<Map<string, ThrottleWindow>> {
   if (recipients.length === 0) return new Map();
-  const rows = await db.selectFrom("notifier_throttle").selectAll().where("recipient", "in", [...recipients]).execute();
+  const rows = await db
+    .selectFrom("notifier_throttle")
+    .selectAll()
+    .where("recipient", "in", [...recipients])
+    .execute();
   return new Map(rows.map((r) => [r.recipient, { windowStartedAt: r.window_started_at, sentInWindow: r.sent_in_window }]));
 }
 
@@ -38,9 +42,5 @@ export async function reserveSlot(db: Executor, recipient: string, now: Date, wi
 
 /** Gives a reserved slot back when the relay could not take the message (it will be retried). */
 export async function releaseSlot(db: Executor, recipient: string): Promise<void> {
-  await db
-    .updateTable("notifier_throttle")
-    .set({ sent_in_window: sql`greatest(sent_in_window - 1, 0)` })
-    .where("recipient", "=", recipient)
-    .execute();
+  await db.updateTable("notifier_throttle").set({ sent_in_window: sql`greatest(sent_in_window - 1, 0)` }).where("recipient", "=", recipient).execute();
 }

@@ -29,7 +29,13 @@ const clientId = "00000000-0000-0000-0000-0000000fe0c1";
 const clientSecret = `secret-${randomUUID()}`;
 const canaryRoot = `Fence-Canary-${randomUUID().slice(0, 8)}`;
 const password = (n: number) => `${canaryRoot}-${n}!Aa`;
-const sandboxUser = (id: string, n: number) => ({ id, userPrincipalName: `${id}@contoso.example`, mail: `${id}@contoso.example`, onPremisesImmutableId: Buffer.alloc(16, n).toString("base64"), accountEnabled: true });
+const sandboxUser = (id: string, n: number) => ({
+  id,
+  userPrincipalName: `${id}@contoso.example`,
+  mail: `${id}@contoso.example`,
+  onPremisesImmutableId: Buffer.alloc(16, n).toString("base64"),
+  accountEnabled: true,
+});
 const user = sandboxUser("u-fenced", 7);
 // Two users whose changes fall in one partition (same worker, same batch).
 const slowUser = sandboxUser("u-batch-0", 8);
@@ -71,7 +77,13 @@ async function executorMember(): Promise<{ processor: Processor; log: EventLog; 
     graph: await graphClient(),
     logger,
     keys: new Map([[keyPair.keyId, keyPair]]),
-    config: executorSection.parse({ keysDir: "/unused", retryLimit: 3, backoff: { baseMs: 20, maxMs: 100 }, minPasswordLength: 4, fencing: { maxSendDelayMs: 500, graceMs: 1000 } }),
+    config: executorSection.parse({
+      keysDir: "/unused",
+      retryLimit: 3,
+      backoff: { baseMs: 20, maxMs: 100 },
+      minPasswordLength: 4,
+      fencing: { maxSendDelayMs: 500, graceMs: 1000 },
+    }),
     limiter: new SlidingWindowLimiter(1000, 1000),
     requestTimeoutMs: 10_000,
     signal: shutdown.signal,
@@ -110,19 +122,38 @@ async function capture(secret: string, changedAt: Date, who = user): Promise<str
   const changeId = randomUUID();
   const message = buildPasswordChange(
     recipient,
-    { changeId, accountName: who.id, objectGuid: Buffer.from(who.onPremisesImmutableId, "base64"), userPrincipalName: who.userPrincipalName, changedAt, domainController: "dc01" },
+    {
+      changeId,
+      accountName: who.id,
+      objectGuid: Buffer.from(who.onPremisesImmutableId, "base64"),
+      userPrincipalName: who.userPrincipalName,
+      changedAt,
+      domainController: "dc01",
+    },
     Buffer.from(secret),
   );
   const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
   if (!verdict.ok) throw new Error(verdict.message);
   const { toBinary } = await import("@bufbuild/protobuf");
   const { SealedSecretSchema } = await import("@pwsync/proto");
-  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agent: { agentId: "dc01", fingerprint256: "" }, scope: [], receivedAt: new Date() }]);
+  await commitChanges(log, [
+    {
+      change: verdict.change,
+      sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!),
+      agent: { agentId: "dc01", fingerprint256: "" },
+      scope: [],
+      receivedAt: new Date(),
+    },
+  ]);
   return changeId;
 }
 
 async function outcome(changeId: string): Promise<string> {
-  return eventually(`change ${changeId} to finish`, async () => (await readStream(log.db, `change-${changeId}`)).map((e) => e.type).find((t) => ["PasswordSet", "ResetFailed", "Superseded"].includes(t)), 60_000);
+  return eventually(
+    `change ${changeId} to finish`,
+    async () => (await readStream(log.db, `change-${changeId}`)).map((e) => e.type).find((t) => ["PasswordSet", "ResetFailed", "Superseded"].includes(t)),
+    60_000,
+  );
 }
 
 describe("fencing the reset-executor", () => {
@@ -135,9 +166,15 @@ describe("fencing the reset-executor", () => {
     const writesBefore = (await control.stats()).counters.writes;
     const x = await executorMember();
     // The sandbox took the request (its latency queue is consumed) and will apply it.
-    await eventually("Graph holds X's PATCH of A", async () => ((await control.stats()) as unknown as { faults: { queuedLatencies: number } }).faults.queuedLatencies === 0, 30_000);
+    await eventually(
+      "Graph holds X's PATCH of A",
+      async () => ((await control.stats()) as unknown as { faults: { queuedLatencies: number } }).faults.queuedLatencies === 0,
+      30_000,
+    );
     // X's control connection drops (a network blip, a failover): X's locks are gone.
-    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-reset-executor-control' AND datname = current_database()`.execute(log.db);
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pwsync-reset-executor-control' AND datname = current_database()`.execute(
+      log.db,
+    );
     await x.processor.stop();
 
     const b = await capture(password(2), new Date(t - 5_000));
@@ -164,7 +201,8 @@ describe("fencing the reset-executor", () => {
               VALUES (gen_random_uuid(), ${slowUser.id}, 'an-earlier-change', now() + interval '20 seconds')`.execute(log.db);
     const slow = await capture(password(11), new Date(t - 2_000), slowUser);
     const fast = await capture(password(12), new Date(t - 1_000), fastUser);
-    for (const id of [slow, fast]) await eventually(`${id} resolved`, async () => (await readStream(log.db, `change-${id}`)).some((e) => e.type === "UserResolved"));
+    for (const id of [slow, fast])
+      await eventually(`${id} resolved`, async () => (await readStream(log.db, `change-${id}`)).some((e) => e.type === "UserResolved"));
     // Both are read in one batch, the slow one first.
     await executorMember();
     expect(await outcome(fast)).toBe("PasswordSet");

@@ -25,18 +25,39 @@ await runService(
     const limiter = new SharedWriteBudget(log.db, writesPerWindow, windowSeconds * 1000);
     const shutdown = new AbortController();
     const retentionMs = config.executor.retainSecretOnFailureHours * 3_600_000;
-    const processor = await startExecutor({ log, graph, logger, keys, config: config.executor, limiter, requestTimeoutMs: config.graph.requestTimeoutMs, signal: shutdown.signal, retainSecretOnFailure: retentionMs > 0 });
+    const processor = await startExecutor({
+      log,
+      graph,
+      logger,
+      keys,
+      config: config.executor,
+      limiter,
+      requestTimeoutMs: config.graph.requestTimeoutMs,
+      signal: shutdown.signal,
+      retainSecretOnFailure: retentionMs > 0,
+    });
     const reaper = startSecretReaper(log, retentionMs, logger);
     const keyManager = startSealingKeyManager({
       log,
       logger,
       keysDir: config.executor.keysDir,
       ring: keys,
-      policy: { rotateAfterMs: config.executor.sealingKeys.rotateAfterDays * 86_400_000, overlapMs: config.executor.sealingKeys.overlapDays * 86_400_000, destroyGraceMs: 10 * 60_000 },
+      policy: {
+        rotateAfterMs: config.executor.sealingKeys.rotateAfterDays * 86_400_000,
+        overlapMs: config.executor.sealingKeys.overlapDays * 86_400_000,
+        destroyGraceMs: 10 * 60_000,
+      },
     });
     const health = await insecureHealthServer("127.0.0.1", config.executor.healthPort, "pwsync.v1.ResetExecutor");
     logger.info(
-      { event: "ready", keyIds: [...keys.keys()], retryLimit: config.executor.retryLimit, rateLimit: config.executor.rateLimit, graph: config.graph.baseUrl, healthPort: health.port },
+      {
+        event: "ready",
+        keyIds: [...keys.keys()],
+        retryLimit: config.executor.retryLimit,
+        rateLimit: config.executor.rateLimit,
+        graph: config.graph.baseUrl,
+        healthPort: health.port,
+      },
       "reset-executor consuming UserResolved",
     );
     return async () => {

@@ -121,13 +121,23 @@ async function ingest(c: Capture): Promise<string> {
   );
   const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
   if (!verdict.ok) throw new Error(verdict.message);
-  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agent: { agentId: c.dc, fingerprint256: "" }, scope: [], receivedAt: new Date() }]);
+  await commitChanges(log, [
+    {
+      change: verdict.change,
+      sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!),
+      agent: { agentId: c.dc, fingerprint256: "" },
+      scope: [],
+      receivedAt: new Date(),
+    },
+  ]);
   return changeId;
 }
 
 const TERMINAL = new Set(["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"]);
 async function outcome(changeId: string): Promise<string> {
-  return eventually(`change ${changeId} to finish`, async () => (await readStream(log.db, `change-${changeId}`)).map((e) => e.type).find((t) => TERMINAL.has(t)));
+  return eventually(`change ${changeId} to finish`, async () =>
+    (await readStream(log.db, `change-${changeId}`)).map((e) => e.type).find((t) => TERMINAL.has(t)),
+  );
 }
 
 describe("newest capture wins in Entra (issue 11, finding 2)", () => {
@@ -147,8 +157,18 @@ describe("newest capture wins in Entra (issue 11, finding 2)", () => {
   it("the same user changed on two DCs 300 ns apart: the later capture wins whichever DC's change is handled first", async () => {
     const pwdLastSet = new Date(Number(T0) * 1000 + 20_000);
     // user 1: the later change (dc01) is handled first; user 2: the earlier one (dc02) is.
-    for (const [user, order] of [[1, "later-first"], [2, "earlier-first"]] as const) {
-      const earlier: Capture = { user, secret: password(`early${user}`), dc: "dc02.corp.example", capturedAt: at(T0 + 20n, 100), sequence: 90_000n, pwdLastSet };
+    for (const [user, order] of [
+      [1, "later-first"],
+      [2, "earlier-first"],
+    ] as const) {
+      const earlier: Capture = {
+        user,
+        secret: password(`early${user}`),
+        dc: "dc02.corp.example",
+        capturedAt: at(T0 + 20n, 100),
+        sequence: 90_000n,
+        pwdLastSet,
+      };
       const later: Capture = { user, secret: password(`late${user}`), dc: "dc01.corp.example", capturedAt: at(T0 + 20n, 400), sequence: 7n, pwdLastSet };
       const [first, second] = order === "later-first" ? [later, earlier] : [earlier, later];
       const idFirst = await ingest(first);
@@ -162,8 +182,18 @@ describe("newest capture wins in Entra (issue 11, finding 2)", () => {
 
   it("two DCs with the exact same capture time: the tie is broken the same way in either order, and only one password ends in Entra", async () => {
     const pwdLastSet = new Date(Number(T0) * 1000 + 30_000);
-    for (const [user, firstDc] of [[3, "dc01.corp.example"], [4, "dc02.corp.example"]] as const) {
-      const mk = (dc: string): Capture => ({ user, secret: password(`${dc.slice(0, 4)}-${user}`), dc, capturedAt: at(T0 + 30n, 700), sequence: 1n, pwdLastSet });
+    for (const [user, firstDc] of [
+      [3, "dc01.corp.example"],
+      [4, "dc02.corp.example"],
+    ] as const) {
+      const mk = (dc: string): Capture => ({
+        user,
+        secret: password(`${dc.slice(0, 4)}-${user}`),
+        dc,
+        capturedAt: at(T0 + 30n, 700),
+        sequence: 1n,
+        pwdLastSet,
+      });
       const first = mk(firstDc);
       const second = mk(firstDc === "dc01.corp.example" ? "dc02.corp.example" : "dc01.corp.example");
       await outcome(await ingest(first));

@@ -5,7 +5,13 @@ import { compareChanges, orderKey, supersededBy, type OrderFacts } from "./order
 
 const at = (seconds: bigint, nanos = 0) => create(TimestampSchema, { seconds, nanos });
 const pwdLastSet = at(1_795_780_800n);
-const change = (over: Partial<OrderFacts>): OrderFacts => ({ changeId: "00000000-0000-8000-8000-000000000000", domainController: "dc01.corp.example", captureSequence: 1n, changedAt: pwdLastSet, ...over });
+const change = (over: Partial<OrderFacts>): OrderFacts => ({
+  changeId: "00000000-0000-8000-8000-000000000000",
+  domainController: "dc01.corp.example",
+  captureSequence: 1n,
+  changedAt: pwdLastSet,
+  ...over,
+});
 
 describe("ordering of one user's changes", () => {
   it("given two changes sharing pwdLastSet (an older one drained from the spool after a newer one), when compared, then the capture time decides and the older loses", () => {

@@ -12,12 +12,9 @@ export function checkEntraPasswordRules(password: string, minLength = 8): RuleVe
   const length = [...password].length;
   if (length < minLength) return { ok: false, detail: `the new password has ${length} characters; Entra ID requires at least ${minLength}` };
   if (length > MAX_LENGTH) return { ok: false, detail: `the new password has ${length} characters; Entra ID allows at most ${MAX_LENGTH}` };
-  const classes = [
-    /\p{Ll}/u.test(password),
-    /\p{Lu}/u.test(password),
-    /\p{Nd}/u.test(password),
-    /[^\p{Ll}\p{Lu}\p{Nd}]/u.test(password),
-  ].filter(Boolean).length;
+  const classes = [/\p{Ll}/u.test(password), /\p{Lu}/u.test(password), /\p{Nd}/u.test(password), /[^\p{Ll}\p{Lu}\p{Nd}]/u.test(password)].filter(
+    Boolean,
+  ).length;
   if (classes < 3)
     return {
       ok: false,

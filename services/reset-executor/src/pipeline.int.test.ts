@@ -35,7 +35,14 @@ const users = Array.from({ length: 12 }, (_, i) => ({
   onPremisesImmutableId: Buffer.alloc(16, i + 1).toString("base64"),
   accountEnabled: true,
 }));
-users.push({ id: "u-synced", userPrincipalName: "synced@contoso.example", mail: "synced@contoso.example", onPremisesImmutableId: Buffer.alloc(16, 99).toString("base64"), accountEnabled: true, onPremisesSyncEnabled: true } as never);
+users.push({
+  id: "u-synced",
+  userPrincipalName: "synced@contoso.example",
+  mail: "synced@contoso.example",
+  onPremisesImmutableId: Buffer.alloc(16, 99).toString("base64"),
+  accountEnabled: true,
+  onPremisesSyncEnabled: true,
+} as never);
 
 let log: EventLog;
 let sandbox: SandboxTenantHandle;
@@ -100,14 +107,29 @@ async function capture(userIndex: number | "synced", secret: string, changedAt =
   const changeId = randomUUID();
   const message = buildPasswordChange(
     recipient,
-    { changeId, accountName: user.userPrincipalName.split("@")[0]!, objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"), userPrincipalName: user.userPrincipalName, changedAt, domainController: "dc01" },
+    {
+      changeId,
+      accountName: user.userPrincipalName.split("@")[0]!,
+      objectGuid: Buffer.from(user.onPremisesImmutableId, "base64"),
+      userPrincipalName: user.userPrincipalName,
+      changedAt,
+      domainController: "dc01",
+    },
     Buffer.from(secret),
   );
   const verdict = validateChange(message, new Set([recipient.keyId]), new Date());
   if (!verdict.ok) throw new Error(verdict.message);
   const { toBinary } = await import("@bufbuild/protobuf");
   const { SealedSecretSchema } = await import("@pwsync/proto");
-  await commitChanges(log, [{ change: verdict.change, sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!), agent: { agentId: "dc01", fingerprint256: "" }, scope: [], receivedAt: new Date() }]);
+  await commitChanges(log, [
+    {
+      change: verdict.change,
+      sealedEnvelope: toBinary(SealedSecretSchema, message.sealedPassword!),
+      agent: { agentId: "dc01", fingerprint256: "" },
+      scope: [],
+      receivedAt: new Date(),
+    },
+  ]);
   return changeId;
 }
 
@@ -160,7 +182,10 @@ describe("resolver + reset-executor against the sandbox tenant", () => {
     expect(await terminalTimeline(changeId)).toEqual(["ChangeCaptured", "UserResolved", "RetryScheduled", "RetryScheduled", "PasswordSet", "SecretShredded"]);
     const events = await readStream(log.db, `change-${changeId}`);
     const retries = events.filter((e) => e.type === "RetryScheduled").map((e) => e.data as { httpStatus: number; fromRetryAfter: boolean; delayMs: number });
-    expect(retries).toEqual([expect.objectContaining({ httpStatus: 429, fromRetryAfter: true, delayMs: 1000 }), expect.objectContaining({ httpStatus: 429, fromRetryAfter: true, delayMs: 1000 })]);
+    expect(retries).toEqual([
+      expect.objectContaining({ httpStatus: 429, fromRetryAfter: true, delayMs: 1000 }),
+      expect.objectContaining({ httpStatus: 429, fromRetryAfter: true, delayMs: 1000 }),
+    ]);
     expect(events.find((e) => e.type === "PasswordSet")!.data).toMatchObject({ attempts: 3 });
     expect(await control.signIn(users[3]!.userPrincipalName, password(3))).toBe(true);
   });

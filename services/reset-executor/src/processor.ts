@@ -104,7 +104,9 @@ function terminal(progress: Progress, event: NewEvent, userState?: UserState, ke
       progress.streamId,
       [
         { ...event, metadata: { ...progress.metadata, actor: "reset-executor" } },
-        ...(keepSecret ? [] : [{ ...newEvent("SecretShredded", { changeId: progress.changeId }), metadata: { ...progress.metadata, actor: "reset-executor" } }]),
+        ...(keepSecret
+          ? []
+          : [{ ...newEvent("SecretShredded", { changeId: progress.changeId }), metadata: { ...progress.metadata, actor: "reset-executor" } }]),
       ],
       { expectedVersion: progress.version },
     );
@@ -119,7 +121,11 @@ function terminal(progress: Progress, event: NewEvent, userState?: UserState, ke
         .onConflict((oc) =>
           oc
             .column("entra_user_id")
-            .doUpdateSet((eb) => ({ change_id: eb.ref("excluded.change_id"), changed_at: eb.ref("excluded.changed_at"), order_key: eb.ref("excluded.order_key") }))
+            .doUpdateSet((eb) => ({
+              change_id: eb.ref("excluded.change_id"),
+              changed_at: eb.ref("excluded.changed_at"),
+              order_key: eb.ref("excluded.order_key"),
+            }))
             // bytea compares bytewise, as ordering.ts does; rows from before the key existed
             // fall back to the time they were ordered by then.
             .where((eb) =>
@@ -139,9 +145,20 @@ function terminal(progress: Progress, event: NewEvent, userState?: UserState, ke
  * state), or — while this one is being retried — one waiting behind it in the log. Before the
  * first attempt the waiting ones need no look: they are handled after this one and win anyway.
  */
-async function newerChangeFor(deps: ExecutorDeps, partitionKey: string, after: bigint, mine: UserState, changeId: string, includeQueued: boolean): Promise<string | undefined> {
+async function newerChangeFor(
+  deps: ExecutorDeps,
+  partitionKey: string,
+  after: bigint,
+  mine: UserState,
+  changeId: string,
+  includeQueued: boolean,
+): Promise<string | undefined> {
   const [state, later] = await Promise.all([
-    deps.log.db.selectFrom("executor_user_state").select(["change_id", "changed_at", "order_key"]).where("entra_user_id", "=", partitionKey.replace(/^user-/, "")).executeTakeFirst(),
+    deps.log.db
+      .selectFrom("executor_user_state")
+      .select(["change_id", "changed_at", "order_key"])
+      .where("entra_user_id", "=", partitionKey.replace(/^user-/, ""))
+      .executeTakeFirst(),
     includeQueued ? readByPartitionKey(deps.log.db, partitionKey, ["UserResolved"], after) : Promise.resolve([]),
   ]);
   if (state && state.change_id !== changeId) {
@@ -162,7 +179,12 @@ async function newerChangeFor(deps: ExecutorDeps, partitionKey: string, after: b
  * answer) must land before ours, so we wait it out instead: an older password can then never
  * land after a newer one. One of the same change carries the same password and is harmless.
  */
-async function beginWriteAttempt(deps: ExecutorDeps, context: HandlerContext, entraUserId: string, changeId: string): Promise<{ attemptId: string } | { waitMs: number }> {
+async function beginWriteAttempt(
+  deps: ExecutorDeps,
+  context: HandlerContext,
+  entraUserId: string,
+  changeId: string,
+): Promise<{ attemptId: string } | { waitMs: number }> {
   const lifetimeMs = deps.config.fencing.maxSendDelayMs + deps.requestTimeoutMs + deps.config.fencing.graceMs;
   return withFence(deps.log.db, context.fence, async (trx) => {
     await trx.deleteFrom("graph_write_attempts").where("entra_user_id", "=", entraUserId).where("expires_at", "<=", sql<Date>`now()`).execute();
@@ -247,7 +269,8 @@ async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: Ha
   if (newer) return supersede(newer);
 
   const secret = await loadSealedSecret(deps.log.db, resolved.changeId);
-  if (!secret) return fail(ResetFailureReason.UNSEAL_FAILED, "the sealed password is missing from sealed_secrets; the change cannot be applied", undefined, false);
+  if (!secret)
+    return fail(ResetFailureReason.UNSEAL_FAILED, "the sealed password is missing from sealed_secrets; the change cannot be applied", undefined, false);
   let password: Buffer;
   try {
     password = unseal(deps.keys, resolved.changeId, decodeEnvelope(secret.envelope));
@@ -337,7 +360,10 @@ async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: Ha
       );
       if (!appended.success) throw new Error(`change ${resolved.changeId} moved on while it was being retried`);
       progress.version = appended.nextVersion;
-      deps.logger.warn({ ...logContext, attempt: progress.attempts, kind: error.kind, httpStatus: error.httpStatus, code: error.code, delayMs, fromRetryAfter }, "password reset will be retried");
+      deps.logger.warn(
+        { ...logContext, attempt: progress.attempts, kind: error.kind, httpStatus: error.httpStatus, code: error.code, delayMs, fromRetryAfter },
+        "password reset will be retried",
+      );
       await sleepFor(delayMs, undefined, { signal: stop });
       progress.waitMs += delayMs;
     }

@@ -13,9 +13,14 @@ export async function reapExpiredSecrets(log: EventLog, retentionMs: number, log
   let shredded = 0;
   for (const change of due) {
     const done = await log.db.transaction().execute(async (trx) => {
-      const appended = await appendToStream(trx, change.streamId, [{ ...newEvent("SecretShredded", { changeId: change.changeId }), metadata: { actor: "reset-executor" } }], {
-        expectedVersion: change.streamVersion,
-      });
+      const appended = await appendToStream(
+        trx,
+        change.streamId,
+        [{ ...newEvent("SecretShredded", { changeId: change.changeId }), metadata: { actor: "reset-executor" } }],
+        {
+          expectedVersion: change.streamVersion,
+        },
+      );
       if (!appended.success) return false;
       await shredSealedSecret(trx, change.changeId);
       return true;
@@ -31,7 +36,9 @@ export async function reapExpiredSecrets(log: EventLog, retentionMs: number, log
 export function startSecretReaper(log: EventLog, retentionMs: number, logger: Logger, intervalMs = 60_000): { stop(): Promise<void> } {
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
-    running = reapExpiredSecrets(log, retentionMs, logger).catch((err: unknown) => logger.warn({ err: (err as Error).message }, "secret reaper sweep failed; will try again"));
+    running = reapExpiredSecrets(log, retentionMs, logger).catch((err: unknown) =>
+      logger.warn({ err: (err as Error).message }, "secret reaper sweep failed; will try again"),
+    );
   }, intervalMs);
   return {
     async stop() {

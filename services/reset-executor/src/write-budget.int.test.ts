@@ -46,7 +46,9 @@ describe("SharedWriteBudget", () => {
     await sql`TRUNCATE graph_write_budget, graph_write_pause`.execute(log.db);
     const budget = new SharedWriteBudget(log.db, 2, WINDOW_MS);
     // Two writes made long ago (by a replica that has since died) and one now.
-    await sql`INSERT INTO graph_write_budget (at) VALUES (clock_timestamp() - interval '61 seconds'), (clock_timestamp() - interval '30 seconds')`.execute(log.db);
+    await sql`INSERT INTO graph_write_budget (at) VALUES (clock_timestamp() - interval '61 seconds'), (clock_timestamp() - interval '30 seconds')`.execute(
+      log.db,
+    );
     expect(await budget.tryAcquire()).toBe(0);
     const wait = await budget.tryAcquire();
     expect(wait).toBeGreaterThan(25_000);

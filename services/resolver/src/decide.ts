@@ -16,9 +16,7 @@ export interface Identifiers {
 
 export type Lookup = { by: LookupAttribute; value: string; found: Candidate[] };
 
-export type Resolution =
-  | { kind: "resolved"; user: Candidate; matchedBy: MatchedBy }
-  | { kind: "failed"; reason: ResolutionFailureReason; detail: string };
+export type Resolution = { kind: "resolved"; user: Candidate; matchedBy: MatchedBy } | { kind: "failed"; reason: ResolutionFailureReason; detail: string };
 
 const GRAPH_NAME: Record<LookupAttribute, string> = { immutableId: "onPremisesImmutableId", userPrincipalName: "userPrincipalName", mail: "mail" };
 const MATCHED_BY: Record<LookupAttribute, MatchedBy> = {
@@ -38,7 +36,11 @@ export function plannedLookups(order: readonly LookupAttribute[], ids: Identifie
  */
 export function decide(account: string, lookups: Lookup[], scope: readonly string[] = []): Resolution {
   if (lookups.length === 0)
-    return { kind: "failed", reason: ResolutionFailureReason.NO_IDENTIFIERS, detail: `account ${account} has no objectGUID, userPrincipalName or mail to find it in Entra ID by` };
+    return {
+      kind: "failed",
+      reason: ResolutionFailureReason.NO_IDENTIFIERS,
+      detail: `account ${account} has no objectGUID, userPrincipalName or mail to find it in Entra ID by`,
+    };
   const decisive = lookups.find((l) => l.found.length > 0);
   if (!decisive) {
     const tried = lookups.map((l) => `${GRAPH_NAME[l.by]} '${l.value}'`).join(", ");
@@ -47,7 +49,11 @@ export function decide(account: string, lookups: Lookup[], scope: readonly strin
   const where = `${GRAPH_NAME[decisive.by]} '${decisive.value}'`;
   if (decisive.found.length > 1) {
     const ids = decisive.found.map((u) => u.userPrincipalName).join(", ");
-    return { kind: "failed", reason: ResolutionFailureReason.AMBIGUOUS, detail: `several Entra ID users match ${where} (${ids}); pwsync will not guess which one gets account ${account}'s password` };
+    return {
+      kind: "failed",
+      reason: ResolutionFailureReason.AMBIGUOUS,
+      detail: `several Entra ID users match ${where} (${ids}); pwsync will not guess which one gets account ${account}'s password`,
+    };
   }
   const user = decisive.found[0]!;
   if (user.onPremisesSyncEnabled === true)
@@ -67,6 +73,10 @@ export function decide(account: string, lookups: Lookup[], scope: readonly strin
       detail: `Entra ID user ${user.userPrincipalName} (matched by ${where}) is outside the sending agent's scope (${scope.join(", ")}); its password is not set`,
     };
   if (!user.accountEnabled)
-    return { kind: "failed", reason: ResolutionFailureReason.DISABLED, detail: `Entra ID user ${user.userPrincipalName} (matched by ${where}) is disabled; its password is not synced` };
+    return {
+      kind: "failed",
+      reason: ResolutionFailureReason.DISABLED,
+      detail: `Entra ID user ${user.userPrincipalName} (matched by ${where}) is disabled; its password is not synced`,
+    };
   return { kind: "resolved", user, matchedBy: MATCHED_BY[decisive.by] };
 }

@@ -2,7 +2,13 @@ import { MatchedBy, ResolutionFailureReason } from "@pwsync/proto";
 import { describe, expect, it } from "vitest";
 import { decide, plannedLookups, type Candidate } from "./decide.js";
 
-const user = (over: Partial<Candidate> = {}): Candidate => ({ id: "u1", userPrincipalName: "alice@contoso.example", accountEnabled: true, onPremisesSyncEnabled: null, ...over });
+const user = (over: Partial<Candidate> = {}): Candidate => ({
+  id: "u1",
+  userPrincipalName: "alice@contoso.example",
+  accountEnabled: true,
+  onPremisesSyncEnabled: null,
+  ...over,
+});
 
 describe("plannedLookups", () => {
   it("follows the configured order and skips identifiers the change lacks", () => {
@@ -28,7 +34,8 @@ describe("decide", () => {
       { by: "userPrincipalName", value: "alice@contoso.example", found: [] },
     ]);
     expect(result).toMatchObject({ kind: "failed", reason: ResolutionFailureReason.NOT_FOUND });
-    if (result.kind === "failed") expect(result.detail).toBe("no Entra ID user for account alice: looked up onPremisesImmutableId 'AAAA', userPrincipalName 'alice@contoso.example'");
+    if (result.kind === "failed")
+      expect(result.detail).toBe("no Entra ID user for account alice: looked up onPremisesImmutableId 'AAAA', userPrincipalName 'alice@contoso.example'");
   });
 
   it("refuses to guess between several matches", () => {
@@ -55,7 +62,10 @@ describe("decide", () => {
   });
 
   it("fails for a disabled user", () => {
-    expect(decide("alice", [{ by: "mail", value: "a@x", found: [user({ accountEnabled: false })] }])).toMatchObject({ kind: "failed", reason: ResolutionFailureReason.DISABLED });
+    expect(decide("alice", [{ by: "mail", value: "a@x", found: [user({ accountEnabled: false })] }])).toMatchObject({
+      kind: "failed",
+      reason: ResolutionFailureReason.DISABLED,
+    });
   });
 
   it("fails when the change carries no identifier", () => {

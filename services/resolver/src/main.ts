@@ -15,9 +15,18 @@ await runService(
     const telemetry = startTelemetry({ serviceName: "resolver", settings: loadConfig(telemetryConfigSchema).telemetry });
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-resolver", maxConnections: config.database.maxConnections });
     const graph = await graphClientFromConfig(config.graph);
-    const processor = await startResolver({ log, graph, logger, matchOrder: config.resolver.matchOrder, retainSecretOnFailure: config.resolver.retainSecretOnFailure });
+    const processor = await startResolver({
+      log,
+      graph,
+      logger,
+      matchOrder: config.resolver.matchOrder,
+      retainSecretOnFailure: config.resolver.retainSecretOnFailure,
+    });
     const health = await insecureHealthServer("127.0.0.1", config.resolver.healthPort, "pwsync.v1.Resolver");
-    logger.info({ event: "ready", matchOrder: config.resolver.matchOrder, graph: config.graph.baseUrl, healthPort: health.port }, "resolver consuming ChangeCaptured");
+    logger.info(
+      { event: "ready", matchOrder: config.resolver.matchOrder, graph: config.graph.baseUrl, healthPort: health.port },
+      "resolver consuming ChangeCaptured",
+    );
     return async () => {
       health.setServing(false);
       await processor.stop();

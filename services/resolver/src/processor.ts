@@ -53,7 +53,10 @@ export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEven
   }
   const resolution = decide(captured.accountName, lookups, captured.scopeUpnSuffixes);
   if (resolution.kind === "failed") {
-    deps.logger.warn({ changeId: captured.changeId, account: captured.accountName, reason: ResolutionFailureReason[resolution.reason], detail: resolution.detail }, "user not resolved");
+    deps.logger.warn(
+      { changeId: captured.changeId, account: captured.accountName, reason: ResolutionFailureReason[resolution.reason], detail: resolution.detail },
+      "user not resolved",
+    );
     return failure(deps, event, captured.changeId, resolution.reason, resolution.detail);
   }
   deps.logger.info({ changeId: captured.changeId, account: captured.accountName, entraUserId: resolution.user.id }, "user resolved");

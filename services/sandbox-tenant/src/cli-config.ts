@@ -78,7 +78,10 @@ export function readSandboxConfig(argv: string[], env: NodeJS.ProcessEnv): Sandb
     clientId: parsed["client-id"],
     clientSecret: env.SANDBOX_CLIENT_SECRET || undefined,
     clientCertFile: parsed["client-cert"],
-    appRoles: parsed["app-roles"].split(",").map((r) => r.trim()).filter(Boolean),
+    appRoles: parsed["app-roles"]
+      .split(",")
+      .map((r) => r.trim())
+      .filter(Boolean),
     usersFile: parsed.users,
     stateFile: parsed["state-file"],
     tlsCertFile: parsed["tls-cert"],

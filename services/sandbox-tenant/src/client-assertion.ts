@@ -22,12 +22,7 @@ const CLOCK_SKEW_SECONDS = 300;
  * the thumbprint in the header must name a certificate registered on the app, the signature must
  * verify with that certificate's key, and aud / iss / sub / exp / nbf must hold.
  */
-export function verifyClientAssertion(
-  assertion: string,
-  app: ResolvedApp,
-  acceptedAudiences: string[],
-  nowSeconds: number,
-): AssertionResult {
+export function verifyClientAssertion(assertion: string, app: ResolvedApp, acceptedAudiences: string[], nowSeconds: number): AssertionResult {
   const [headerPart, payloadPart, signaturePart] = assertion.split(".");
   const header = decodeJsonPart(headerPart);
   const payload = decodeJsonPart(payloadPart);

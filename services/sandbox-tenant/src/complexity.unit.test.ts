@@ -10,7 +10,7 @@ describe("meetsEntraComplexity", () => {
     ["abcdefg1", false],
     ["Ab1!", false],
     ["Aa1!".repeat(64), true],
-    ["Aa1!".repeat(64) + "x", false],
+    [`${"Aa1!".repeat(64)}x`, false],
   ])("%s -> %s", (candidate, expected) => {
     expect(meetsEntraComplexity(candidate)).toBe(expected);
   });

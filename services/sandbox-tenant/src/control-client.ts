@@ -13,7 +13,7 @@ export function sandboxControl(baseUrl: string, caPem: string | Buffer) {
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
-            let json: unknown = undefined;
+            let json: unknown;
             try {
               json = text ? JSON.parse(text) : undefined;
             } catch {
@@ -33,7 +33,13 @@ export function sandboxControl(baseUrl: string, caPem: string | Buffer) {
       const r = await call("POST", "/sandbox/faults", plan);
       if (r.status !== 200) throw new Error(`sandbox refused the fault plan: ${JSON.stringify(r.json)}`);
     },
-    stats: async () => (await call("GET", "/sandbox/stats")).json as { counters: Record<string, number>; writeBudget: unknown; peakWritesInWindow: number; graphRequestsInFlight: number },
+    stats: async () =>
+      (await call("GET", "/sandbox/stats")).json as {
+        counters: Record<string, number>;
+        writeBudget: unknown;
+        peakWritesInWindow: number;
+        graphRequestsInFlight: number;
+      },
     state: async () => (await call("GET", "/sandbox/state")).json,
   };
 }

@@ -19,7 +19,10 @@ export interface EntraContext {
 }
 
 function aadTimestamp(now: Date): string {
-  return now.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+  return now
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 /** AADSTS error body as the v2.0 token endpoint returns it. */
@@ -113,7 +116,12 @@ export function handleTokenRequest(
   };
 
   if (tenant.toLowerCase() !== ctx.tenantId.toLowerCase()) {
-    return refuse(400, "invalid_request", 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+    return refuse(
+      400,
+      "invalid_request",
+      90002,
+      `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+    );
   }
   if (form.get("grant_type") !== "client_credentials") {
     return refuse(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type. The sandbox tenant supports client_credentials only.");
@@ -121,7 +129,12 @@ export function handleTokenRequest(
   const clientId = form.get("client_id") ?? "";
   const app = ctx.apps.get(clientId.toLowerCase());
   if (!app) {
-    return refuse(400, "unauthorized_client", 700016, `Application with identifier '${clientId}' was not found in the directory '${ctx.tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`);
+    return refuse(
+      400,
+      "unauthorized_client",
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${ctx.tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`,
+    );
   }
   const badScope = scopeError(form.get("scope"));
   if (badScope) return refuse(400, badScope.error, badScope.code, badScope.description);
@@ -130,7 +143,12 @@ export function handleTokenRequest(
   const assertion = form.get("client_assertion");
   if (secret !== null) {
     if (!secretMatches(app, secret)) {
-      return refuse(401, "invalid_client", 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`);
+      return refuse(
+        401,
+        "invalid_client",
+        7000215,
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`,
+      );
     }
   } else if (assertion !== null) {
     if (form.get("client_assertion_type") !== JWT_BEARER) {
@@ -145,10 +163,15 @@ export function handleTokenRequest(
   const accessToken = ctx.tokens.issue(app.clientId, app.roles, Math.floor(Date.now() / 1000));
   ctx.onTokenIssued();
   ctx.log.info({ event: "token_issued", clientId: app.clientId, method: secret !== null ? "secret" : "certificate" }, "token issued");
-  sendJson(res, 200, {
-    token_type: "Bearer",
-    expires_in: ctx.tokens.lifetime,
-    ext_expires_in: ctx.tokens.lifetime,
-    access_token: accessToken,
-  }, { "cache-control": "no-store, no-cache", pragma: "no-cache" });
+  sendJson(
+    res,
+    200,
+    {
+      token_type: "Bearer",
+      expires_in: ctx.tokens.lifetime,
+      ext_expires_in: ctx.tokens.lifetime,
+      access_token: accessToken,
+    },
+    { "cache-control": "no-store, no-cache", pragma: "no-cache" },
+  );
 }

@@ -45,13 +45,10 @@ export function sendGraphError(
 }
 
 export const GraphMessages = {
-  complexity:
-    "The specified password does not comply with password complexity requirements. Please provide a different password.",
+  complexity: "The specified password does not comply with password complexity requirements. Please provide a different password.",
   forbidden: "Insufficient privileges to complete the operation.",
-  dirSynced:
-    "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.",
-  notFound: (id: string) =>
-    `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+  dirSynced: "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.",
+  notFound: (id: string) => `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
   throttled: "Too many requests. Please retry again later.",
   tokenMissing: "Access token is empty.",
   tokenInvalid: "Access token validation failure. Invalid audience.",

@@ -97,7 +97,13 @@ function listUsers(ctx: GraphContext, { res, url, ids, origin }: GraphRequest, s
     try {
       const { property, value } = parseEqualityFilter(filter);
       if (!isFilterable(property)) {
-        return sendGraphError(res, ids, 400, "Request_UnsupportedQuery", `Unsupported or invalid query filter clause specified for property '${property}' of resource 'User'.`);
+        return sendGraphError(
+          res,
+          ids,
+          400,
+          "Request_UnsupportedQuery",
+          `Unsupported or invalid query filter clause specified for property '${property}' of resource 'User'.`,
+        );
       }
       users = indexOf(ctx.users).find(property, value);
     } catch (err) {
@@ -117,7 +123,13 @@ async function patchUser(ctx: GraphContext, { res, body, ids }: GraphRequest, cl
   try {
     patch = JSON.parse(body.toString("utf8"));
   } catch {
-    return sendGraphError(res, ids, 400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.");
+    return sendGraphError(
+      res,
+      ids,
+      400,
+      "BadRequest",
+      "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+    );
   }
   const profile = (patch as { passwordProfile?: unknown } | null)?.passwordProfile as
     | { password?: unknown; forceChangePasswordNextSignIn?: unknown }

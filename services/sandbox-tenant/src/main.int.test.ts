@@ -20,7 +20,13 @@ describe("sandbox-tenant main", () => {
     const usersFile = join(dir, "users.json");
     await writeFile(usersFile, JSON.stringify([{ id: "u1", userPrincipalName: "a@contoso.example" }]));
     const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./main.ts", import.meta.url)), "--port", "0"], {
-      env: { ...process.env, SANDBOX_PKI_DIR: join(dir, "pki"), SANDBOX_USERS_FILE: usersFile, SANDBOX_CLIENT_SECRET: "not-a-password", PWSYNC_LOG_LEVEL: "info" },
+      env: {
+        ...process.env,
+        SANDBOX_PKI_DIR: join(dir, "pki"),
+        SANDBOX_USERS_FILE: usersFile,
+        SANDBOX_CLIENT_SECRET: "not-a-password",
+        PWSYNC_LOG_LEVEL: "info",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";

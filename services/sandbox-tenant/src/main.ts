@@ -5,8 +5,7 @@ import { ensureDevPki } from "@pwsync/pki";
 import { readSandboxConfig } from "./cli-config.js";
 import { startSandboxTenant } from "./server.js";
 
-const BANNER =
-  "*** SANDBOX TENANT: a local stand-in for Microsoft Entra ID / Graph. NOT Microsoft. Passwords set here reach no real account. ***";
+const BANNER = "*** SANDBOX TENANT: a local stand-in for Microsoft Entra ID / Graph. NOT Microsoft. Passwords set here reach no real account. ***";
 
 const log = createLogger({ service: "sandbox-tenant" });
 const config = readSandboxConfig(process.argv.slice(2), process.env);

@@ -12,7 +12,15 @@ const TENANT = "0c0c0c0c-0000-4000-8000-000000000001";
 const APP = "0d0d0d0d-0000-4000-8000-000000000001";
 const secret = randomBytes(16).toString("hex");
 const USERS: SandboxUser[] = [
-  { id: "u-1", userPrincipalName: "bob@fabrikam.example", mail: "bob@fabrikam.example", onPremisesImmutableId: "Qm9iR3VpZA==", accountEnabled: true, onPremisesSyncEnabled: false, adminProtected: false },
+  {
+    id: "u-1",
+    userPrincipalName: "bob@fabrikam.example",
+    mail: "bob@fabrikam.example",
+    onPremisesImmutableId: "Qm9iR3VpZA==",
+    accountEnabled: true,
+    onPremisesSyncEnabled: false,
+    adminProtected: false,
+  },
 ];
 
 let dir: string;
@@ -53,7 +61,15 @@ function assertion(cert: CertAndKey, claims: Record<string, unknown>): string {
   const raw = new X509Certificate(cert.cert).raw;
   const header = { alg: "RS256", typ: "JWT", x5t: createHash("sha1").update(raw).digest("base64url") };
   const now = Math.floor(Date.now() / 1000);
-  const payload = { aud: `${sandbox.url}/${TENANT}/oauth2/v2.0/token`, iss: APP, sub: APP, nbf: now, exp: now + 600, jti: randomBytes(8).toString("hex"), ...claims };
+  const payload = {
+    aud: `${sandbox.url}/${TENANT}/oauth2/v2.0/token`,
+    iss: APP,
+    sub: APP,
+    nbf: now,
+    exp: now + 600,
+    jti: randomBytes(8).toString("hex"),
+    ...claims,
+  };
   const data = `${Buffer.from(JSON.stringify(header)).toString("base64url")}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
   return `${data}.${sign("sha256", Buffer.from(data), cert.key).toString("base64url")}`;
 }
@@ -129,15 +145,23 @@ describe("graph", () => {
   it("rejects a missing or forged bearer token with InvalidAuthenticationToken", async () => {
     const missing = await call("GET", "/v1.0/users");
     expect(missing.status).toBe(401);
-    expect(missing.json.error).toMatchObject({ code: "InvalidAuthenticationToken", innerError: { "request-id": expect.any(String), date: expect.any(String) } });
+    expect(missing.json.error).toMatchObject({
+      code: "InvalidAuthenticationToken",
+      innerError: { "request-id": expect.any(String), date: expect.any(String) },
+    });
     const forged = await call("GET", "/v1.0/users", undefined, { authorization: "Bearer a.b.c" });
     expect(forged.json.error.code).toBe("InvalidAuthenticationToken");
   });
 
   it("lists with $filter and $select in Graph's collection shape and echoes client-request-id", async () => {
-    const reply = await call("GET", `/v1.0/users?$filter=${encodeURIComponent("onPremisesImmutableId eq 'Qm9iR3VpZA=='")}&$select=id,accountEnabled`, undefined, {
-      authorization: `Bearer ${await token()}`,
-    });
+    const reply = await call(
+      "GET",
+      `/v1.0/users?$filter=${encodeURIComponent("onPremisesImmutableId eq 'Qm9iR3VpZA=='")}&$select=id,accountEnabled`,
+      undefined,
+      {
+        authorization: `Bearer ${await token()}`,
+      },
+    );
     expect(reply.json).toEqual({ "@odata.context": `${sandbox.url}/v1.0/$metadata#users(id,accountEnabled)`, value: [{ id: "u-1", accountEnabled: true }] });
     const unsupported = await call("GET", `/v1.0/users?$filter=${encodeURIComponent("city eq 'x'")}`, undefined, {
       authorization: `Bearer ${await token()}`,

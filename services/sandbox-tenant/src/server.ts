@@ -113,10 +113,10 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
     state.counters.injectedFailures++;
     if (failure.status === 429) state.counters.throttled++;
     void persist();
-    const headers: Record<string, string> =
-      failure.retryAfterSeconds !== undefined ? { "retry-after": String(failure.retryAfterSeconds) } : {};
+    const headers: Record<string, string> = failure.retryAfterSeconds !== undefined ? { "retry-after": String(failure.retryAfterSeconds) } : {};
     if (failure.status === 429) sendGraphError(res, ids, 429, "TooManyRequests", "Too many requests. Please retry again later.", headers);
-    else if (failure.status === 503) sendGraphError(res, ids, 503, "serviceNotAvailable", "The service is temporarily unavailable. Please try again later.", headers);
+    else if (failure.status === 503)
+      sendGraphError(res, ids, 503, "serviceNotAvailable", "The service is temporarily unavailable. Please try again later.", headers);
     else sendGraphError(res, ids, 500, "generalException", "An unspecified error has occurred.", headers);
     return true;
   }
@@ -146,9 +146,13 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
       }
       const user = users.find((candidate) => candidate.userPrincipalName.toLowerCase() === upn.toLowerCase());
       const hash = user ? state.passwordHashes[user.id] : undefined;
-      const ok = user !== undefined && user.accountEnabled && hash !== undefined && (await verifyPassword(password, hash));
+      const ok = user?.accountEnabled && hash !== undefined && (await verifyPassword(password, hash));
       log.info({ event: "signin", userPrincipalName: upn, ok }, "sandbox sign-in check");
-      if (!ok) return sendJson(res, 401, { error: "invalid_grant", error_description: "AADSTS50126: Error validating credentials due to invalid username or password." });
+      if (!ok)
+        return sendJson(res, 401, {
+          error: "invalid_grant",
+          error_description: "AADSTS50126: Error validating credentials due to invalid username or password.",
+        });
       return sendJson(res, 200, { ok: true, id: user.id });
     }
     return sendJson(res, 404, { error: "not_found" });
@@ -212,12 +216,19 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
     server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const hostForUrl = (options.host ?? "127.0.0.1").includes(":") ? `[${options.host}]` : options.host ?? "127.0.0.1";
+  const hostForUrl = (options.host ?? "127.0.0.1").includes(":") ? `[${options.host}]` : (options.host ?? "127.0.0.1");
 
   const handle: SandboxTenantHandle = {
     url: `https://${hostForUrl}:${port}`,
     port,
-    stats: () => ({ counters: { ...state.counters }, faults: faults.describe(), users: users.length, writeBudget, peakWritesInWindow: throttle.peakWritesInWindow, graphRequestsInFlight }),
+    stats: () => ({
+      counters: { ...state.counters },
+      faults: faults.describe(),
+      users: users.length,
+      writeBudget,
+      peakWritesInWindow: throttle.peakWritesInWindow,
+      graphRequestsInFlight,
+    }),
     dumpState: () => JSON.stringify({ passwordHashes: state.passwordHashes, counters: state.counters }),
     close: async () => {
       server.closeAllConnections();

@@ -85,7 +85,10 @@ function decodeBody(body: string, encoding: string, charset: string): string {
   if (encoding === "base64") bytes = Buffer.from(body.replace(/\s+/g, ""), "base64");
   else if (encoding === "quoted-printable") bytes = decodeQuotedPrintable(body);
   else bytes = Buffer.from(body, "utf8");
-  return bytes.toString(charset === "utf-8" || charset === "utf8" || charset === "us-ascii" ? "utf8" : "latin1").replace(/\r\n/g, "\n").replace(/\n$/, "");
+  return bytes
+    .toString(charset === "utf-8" || charset === "utf8" || charset === "us-ascii" ? "utf8" : "latin1")
+    .replace(/\r\n/g, "\n")
+    .replace(/\n$/, "");
 }
 
 function decodeQuotedPrintable(text: string): Buffer {
@@ -106,12 +109,10 @@ function decodeQuotedPrintable(text: string): Buffer {
 
 /** RFC 2047 encoded words (=?utf-8?Q?...?= / =?utf-8?B?...?=), adjacent words joined. */
 export function decodeEncodedWords(value: string): string {
-  return value
-    .replace(/(\?=)\s+(=\?)/g, "$1$2")
-    .replace(/=\?([^?]+)\?([QqBb])\?([^?]*)\?=/g, (_, charset: string, kind: string, data: string) => {
-      const bytes = kind.toUpperCase() === "B" ? Buffer.from(data, "base64") : decodeQuotedPrintable(data.replace(/_/g, " "));
-      return bytes.toString(/^utf-?8$/i.test(charset) ? "utf8" : "latin1");
-    });
+  return value.replace(/(\?=)\s+(=\?)/g, "$1$2").replace(/=\?([^?]+)\?([QqBb])\?([^?]*)\?=/g, (_, charset: string, kind: string, data: string) => {
+    const bytes = kind.toUpperCase() === "B" ? Buffer.from(data, "base64") : decodeQuotedPrintable(data.replace(/_/g, " "));
+    return bytes.toString(/^utf-?8$/i.test(charset) ? "utf8" : "latin1");
+  });
 }
 
 function escapeRegExp(text: string): string {

@@ -27,4 +27,3 @@ await startProcessor(log, {
     };
   },
 });
-

@@ -8,8 +8,15 @@ import { randomBytes, randomUUID } from "node:crypto";
 
 export const traceparent = () => `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
 
-async function append(log: EventLog, streamId: string, events: Array<{ type: string; data: unknown; metadata: Record<string, unknown> }>, partitionKey?: string) {
-  const { nextVersion } = (await appendToStream(log.db, streamId, events, { expectedVersion: "any", ...(partitionKey ? { partitionKey } : {}) })) as { nextVersion: number };
+async function append(
+  log: EventLog,
+  streamId: string,
+  events: Array<{ type: string; data: unknown; metadata: Record<string, unknown> }>,
+  partitionKey?: string,
+) {
+  const { nextVersion } = (await appendToStream(log.db, streamId, events, { expectedVersion: "any", ...(partitionKey ? { partitionKey } : {}) })) as {
+    nextVersion: number;
+  };
   return nextVersion;
 }
 
@@ -48,14 +55,37 @@ export async function captured(log: EventLog, account: string, opts: { agentId?:
 const meta = (c: SeededChange, actor: string) => ({ traceparent: c.traceparent, actor });
 
 export async function resolved(log: EventLog, c: SeededChange, entraUserId = `u-${c.account}`): Promise<void> {
-  await append(log, `change-${c.changeId}`, [{ ...newEvent("UserResolved", { changeId: c.changeId, entraUserId, entraUserPrincipalName: `${c.account}@contoso.example` }), metadata: meta(c, "resolver") }], `user-${entraUserId}`);
+  await append(
+    log,
+    `change-${c.changeId}`,
+    [
+      {
+        ...newEvent("UserResolved", { changeId: c.changeId, entraUserId, entraUserPrincipalName: `${c.account}@contoso.example` }),
+        metadata: meta(c, "resolver"),
+      },
+    ],
+    `user-${entraUserId}`,
+  );
 }
 
 export async function passwordSet(log: EventLog, c: SeededChange): Promise<void> {
   await resolved(log, c);
   await append(log, `change-${c.changeId}`, [
-    { ...newEvent("RetryScheduled", { changeId: c.changeId, attempt: 1, httpStatus: 429, graphErrorCode: "TooManyRequests", delayMs: 1200, fromRetryAfter: true }), metadata: meta(c, "reset-executor") },
-    { ...newEvent("PasswordSet", { changeId: c.changeId, entraUserId: `u-${c.account}`, attempts: 2, timing: { totalMs: 2400, workMs: 310, waitMs: 1900 } }), metadata: meta(c, "reset-executor") },
+    {
+      ...newEvent("RetryScheduled", {
+        changeId: c.changeId,
+        attempt: 1,
+        httpStatus: 429,
+        graphErrorCode: "TooManyRequests",
+        delayMs: 1200,
+        fromRetryAfter: true,
+      }),
+      metadata: meta(c, "reset-executor"),
+    },
+    {
+      ...newEvent("PasswordSet", { changeId: c.changeId, entraUserId: `u-${c.account}`, attempts: 2, timing: { totalMs: 2400, workMs: 310, waitMs: 1900 } }),
+      metadata: meta(c, "reset-executor"),
+    },
     { ...newEvent("SecretShredded", { changeId: c.changeId }), metadata: meta(c, "reset-executor") },
   ]);
   await log.db.deleteFrom("sealed_secrets").where("change_id", "=", c.changeId).execute();
@@ -64,7 +94,10 @@ export async function passwordSet(log: EventLog, c: SeededChange): Promise<void>
 /** Failed at resolution, sealed password kept (the retry window). */
 export async function resolutionFailed(log: EventLog, c: SeededChange): Promise<void> {
   await append(log, `change-${c.changeId}`, [
-    { ...newEvent("ResolutionFailed", { changeId: c.changeId, reason: ResolutionFailureReason.NOT_FOUND, detail: `no Entra ID user for account ${c.account}` }), metadata: meta(c, "resolver") },
+    {
+      ...newEvent("ResolutionFailed", { changeId: c.changeId, reason: ResolutionFailureReason.NOT_FOUND, detail: `no Entra ID user for account ${c.account}` }),
+      metadata: meta(c, "resolver"),
+    },
   ]);
 }
 
@@ -73,16 +106,38 @@ export async function resetFailedShredded(log: EventLog, c: SeededChange): Promi
   await resolved(log, c);
   await append(log, `change-${c.changeId}`, [
     {
-      ...newEvent("ResetFailed", { changeId: c.changeId, entraUserId: `u-${c.account}`, reason: ResetFailureReason.COMPLEXITY, detail: "not complex enough", httpStatus: 400, attempts: 1, timing: { totalMs: 800, workMs: 200, waitMs: 10 } }),
+      ...newEvent("ResetFailed", {
+        changeId: c.changeId,
+        entraUserId: `u-${c.account}`,
+        reason: ResetFailureReason.COMPLEXITY,
+        detail: "not complex enough",
+        httpStatus: 400,
+        attempts: 1,
+        timing: { totalMs: 800, workMs: 200, waitMs: 10 },
+      }),
       metadata: meta(c, "reset-executor"),
     },
     { ...newEvent("SecretShredded", { changeId: c.changeId }), metadata: meta(c, "reset-executor") },
-    { ...newEvent("NotificationSent", { changeId: c.changeId, role: 1, recipient: "helpdesk@contoso.example", smtpMessageId: "<m1@x>", aboutEventType: "ResetFailed" }), metadata: meta(c, "notifier") },
+    {
+      ...newEvent("NotificationSent", {
+        changeId: c.changeId,
+        role: 1,
+        recipient: "helpdesk@contoso.example",
+        smtpMessageId: "<m1@x>",
+        aboutEventType: "ResetFailed",
+      }),
+      metadata: meta(c, "notifier"),
+    },
   ]);
   await log.db.deleteFrom("sealed_secrets").where("change_id", "=", c.changeId).execute();
 }
 
-export async function agentHeartbeat(log: EventLog, agentId: string, dc: string, overrides: Partial<{ filterLoaded: boolean; queueDepth: number; oldestAge: number; at: Date; serverInUse: string }> = {}): Promise<void> {
+export async function agentHeartbeat(
+  log: EventLog,
+  agentId: string,
+  dc: string,
+  overrides: Partial<{ filterLoaded: boolean; queueDepth: number; oldestAge: number; at: Date; serverInUse: string }> = {},
+): Promise<void> {
   const row = {
     agent_id: agentId,
     domain_controller: dc,
@@ -94,10 +149,22 @@ export async function agentHeartbeat(log: EventLog, agentId: string, dc: string,
     last_heartbeat_at: overrides.at ?? new Date(),
     server_in_use: overrides.serverInUse ?? "primary",
   };
-  await log.db.insertInto("agent_status").values(row).onConflict((oc) => oc.column("agent_id").doUpdateSet(row)).execute();
+  await log.db
+    .insertInto("agent_status")
+    .values(row)
+    .onConflict((oc) => oc.column("agent_id").doUpdateSet(row))
+    .execute();
 }
 
 export async function consumerCheckpoint(log: EventLog, group: string): Promise<void> {
-  await log.db.insertInto("consumer_checkpoints").values({ group_name: group, partition: 0, transaction_id: "0", global_position: "0" }).onConflict((oc) => oc.doNothing()).execute();
-  await log.db.insertInto("consumer_members").values({ group_name: group, member_id: "m1", heartbeat_at: new Date() }).onConflict((oc) => oc.doNothing()).execute();
+  await log.db
+    .insertInto("consumer_checkpoints")
+    .values({ group_name: group, partition: 0, transaction_id: "0", global_position: "0" })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+  await log.db
+    .insertInto("consumer_members")
+    .values({ group_name: group, member_id: "m1", heartbeat_at: new Date() })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }

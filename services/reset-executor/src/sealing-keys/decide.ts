@@ -40,7 +40,8 @@ export function decideKeyActions(policy: KeyPolicy, situation: KeySituation): Ke
   if (unknown.length > 0) return [{ kind: "adopt", keyIds: unknown }];
   for (const id of situation.onDisk) if (known.get(id)?.destroyedAt) actions.push({ kind: "wipe", keyId: id });
   const current = situation.epochs.find((e) => epochState(e, situation.now) === "current");
-  if (current && policy.rotateAfterMs > 0 && situation.now.getTime() - current.createdAt.getTime() >= policy.rotateAfterMs) actions.push({ kind: "rotate", current });
+  if (current && policy.rotateAfterMs > 0 && situation.now.getTime() - current.createdAt.getTime() >= policy.rotateAfterMs)
+    actions.push({ kind: "rotate", current });
   for (const epoch of situation.epochs) {
     if (epochState(epoch, situation.now) !== "retired") continue;
     if (situation.now.getTime() < epoch.acceptUntil!.getTime() + policy.destroyGraceMs) continue;

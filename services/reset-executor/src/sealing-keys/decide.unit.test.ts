@@ -23,7 +23,12 @@ describe("decideKeyActions", () => {
   });
 
   it("given rotation off, then the current key stays however old", () => {
-    expect(decideKeyActions({ ...policy, rotateAfterMs: 0 }, { epochs: [epoch({ keyId: "k1", epoch: 1 })], onDisk: ["k1"], liveSecrets: new Map(), now: at(999 * DAY) })).toEqual([]);
+    expect(
+      decideKeyActions(
+        { ...policy, rotateAfterMs: 0 },
+        { epochs: [epoch({ keyId: "k1", epoch: 1 })], onDisk: ["k1"], liveSecrets: new Map(), now: at(999 * DAY) },
+      ),
+    ).toEqual([]);
   });
 
   describe("given k1 replaced by k2 with overlap until day 37", () => {
@@ -48,6 +53,8 @@ describe("decideKeyActions", () => {
   it("given a destroyed epoch whose file survived (crash after the commit), then the file is wiped", () => {
     const k1 = epoch({ keyId: "k1", epoch: 1, acceptUntil: at(7 * DAY), destroyedAt: at(8 * DAY) });
     const k2 = epoch({ keyId: "k2", epoch: 2 });
-    expect(decideKeyActions(policy, { epochs: [k1, k2], onDisk: ["k1", "k2"], liveSecrets: new Map(), now: at(9 * DAY) })).toEqual([{ kind: "wipe", keyId: "k1" }]);
+    expect(decideKeyActions(policy, { epochs: [k1, k2], onDisk: ["k1", "k2"], liveSecrets: new Map(), now: at(9 * DAY) })).toEqual([
+      { kind: "wipe", keyId: "k1" },
+    ]);
   });
 });
