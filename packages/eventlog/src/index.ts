@@ -17,3 +17,4 @@ export * from "./readEventsByType.js";
 export * from "./watchdogAlerts.js";
 export * from "./fence.js";
 export * from "./privileges.js";
+export { auditBudget } from "./auditBudget.js";

@@ -1,4 +1,4 @@
-import { appendToStream, type EventLog } from "@pwsync/eventlog";
+import { appendToStream, auditBudget, type EventLog } from "@pwsync/eventlog";
 import type { Logger } from "@pwsync/log";
 import { newEvent } from "@pwsync/proto";
 
@@ -23,34 +23,20 @@ export interface DenialRecorder {
  * scanner cannot grow the log without bound.
  */
 export function denialRecorder(log: EventLog, logger: Logger, perMinute: number, now: () => number = Date.now): DenialRecorder {
-  let windowStart = now();
-  let inWindow = 0;
-  let suppressed = 0;
+  const budget = auditBudget<Denial>({
+    perMinute,
+    now,
+    write: async (denial, suppressedBefore) => {
+      await appendToStream(log.db, ADMIN_AUDIT_STREAM, [{ ...newEvent("AdminAccessDenied", { ...denial, suppressedBefore }), metadata: { actor: "admin" } }], {
+        expectedVersion: "any",
+      });
+    },
+    onWriteError: (err) => logger.error({ err: err.message }, "could not record an admin API denial"),
+  });
   return {
     async record(denial) {
       logger.warn({ ...denial }, "admin API call refused");
-      if (now() - windowStart >= 60_000) {
-        windowStart = now();
-        inWindow = 0;
-      }
-      if (inWindow >= perMinute) {
-        suppressed++;
-        return;
-      }
-      inWindow++;
-      const suppressedBefore = suppressed;
-      suppressed = 0;
-      try {
-        await appendToStream(
-          log.db,
-          ADMIN_AUDIT_STREAM,
-          [{ ...newEvent("AdminAccessDenied", { ...denial, suppressedBefore }), metadata: { actor: "admin" } }],
-          { expectedVersion: "any" },
-        );
-      } catch (err) {
-        suppressed += suppressedBefore + 1;
-        logger.error({ err: (err as Error).message }, "could not record an admin API denial");
-      }
+      await budget.record(denial);
     },
   };
 }

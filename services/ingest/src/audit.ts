@@ -1,4 +1,4 @@
-import { appendToStream, type EventLog } from "@pwsync/eventlog";
+import { appendToStream, auditBudget, type EventLog } from "@pwsync/eventlog";
 import type { Logger } from "@pwsync/log";
 import { newEvent } from "@pwsync/proto";
 
@@ -23,36 +23,25 @@ export interface AgentDenialRecorder {
  * next record, so a caller without a certificate cannot grow the log without bound.
  */
 export function agentDenialRecorder(log: EventLog, logger: Logger, perMinute = 60, now: () => number = Date.now): AgentDenialRecorder {
-  let windowStart = now();
-  let inWindow = 0;
-  let suppressed = 0;
+  const budget = auditBudget<AgentDenial>({
+    perMinute,
+    now,
+    write: async (denial, suppressedBefore) => {
+      await appendToStream(
+        log.db,
+        INGEST_AUDIT_STREAM,
+        [{ ...newEvent("AgentAccessDenied", { ...denial, suppressedBefore }), metadata: { actor: "ingest" } }],
+        {
+          expectedVersion: "any",
+        },
+      );
+    },
+    onWriteError: (err) => logger.error({ err: err.message }, "could not record an agent call denial"),
+  });
   return {
     async record(denial) {
       logger.warn({ ...denial }, "refused an agent call");
-      if (now() - windowStart >= 60_000) {
-        windowStart = now();
-        inWindow = 0;
-      }
-      if (inWindow >= perMinute) {
-        suppressed++;
-        return;
-      }
-      inWindow++;
-      const suppressedBefore = suppressed;
-      suppressed = 0;
-      try {
-        await appendToStream(
-          log.db,
-          INGEST_AUDIT_STREAM,
-          [{ ...newEvent("AgentAccessDenied", { ...denial, suppressedBefore }), metadata: { actor: "ingest" } }],
-          {
-            expectedVersion: "any",
-          },
-        );
-      } catch (err) {
-        suppressed += suppressedBefore + 1;
-        logger.error({ err: (err as Error).message }, "could not record an agent call denial");
-      }
+      await budget.record(denial);
     },
   };
 }
