@@ -13,7 +13,7 @@ import {
   type PlannedChange,
   type Stack,
 } from "@pwsync/devstack";
-import { openEventLog, readStreamsEventsByType } from "@pwsync/eventlog";
+import { changeStreamId, openEventLog, readStreamsEventsByType } from "@pwsync/eventlog";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { randomUUID } from "node:crypto";
 
@@ -137,7 +137,7 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     overheads.sort((a, b) => a - b);
     setTimes.sort((a, b) => a - b);
     // Where the time goes, from a sample: ingest receipt → UserResolved → PasswordSet (insert times).
-    const sample = sent.slice(0, 500).map((c) => `change-${c.changeId}`);
+    const sample = sent.slice(0, 500).map((c) => changeStreamId(c.changeId));
     const stageEvents = await readStreamsEventsByType(log.db, sample, ["ChangeCaptured", "UserResolved", "PasswordSet"]);
     const byStream = new Map<string, Record<string, number>>();
     for (const e of stageEvents) {

@@ -18,3 +18,4 @@ export * from "./watchdogAlerts.js";
 export * from "./fence.js";
 export * from "./privileges.js";
 export { auditBudget } from "./auditBudget.js";
+export { changeIdOfStream, changeStreamId } from "./streams.js";

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { ChangeStateName, ChangeSummariesView, Database } from "./schema.js";
+import { changeStreamId } from "./streams.js";
 
 export interface ChangeFilter {
   /** sAMAccountName, user principal name or mail, case-insensitive exact match. */
@@ -36,5 +37,5 @@ export async function listChanges(db: Kysely<Database>, filter: ChangeFilter, li
 }
 
 export async function getChangeSummary(db: Kysely<Database>, changeId: string): Promise<ChangeSummary | undefined> {
-  return db.selectFrom("change_summaries").selectAll().where("stream_id", "=", `change-${changeId}`).executeTakeFirst();
+  return db.selectFrom("change_summaries").selectAll().where("stream_id", "=", changeStreamId(changeId)).executeTakeFirst();
 }

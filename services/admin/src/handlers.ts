@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import {
+  changeStreamId,
   changeCountsByState,
   consumerGroupStatus,
   eventLogHead,
@@ -162,7 +163,7 @@ export function adminHandlers(deps: AdminDeps): Handlers {
       if (!/^[0-9a-f-]{36}$/.test(changeId)) throw new GrpcError(grpc.status.INVALID_ARGUMENT, "change_id must be a UUID");
       const [summary, events, secret] = await Promise.all([
         getChangeSummary(deps.log.db, changeId),
-        readStream(deps.log.db, `change-${changeId}`),
+        readStream(deps.log.db, changeStreamId(changeId)),
         loadSealedSecret(deps.log.db, changeId),
       ]);
       if (!summary || events.length === 0) throw new GrpcError(grpc.status.NOT_FOUND, `no change ${request.changeId}`);

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { appendToStream, describeConflict, loadSealedSecret, readStream, type EventLog } from "@pwsync/eventlog";
+import { appendToStream, changeStreamId, describeConflict, loadSealedSecret, readStream, type EventLog } from "@pwsync/eventlog";
 import { GrpcError } from "@pwsync/grpc";
 import { newEvent } from "@pwsync/proto";
 
@@ -28,7 +28,7 @@ export async function requestRetry(
   reason: string,
 ): Promise<{ globalPosition: bigint; streamVersion: number }> {
   if (!UUID.test(changeId)) throw new GrpcError(grpc.status.INVALID_ARGUMENT, `change_id must be a UUID, got ${JSON.stringify(changeId.slice(0, 80))}`);
-  const streamId = `change-${changeId.toLowerCase()}`;
+  const streamId = changeStreamId(changeId);
   return log.db.transaction().execute(async (trx) => {
     const stream = await readStream(trx, streamId);
     if (stream.length === 0) throw new GrpcError(grpc.status.NOT_FOUND, `no change ${changeId}`);

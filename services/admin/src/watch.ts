@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { readAllAfter, tailStart, type EventLog } from "@pwsync/eventlog";
+import { changeStreamId, readAllAfter, tailStart, type EventLog } from "@pwsync/eventlog";
 import { GrpcError, isMalformed } from "@pwsync/grpc";
 import type { Logger } from "@pwsync/log";
 import { AdminService, WatchEventsResponseSchema, type WatchEventsRequest, type WatchEventsResponse } from "@pwsync/proto";
@@ -29,7 +29,7 @@ export function watchEventsHandler(deps: { log: EventLog; logger: Logger; denial
         if (isMalformed(request)) throw new GrpcError(status.INVALID_ARGUMENT, `malformed ${request.typeName}: ${request.reason}`);
         const { afterGlobalPosition, types, changeId } = request as WatchEventsRequest;
         let position = await tailStart(deps.log.db, afterGlobalPosition);
-        const filter = { types, ...(changeId ? { streamId: `change-${changeId.toLowerCase()}` } : {}) };
+        const filter = { types, ...(changeId ? { streamId: changeStreamId(changeId) } : {}) };
         while (open) {
           const batch = await readAllAfter(deps.log.db, position, 200, filter);
           for (const event of batch.events) {

@@ -1,5 +1,5 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { appendToStream, readStream, storeSealedSecret, type EventLog } from "@pwsync/eventlog";
+import { appendToStream, changeStreamId, readStream, storeSealedSecret, type EventLog } from "@pwsync/eventlog";
 import { newEvent } from "@pwsync/proto";
 import { contextFromMetadata, setSafeAttributes, traceMetadata } from "@pwsync/telemetry";
 import { SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
@@ -26,7 +26,7 @@ export interface RefusalToCommit {
 
 export type CommitOutcome = { changeId: string; status: "committed" | "duplicate" | "refused"; globalPosition: bigint };
 
-export const streamIdOf = (changeId: string) => `change-${changeId}`;
+export const streamIdOf = changeStreamId;
 
 /**
  * Commits a batch of changes in one transaction: each becomes a new stream whose first event is
