@@ -23,6 +23,7 @@ import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResetFailureReason, type EventPayload } from "@pwsync/proto";
 import { recordGraphAttempt, recordOutcome, tracedHandler } from "@pwsync/telemetry";
 import type { ExecutorSection } from "./config.js";
+import { decideAfterGraphError } from "./decide.js";
 import { checkEntraPasswordRules } from "./password-rules.js";
 import { orderFactsOfResolved, orderKey, supersededBy } from "./ordering.js";
 import { backoffDelay } from "./rate-limiter.js";
@@ -58,33 +59,8 @@ interface Progress {
   metadata: StoredEvent["metadata"];
 }
 
-const FAILURE_REASON: Partial<Record<ClassifiedGraphError["kind"], ResetFailureReason>> = {
-  complexity: ResetFailureReason.COMPLEXITY,
-  notFound: ResetFailureReason.USER_NOT_FOUND,
-  forbidden: ResetFailureReason.FORBIDDEN,
-  dirSynced: ResetFailureReason.DIRECTORY_SYNCED,
-};
-
-const RETRYABLE = new Set<ClassifiedGraphError["kind"]>(["throttled", "transient", "auth"]);
-
 function timing(progress: Progress) {
   return { totalMs: Math.max(0, Date.now() - progress.receivedAt.getTime()), workMs: Math.round(progress.workMs), waitMs: Math.round(progress.waitMs) };
-}
-
-function describeGraphFailure(error: ClassifiedGraphError, userPrincipalName: string): string {
-  switch (error.kind) {
-    case "complexity":
-      return `Entra ID refused the new password of ${userPrincipalName} as not complex enough (HTTP ${error.httpStatus} ${error.code}); enforce the same complexity in the AD password policy`;
-    case "forbidden":
-      return `the pwsync app may not set the password of ${userPrincipalName}: it needs User.ReadWrite.All and the User Administrator role, and admins' passwords need Privileged Authentication Administrator (HTTP ${error.httpStatus} ${error.code})`;
-    case "notFound":
-      return `Entra ID user ${userPrincipalName} no longer exists (HTTP ${error.httpStatus} ${error.code})`;
-    case "dirSynced":
-      return `${userPrincipalName} is synchronised by Entra Connect; Graph refuses password writes for it (HTTP ${error.httpStatus} ${error.code})`;
-    default:
-      // Status and code only: Graph's message can echo the request (docs: ARCHITECTURE.md).
-      return `Graph answered ${error.httpStatus || "no response"} ${error.code}`;
-  }
 }
 
 /** The terminal events plus the shredding of the sealed password (unless kept), in one transaction. */
@@ -329,16 +305,16 @@ async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: Ha
         recordGraphAttempt("set_password", performance.now() - started, error.httpStatus, error.kind);
       }
       if (answered) await deps.log.db.deleteFrom("graph_write_attempts").where("attempt_id", "=", begun.attemptId).execute();
-      if (!RETRYABLE.has(error.kind)) return fail(FAILURE_REASON[error.kind] ?? ResetFailureReason.REJECTED, describeGraphFailure(error, upn), error);
-      if (progress.attempts >= deps.config.retryLimit)
-        return fail(
-          ResetFailureReason.RETRIES_EXHAUSTED,
-          `gave up after ${progress.attempts} attempts (the retry limit); the last answer was ${error.httpStatus || "no response"} ${error.code}`,
-          error,
-        );
-      const fromRetryAfter = error.retryAfterMs !== undefined;
-      const delayMs = Math.round(error.retryAfterMs ?? backoffDelay(progress.attempts, deps.config.backoff.baseMs, deps.config.backoff.maxMs));
-      if (error.kind === "throttled") await deps.limiter.pauseFor(delayMs);
+      const next = decideAfterGraphError({
+        error,
+        attempts: progress.attempts,
+        retryLimit: deps.config.retryLimit,
+        backoffMs: (attempt) => backoffDelay(attempt, deps.config.backoff.baseMs, deps.config.backoff.maxMs),
+        userPrincipalName: upn,
+      });
+      if (next.kind === "fail") return fail(next.reason, next.detail, error);
+      const { delayMs, fromRetryAfter } = next;
+      if (next.pauseWriteBudget) await deps.limiter.pauseFor(delayMs);
       const appended = await appendToStream(
         deps.log.db,
         event.streamId,
