@@ -19,8 +19,6 @@ type SessionEnd =
   | { kind: "retryNow" }
   | { kind: "failed"; reason: string };
 
-const CHANGE_ID = /change ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/;
-
 /** Resolves after `ms`, on abort, or when `hook` receives the wake-up function and calls it. */
 function sleep(ms: number, signal: AbortSignal, hook?: (wake: () => void) => void): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -213,7 +211,7 @@ export class Sender {
     switch (err.code) {
       case grpc.status.INVALID_ARGUMENT:
       case grpc.status.RESOURCE_EXHAUSTED: {
-        const named = CHANGE_ID.exec(err.details)?.[1];
+        const named = err.refusedChangeId;
         const culprit = named ? inflight.get(named) : this.probeOne || inflight.size === 1 ? [...inflight.values()][0] : undefined;
         if (!culprit) {
           // Several changes in flight and ingest did not say which: send one at a time to find it.

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { seal, toSealedSecret, type RecipientPublicKey } from "@pwsync/crypto";
-import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc/client";
+import { makeClient, mtlsChannelCredentials, REFUSED_CHANGE_ID_KEY } from "@pwsync/grpc/client";
 import {
   AckStatus,
   AgentIngestService,
@@ -33,6 +33,8 @@ export class StreamClosedError extends Error {
   constructor(
     readonly code: grpc.status,
     readonly details: string,
+    /** The change ingest ended the stream for, when it said which (REFUSED_CHANGE_ID_KEY). */
+    readonly refusedChangeId?: string,
   ) {
     super(`ingest closed the stream: ${grpc.status[code]}: ${details}`);
   }
@@ -72,7 +74,10 @@ export class IngestStream {
         globalPosition: response.globalPosition,
       });
     });
-    this.call.on("error", (err: grpc.ServiceError) => this.fail(new StreamClosedError(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message)));
+    this.call.on("error", (err: grpc.ServiceError) => {
+      const refused = err.metadata?.get(REFUSED_CHANGE_ID_KEY)[0];
+      this.fail(new StreamClosedError(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message, typeof refused === "string" ? refused : undefined));
+    });
     this.call.on("end", () => this.fail(new StreamClosedError(grpc.status.UNAVAILABLE, "stream ended")));
   }
 

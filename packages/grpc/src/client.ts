@@ -5,6 +5,12 @@ import * as grpc from "@grpc/grpc-js";
 // (grpc-health-check loads a .proto file from disk when it is imported).
 export { makeClient, toGrpcService } from "./adapter.js";
 
+/**
+ * Trailing metadata key naming the change a refused StreamChanges call was ended for, so the
+ * agent quarantines that one without reading the human-readable status text.
+ */
+export const REFUSED_CHANGE_ID_KEY = "pwsync-refused-change-id";
+
 /** Channel credentials for an agent (or a test) presenting a client certificate. */
 export function mtlsChannelCredentials(pem: { ca: string | Buffer; cert?: string | Buffer; key?: string | Buffer }): grpc.ChannelCredentials {
   const asBuffer = (value: string | Buffer | undefined) => (value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value));

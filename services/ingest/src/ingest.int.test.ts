@@ -96,6 +96,9 @@ async function expectRefused(stream: IngestStream, message: ReturnType<typeof ch
   expect(error).toBeInstanceOf(StreamClosedError);
   expect(grpc.status[(error as StreamClosedError).code]).toBe(grpc.status[code]);
   if (detail) expect((error as StreamClosedError).details).toMatch(detail);
+  // The agent learns which change to quarantine from structured metadata, not from the text.
+  if (code === grpc.status.INVALID_ARGUMENT && /^[0-9a-f-]{36}$/.test(message.changeId))
+    expect((error as StreamClosedError).refusedChangeId).toBe(message.changeId);
   await stream.close().catch(() => {});
 }
 

@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import type { EventLog } from "@pwsync/eventlog";
-import { GrpcError, isMalformed, UNAUTHENTICATED_MESSAGE } from "@pwsync/grpc";
+import { GrpcError, isMalformed, REFUSED_CHANGE_ID_KEY, UNAUTHENTICATED_MESSAGE } from "@pwsync/grpc";
 import type { Logger } from "@pwsync/log";
 import {
   AckStatus,
@@ -41,8 +41,13 @@ export interface IngestDeps {
 type Duplex = grpc.ServerDuplexStream<StreamChangesRequest, StreamChangesResponse>;
 type Call = { getAuthContext(): { sslPeerCertificate?: import("node:tls").PeerCertificate } | null | undefined; getPeer(): string };
 
-function refuse(call: Duplex, code: grpc.status, details: string): void {
-  call.emit("error", { code, details });
+/** A change id as ingest accepts them: only such a value is echoed back in metadata. */
+const CHANGE_ID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function refuse(call: Duplex, code: grpc.status, details: string, changeId?: string): void {
+  const metadata = new grpc.Metadata();
+  if (changeId && CHANGE_ID_SHAPE.test(changeId)) metadata.set(REFUSED_CHANGE_ID_KEY, changeId);
+  call.emit("error", { code, details, metadata });
 }
 
 const REVOKED_MESSAGE = "this agent certificate has been revoked; issue the agent a new one";
@@ -115,12 +120,12 @@ export function streamChangesHandler(deps: IngestDeps) {
     let agent: AgentIdentity | undefined;
     let unsubscribe: () => void = () => {};
 
-    const finish = (error?: { code: grpc.status; details: string }) => {
+    const finish = (error?: { code: grpc.status; details: string; changeId?: string }) => {
       if (finished) return;
       finished = true;
       unsubscribe();
       pending.length = 0;
-      if (error) refuse(call, error.code, error.details);
+      if (error) refuse(call, error.code, error.details, error.changeId);
       else call.end();
     };
 
@@ -150,7 +155,7 @@ export function streamChangesHandler(deps: IngestDeps) {
         while (pending.length > 0 && !finished) {
           const batch: ChangeToCommit[] = [];
           const refusals: RefusalToCommit[] = [];
-          let stopWith: { code: grpc.status; details: string } | undefined;
+          let stopWith: { code: grpc.status; details: string; changeId?: string } | undefined;
           let waitMs = 0;
           const receivedAt = new Date();
           while (pending.length > 0 && batch.length + refusals.length < deps.maxBatch) {
@@ -161,7 +166,7 @@ export function streamChangesHandler(deps: IngestDeps) {
             }
             const verdict = validateChange(request.change, deps.acceptedKeyIds, receivedAt, deps.maxClockSkewMs);
             if (!verdict.ok) {
-              stopWith = { code: grpc.status[verdict.code], details: verdict.message };
+              stopWith = { code: grpc.status[verdict.code], details: verdict.message, changeId: request.change?.changeId };
               break;
             }
             waitMs = deps.rateLimiter.take(agentId, Date.now());
