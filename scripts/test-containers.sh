@@ -205,11 +205,24 @@ node -e '
 
 step "admin CLI in a container (dist/pwsync.js against admin:7444 over mTLS)"
 # The admin client certificate is in no service's volume (least privilege): take it from init's.
-status=$(podman run --rm --network "${project}_backend" --read-only --read-only-tmpfs=false --cap-drop ALL --user 1000:1000 \
-  -v "${project}_dev-secrets:/run/pwsync:ro" \
-  -e PWSYNC_ADMIN_ADDR=admin:7444 -e PWSYNC_ADMIN_CA=/run/pwsync/pki/ca.pem \
-  -e PWSYNC_ADMIN_CERT=/run/pwsync/pki/admins/admin.pem -e PWSYNC_ADMIN_KEY=/run/pwsync/pki/admins/admin.key \
-  localhost/pwsync:local dist/pwsync.js status --json) || fail "pwsync status in a container"
+# podman 4.3's aardvark-dns can fail a lookup for a moment while a container joins the network
+# (seen: EAI_AGAIN for "postgres" right after this one started); an admin retries such a
+# transient error, and so does this step, saying so, three times at most.
+run_status() {
+  podman run --rm --network "${project}_backend" --read-only --read-only-tmpfs=false --cap-drop ALL --user 1000:1000 \
+    -v "${project}_dev-secrets:/run/pwsync:ro" \
+    -e PWSYNC_ADMIN_ADDR=admin:7444 -e PWSYNC_ADMIN_CA=/run/pwsync/pki/ca.pem \
+    -e PWSYNC_ADMIN_CERT=/run/pwsync/pki/admins/admin.pem -e PWSYNC_ADMIN_KEY=/run/pwsync/pki/admins/admin.key \
+    localhost/pwsync:local dist/pwsync.js status --json
+}
+status=""
+for attempt in 1 2 3; do
+  if status=$(run_status); then break; fi
+  status=""
+  echo "containers: pwsync status attempt $attempt failed (see above); retrying in 5 s"
+  sleep 5
+done
+[ -n "$status" ] || fail "pwsync status in a container"
 echo "containers: pwsync status → $(cut -c1-300 <<<"$status")"
 node -e '
   const s = JSON.parse(process.argv[1]);

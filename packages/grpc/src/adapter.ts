@@ -67,8 +67,34 @@ export class GrpcError extends Error {
   }
 }
 
-function toServiceError(err: unknown): Partial<grpc.ServiceError> {
+/**
+ * Network and PostgreSQL connection failures (Node's codes, SQLSTATE class 08 and admin
+ * shutdowns 57P0x): the service's dependency is unreachable for now, which a caller should
+ * retry, not report as a server bug.
+ */
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "EPIPE",
+  "08000",
+  "08001",
+  "08003",
+  "08006",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+
+export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   if (err instanceof GrpcError) return { code: err.code, details: err.message };
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && UNREACHABLE_CODES.has(code)) {
+    return { code: grpc.status.UNAVAILABLE, details: "a dependency of this service is unreachable for now; retry later (see server log)" };
+  }
   // The underlying cause stays in the server log; callers only learn that it failed.
   return { code: grpc.status.INTERNAL, details: "internal error (see server log)" };
 }
