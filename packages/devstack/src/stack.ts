@@ -15,6 +15,7 @@ import { restartDelayMs } from "./supervise.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const entry = (service: string) => path.join(repoRoot, "services", service, "src", "main.ts");
+const devStandInEntry = (standIn: "sandbox-tenant" | "smtp-catcher") => path.join(repoRoot, "dev", standIn, "src", "main.ts");
 
 export { demoUsers, type SandboxUserSpec };
 
@@ -170,7 +171,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       say("starting the SANDBOX tenant (no Graph credentials configured: nothing reaches Microsoft)");
       const spec = {
         name: "sandbox-tenant",
-        entry: entry("sandbox-tenant"),
+        entry: devStandInEntry("sandbox-tenant"),
         env: {
           ...baseEnv,
           SANDBOX_PORT: String(fixed ? FIXED_PORTS.sandbox : 0),
@@ -199,7 +200,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     say("starting the SMTP catcher");
     const smtpSpec = {
       name: "smtp-catcher",
-      entry: entry("smtp-catcher"),
+      entry: devStandInEntry("smtp-catcher"),
       env: { ...baseEnv, PWSYNC_SMTP_CATCHER_PORT: String(fixed ? FIXED_PORTS.smtp : 0), PWSYNC_SMTP_CATCHER_DIR: dirs.mail },
       logFile: path.join(dirs.logs, "smtp-catcher.log"),
       reaper,
