@@ -25,7 +25,7 @@ npx buf lint
 bash scripts/buf-breaking.sh
 bash scripts/check-generated.sh
 
-step "format and lint (Biome: npm run format fixes the layout), typecheck, the import graph (.dependency-cruiser.cjs)"
+step "format and lint (Biome: npm run format fixes the layout), typecheck, the import graph (.dependency-cruiser.cjs, declared workspace dependencies)"
 npx biome ci . --colors=off
 npx tsc -p tsconfig.json
 npm run -s check:imports
