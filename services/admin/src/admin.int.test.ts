@@ -67,10 +67,10 @@ beforeAll(async () => {
     caPem: readFileSync(pki.ca.cert, "utf8"),
   });
   smtp = await startSmtpCatcher({ port: 0, host: "127.0.0.1", dir: mkdtempSync(path.join(tmpdir(), "admin-smtp-")) });
-  sender = testAlertSender(
-    { smtp: { host: "127.0.0.1", port: smtp.port, startTls: "off", from: "pwsync@contoso.example" }, adminRecipients: ["helpdesk@contoso.example"] },
-    "postgres://unused",
-  );
+  sender = testAlertSender({
+    smtp: { host: "127.0.0.1", port: smtp.port, startTls: "off", from: "pwsync@contoso.example" },
+    adminRecipients: ["helpdesk@contoso.example"],
+  });
 
   seeded.ok = await seed.captured(log, "alice");
   await seed.passwordSet(log, seeded.ok);

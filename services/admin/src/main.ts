@@ -21,7 +21,7 @@ await runService(
     const telemetry = startTelemetry({ serviceName: "admin", settings: loadConfig(telemetryConfigSchema).telemetry });
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-admin", maxConnections: config.database.maxConnections });
     const graph = config.graph ? { client: await graphClientFromConfig(config.graph), baseUrl: config.graph.baseUrl } : undefined;
-    const testAlert = config.notifier ? testAlertSender(config.notifier, config.database.url) : undefined;
+    const testAlert = config.notifier ? testAlertSender(config.notifier) : undefined;
     const deps = { log, logger, graph, testAlert, watchdog: config.admin.watchdog, denials: denialRecorder(log, logger, config.admin.deniedRecordsPerMinute) };
     const server = await startAdminServer(config.admin, deps);
     // Consumer lag and agent queues as metrics, read only when the SDK collects.

@@ -1,5 +1,5 @@
-import { createMailer, loadTemplates, notifierConfigSchema, render, type Mailer } from "@pwsync/notifier";
 import { randomUUID } from "node:crypto";
+import { alertMailSettingsSchema, createMailer, loadTemplates, render, type Mailer } from "@pwsync/alert-mail";
 
 export interface TestAlertSender {
   send(recipients: string[], requestedBy: string): Promise<{ recipients: string[]; messageId: string }>;
@@ -9,12 +9,12 @@ export interface TestAlertSender {
 }
 
 /**
- * The seed's test button for alerts: the notifier's own relay settings, mailer and admin
- * template, filled with facts that say plainly it is a test, so the admin sees exactly what a
- * real alert will look like and that the relay accepts it.
+ * The seed's test button for alerts: the notifier's own relay settings (pwsync.yaml's
+ * `notifier:` section), mailer and admin template, filled with facts that say plainly it is a
+ * test, so the admin sees exactly what a real alert will look like and that the relay accepts it.
  */
-export function testAlertSender(notifierSection: Record<string, unknown>, databaseUrl: string): TestAlertSender {
-  const config = notifierConfigSchema.parse({ ...notifierSection, database: { url: databaseUrl } });
+export function testAlertSender(notifierSection: Record<string, unknown>): TestAlertSender {
+  const config = alertMailSettingsSchema.parse(notifierSection);
   const mailer = createMailer(config.smtp);
   const templates = loadTemplates(config.templatesDir);
   return {

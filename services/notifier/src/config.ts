@@ -1,6 +1,5 @@
+import { alertMailSettingsSchema } from "@pwsync/alert-mail";
 import { z } from "@pwsync/config";
-
-const address = z.string().trim().toLowerCase().pipe(z.email());
 
 /**
  * The seed's Alerts tab: SMTP relay hostname, admin and end-user alerts, Email Throttle.
@@ -9,24 +8,8 @@ const address = z.string().trim().toLowerCase().pipe(z.email());
 export const notifierConfigSchema = z
   .object({
     database: z.object({ url: z.string().min(1) }),
-    smtp: z.object({
-      host: z.string().min(1),
-      port: z.number().int().min(1).max(65535).default(25),
-      /** Implicit TLS from the first byte (usually port 465). */
-      secure: z.boolean().default(false),
-      /** required: refuse to send unless the relay upgrades with STARTTLS; off: never try. */
-      startTls: z.enum(["required", "opportunistic", "off"]).default("opportunistic"),
-      user: z.string().optional(),
-      pass: z.string().optional(),
-      from: address,
-      timeoutMs: z.number().int().positive().default(15_000),
-      /**
-       * Tries for a relay that is down or answers 4xx before NotificationFailed is recorded.
-       * A 5xx answer (address refused) is final at once.
-       */
-      maxAttempts: z.number().int().min(1).default(8),
-    }),
-    adminRecipients: z.array(address).default([]),
+    // smtp, adminRecipients, templatesDir: shared with the admin API's test alert.
+    ...alertMailSettingsSchema.shape,
     notifyAdmins: z.boolean().default(true),
     notifyEndUser: z.boolean().default(false),
     /** ChangeCaptured fields tried in order for the end user's address. */
@@ -41,8 +24,6 @@ export const notifierConfigSchema = z
         windowMinutes: z.number().positive().default(60),
       })
       .default({ maxPerWindow: 5, windowMinutes: 60 }),
-    /** Folder with admin-subject.txt, admin-body.txt, end-user-subject.txt, end-user-body.txt (each optional). */
-    templatesDir: z.string().optional(),
     health: z
       .object({ host: z.string().default("0.0.0.0"), port: z.number().int().min(0).max(65535).default(50064) })
       .default({ host: "0.0.0.0", port: 50064 }),
@@ -54,9 +35,6 @@ export const notifierConfigSchema = z
         path: ["adminRecipients"],
         message: "notifyAdmins is on but no admin recipient is configured (list at least one, or set notifyAdmins: false)",
       });
-    }
-    if (Boolean(config.smtp.user) !== Boolean(config.smtp.pass)) {
-      ctx.addIssue({ code: "custom", path: ["smtp", "pass"], message: "smtp.user and smtp.pass go together: give both or neither" });
     }
   });
 

@@ -1,9 +1,10 @@
 // Who gets an alert about one terminal failure, and who is held back by the throttle.
 // Pure: no clock, no database; the processor supplies both.
 
+import type { AlertRole } from "@pwsync/alert-mail";
 import { singleMailbox } from "./address.js";
 
-export type Role = "admin" | "endUser";
+export type Role = AlertRole;
 
 export interface NotifyPolicy {
   notifyAdmins: boolean;

@@ -1,6 +1,6 @@
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { ResetFailureReason, ResolutionFailureReason, type ChangeCaptured, type ResetFailed, type ResolutionFailed } from "@pwsync/proto";
-import type { AlertFacts } from "./templates.js";
+import type { AlertFacts } from "@pwsync/alert-mail";
 
 export type TerminalFailure = { type: "ResolutionFailed"; payload: ResolutionFailed } | { type: "ResetFailed"; payload: ResetFailed };
 

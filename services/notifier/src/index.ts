@@ -3,5 +3,3 @@ export { decide, outcomeKey, windowExpired, type Decision, type NotifyPolicy, ty
 export { HEALTH_SERVICE_NAME } from "./health.js";
 export { startNotifier, type NotifierOptions, type RunningNotifier } from "./notifier.js";
 export { createNotificationHandler, NOTIFIED_EVENT_TYPES, NOTIFIER_GROUP, startNotificationProcessor } from "./processor.js";
-export { DEFAULT_TEMPLATES, loadTemplates, render, TemplateError, type Templates } from "./templates.js";
-export { createMailer, type Mailer } from "./mailer.js";

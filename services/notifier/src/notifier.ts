@@ -1,10 +1,9 @@
+import { createMailer, loadTemplates } from "@pwsync/alert-mail";
 import { openEventLog, type EventLog, type Processor } from "@pwsync/eventlog";
 import type { Logger } from "@pwsync/log";
 import type { NotifierConfig } from "./config.js";
 import { startHealthServer } from "./health.js";
-import { createMailer } from "./mailer.js";
 import { startNotificationProcessor } from "./processor.js";
-import { loadTemplates } from "./templates.js";
 
 export interface NotifierOptions {
   logger: Logger;

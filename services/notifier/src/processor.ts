@@ -13,11 +13,10 @@ import {
 } from "@pwsync/eventlog";
 import type { Logger } from "@pwsync/log";
 import { events, RecipientRole, type ChangeCaptured } from "@pwsync/proto";
+import { describeSmtpError, isPermanentSmtpError, render, type Mailer, type Templates } from "@pwsync/alert-mail";
 import type { NotifierConfig } from "./config.js";
 import { decide, outcomeKey, type Decision, type Role } from "./decide.js";
 import { alertFacts, type TerminalFailure } from "./facts.js";
-import { describeSmtpError, isPermanentSmtpError, type Mailer } from "./mailer.js";
-import { render, type Templates } from "./templates.js";
 import { loadThrottleWindows, releaseSlot, reserveSlot } from "./throttle-store.js";
 import { recordAlert, tracedHandler } from "@pwsync/telemetry";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { alertFacts } from "./facts.js";
-import { DEFAULT_TEMPLATES, loadTemplates, render, TemplateError } from "./templates.js";
+import { DEFAULT_TEMPLATES, loadTemplates, render, TemplateError } from "@pwsync/alert-mail";
 
 import { change, complexity, failedAt } from "./test-fixtures.js";
 

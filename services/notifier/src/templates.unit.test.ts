@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { events, ResolutionFailureReason } from "@pwsync/proto";
 import { alertFacts } from "./facts.js";
-import { DEFAULT_TEMPLATES, render } from "./templates.js";
+import { DEFAULT_TEMPLATES, render } from "@pwsync/alert-mail";
 
 import { change, complexity, failedAt } from "./test-fixtures.js";
 

@@ -1,9 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import type { Role } from "./decide.js";
 
 // Alert text. Facts come from events only (account, DC, reason, ids, times): the notifier never
 // sees a password, sealed or not, so there is nothing secret a template could reveal.
+
+/** Who an alert is written for: each has its own subject and body template. */
+export type AlertRole = "admin" | "endUser";
 
 /** Everything a template may mention, already in words. */
 export interface AlertFacts {
@@ -135,7 +137,7 @@ export interface RenderedMail {
   text: string;
 }
 
-export function render(templates: Templates, role: Role, facts: AlertFacts): RenderedMail {
+export function render(templates: Templates, role: AlertRole, facts: AlertFacts): RenderedMail {
   const prefix = role === "admin" ? "admin" : "end-user";
   // A value from AD (an account name) must not be able to start a new header line.
   const subject = fill(templates[`${prefix}-subject`], facts)

@@ -1,5 +1,5 @@
 import nodemailer from "nodemailer";
-import type { NotifierConfig } from "./config.js";
+import type { SmtpRelay } from "./settings.js";
 import type { RenderedMail } from "./templates.js";
 
 export interface Mailer {
@@ -21,7 +21,7 @@ export function describeSmtpError(err: unknown): string {
   return parts.join(": ");
 }
 
-export function createMailer(smtp: NotifierConfig["smtp"]): Mailer {
+export function createMailer(smtp: SmtpRelay): Mailer {
   const transport = nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,
