@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleepFor } from "node:timers/promises";
 import { sql } from "kysely";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { decodeEnvelope, unseal, UnsealError, type RecipientKeyPair } from "@pwsync/crypto";
 import {
   appendToStream,
@@ -13,19 +12,27 @@ import {
   withFence,
   type EventLog,
   type HandlerContext,
-  type NewEvent,
   type Processor,
   type StoredEvent,
   type Writes,
 } from "@pwsync/eventlog";
 import { classifyGraphError, setPassword, type ClassifiedGraphError, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
-import { decodeEvent, newEvent, ResetFailureReason, type EventPayload } from "@pwsync/proto";
+import { decodeEvent, newEvent, ResetFailureReason } from "@pwsync/proto";
 import { recordGraphAttempt, recordOutcome, tracedHandler } from "@pwsync/telemetry";
 import type { ExecutorSection } from "./config.js";
-import { decideAfterGraphError } from "./decide.js";
-import { checkEntraPasswordRules } from "./password-rules.js";
-import { orderFactsOfResolved, orderKey, supersededBy } from "./ordering.js";
+import {
+  decide,
+  foldEvents,
+  timing,
+  type DecidedEvent,
+  type ExecutorEvent,
+  type ExecutorState,
+  type NewestOfUser,
+  type PasswordReading,
+  type StoredDecision,
+} from "./decider.js";
+import { orderFactsOfResolved, type OrderFacts } from "./ordering.js";
 import { backoffDelay } from "./rate-limiter.js";
 import type { WriteBudget } from "./write-budget.js";
 
@@ -46,106 +53,99 @@ export interface ExecutorDeps {
   retainSecretOnFailure?: boolean;
 }
 
-export const TERMINAL_TYPES = ["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"] as const;
+export { TERMINAL_TYPES } from "./decider.js";
 
-interface Progress {
-  changeId: string;
+/** What the handling of one change carries between its I/O steps. */
+interface Handling {
   streamId: string;
+  /** The stream's version the next append expects. */
   version: number;
-  attempts: number;
-  workMs: number;
-  waitMs: number;
-  receivedAt: Date;
+  state: ExecutorState;
   metadata: StoredEvent["metadata"];
 }
 
-function timing(progress: Progress) {
-  return { totalMs: Math.max(0, Date.now() - progress.receivedAt.getTime()), workMs: Math.round(progress.workMs), waitMs: Math.round(progress.waitMs) };
+/** Stored events as the decider folds them; the others do not matter to it. */
+function toExecutorEvent(event: StoredEvent): ExecutorEvent | undefined {
+  switch (event.type) {
+    case "ChangeCaptured":
+      return { type: "ChangeCaptured", data: decodeEvent("ChangeCaptured", event.data) };
+    case "UserResolved":
+      return { type: "UserResolved", data: decodeEvent("UserResolved", event.data), recordedAt: event.createdAt };
+    case "RetryScheduled":
+      return { type: "RetryScheduled", data: decodeEvent("RetryScheduled", event.data) };
+    case "RetryRequested":
+    case "ResolutionFailed":
+    case "PasswordSet":
+    case "ResetFailed":
+    case "Superseded":
+      return { type: event.type };
+    default:
+      return undefined;
+  }
 }
 
-/** The terminal events plus the shredding of the sealed password (unless kept), in one transaction. */
-interface UserState {
-  entraUserId: string;
-  changedAt: Date;
-  /** ordering.ts: (capture time, DC, capture sequence, change id). */
-  orderKey: Buffer;
-}
-
-function terminal(progress: Progress, event: NewEvent, userState?: UserState, keepSecret = false, answeredAttempt?: string): Writes {
-  recordOutcome(event.type, { ...timing(progress), attempts: progress.attempts });
+/** The decided events of a terminal outcome, the shredding of the sealed password (when decided) and the user's newest change, in one transaction. */
+function commitOutcome(handling: Handling, decided: DecidedEvent[], answeredAttempt?: string): Writes {
+  const stored = decided.filter(isStored);
+  const outcome = stored.find((e) => e.type !== "SecretShredded" && e.type !== "RetryScheduled");
+  if (outcome && "timing" in outcome.data) recordOutcome(outcome.type, { ...outcome.data.timing, attempts: outcome.data.attempts });
+  else if (outcome) recordOutcome(outcome.type, { ...timing(handling.state, new Date()), attempts: handling.state.attempts });
+  const change = handling.state.change!;
   return async (trx) => {
     if (answeredAttempt) await trx.deleteFrom("graph_write_attempts").where("attempt_id", "=", answeredAttempt).execute();
     const appended = await appendToStream(
       trx,
-      progress.streamId,
-      [
-        { ...event, metadata: { ...progress.metadata, actor: "reset-executor" } },
-        ...(keepSecret
-          ? []
-          : [{ ...newEvent("SecretShredded", { changeId: progress.changeId }), metadata: { ...progress.metadata, actor: "reset-executor" } }]),
-      ],
-      { expectedVersion: progress.version },
+      handling.streamId,
+      stored.map((e) => ({ ...newEvent(e.type, e.data as never), metadata: { ...handling.metadata, actor: "reset-executor" } })),
+      { expectedVersion: handling.version },
     );
-    if (!appended.success) throw new Error(`change ${progress.changeId} moved on while it was being reset (version ${progress.version} expected)`);
-    if (!keepSecret) await shredSealedSecret(trx, progress.changeId);
-    if (userState) {
-      // The newest change seen for a user, whatever its outcome: an older one arriving later
-      // must not put an older password in place.
-      await trx
-        .insertInto("executor_user_state")
-        .values({ entra_user_id: userState.entraUserId, change_id: progress.changeId, changed_at: userState.changedAt, order_key: userState.orderKey })
-        .onConflict((oc) =>
-          oc
-            .column("entra_user_id")
-            .doUpdateSet((eb) => ({
-              change_id: eb.ref("excluded.change_id"),
-              changed_at: eb.ref("excluded.changed_at"),
-              order_key: eb.ref("excluded.order_key"),
-            }))
-            // bytea compares bytewise, as ordering.ts does; rows from before the key existed
-            // fall back to the time they were ordered by then.
-            .where((eb) =>
-              eb.or([
-                eb("executor_user_state.order_key", "<=", userState.orderKey),
-                eb.and([eb("executor_user_state.order_key", "is", null), eb("executor_user_state.changed_at", "<=", userState.changedAt)]),
-              ]),
-            ),
-        )
-        .execute();
-    }
+    if (!appended.success) throw new Error(`change ${change.changeId} moved on while it was being reset (version ${handling.version} expected)`);
+    if (stored.some((e) => e.type === "SecretShredded")) await shredSealedSecret(trx, change.changeId);
+    // The newest change seen for a user, whatever its outcome: an older one arriving later
+    // must not put an older password in place.
+    await trx
+      .insertInto("executor_user_state")
+      .values({ entra_user_id: change.entraUserId, change_id: change.changeId, changed_at: change.changedAt, order_key: change.orderKey })
+      .onConflict((oc) =>
+        oc
+          .column("entra_user_id")
+          .doUpdateSet((eb) => ({
+            change_id: eb.ref("excluded.change_id"),
+            changed_at: eb.ref("excluded.changed_at"),
+            order_key: eb.ref("excluded.order_key"),
+          }))
+          // bytea compares bytewise, as ordering.ts does; rows from before the key existed
+          // fall back to the time they were ordered by then.
+          .where((eb) =>
+            eb.or([
+              eb("executor_user_state.order_key", "<=", change.orderKey),
+              eb.and([eb("executor_user_state.order_key", "is", null), eb("executor_user_state.changed_at", "<=", change.changedAt)]),
+            ]),
+          ),
+      )
+      .execute();
   };
 }
 
-/**
- * A newer change for the same user that makes this one moot: one already handled (the per-user
- * state), or — while this one is being retried — one waiting behind it in the log. Before the
- * first attempt the waiting ones need no look: they are handled after this one and win anyway.
- */
-async function newerChangeFor(
-  deps: ExecutorDeps,
-  partitionKey: string,
-  after: bigint,
-  mine: UserState,
-  changeId: string,
-  includeQueued: boolean,
-): Promise<string | undefined> {
-  const [state, later] = await Promise.all([
-    deps.log.db
-      .selectFrom("executor_user_state")
-      .select(["change_id", "changed_at", "order_key"])
-      .where("entra_user_id", "=", partitionKey.replace(/^user-/, ""))
-      .executeTakeFirst(),
-    includeQueued ? readByPartitionKey(deps.log.db, partitionKey, ["UserResolved"], after) : Promise.resolve([]),
-  ]);
-  if (state && state.change_id !== changeId) {
-    const newer = state.order_key ? supersededBy(mine.orderKey, state.order_key) : state.changed_at.getTime() > mine.changedAt.getTime();
-    if (newer) return state.change_id;
-  }
-  for (const event of later) {
-    const other = decodeEvent("UserResolved", event.data);
-    if (other.changeId !== changeId && supersededBy(mine.orderKey, orderKey(orderFactsOfResolved(other)))) return other.changeId;
-  }
-  return undefined;
+const STORED_TYPES = new Set(["PasswordSet", "ResetFailed", "Superseded", "SecretShredded", "RetryScheduled"]);
+function isStored(event: DecidedEvent): event is StoredDecision {
+  return STORED_TYPES.has(event.type);
+}
+
+/** The user's newest finished change (executor_user_state). */
+async function newestOfUser(deps: ExecutorDeps, entraUserId: string): Promise<NewestOfUser | undefined> {
+  const row = await deps.log.db
+    .selectFrom("executor_user_state")
+    .select(["change_id", "changed_at", "order_key"])
+    .where("entra_user_id", "=", entraUserId)
+    .executeTakeFirst();
+  return row ? { changeId: row.change_id, orderKey: row.order_key, changedAt: row.changed_at } : undefined;
+}
+
+/** Changes of the user that arrived behind this one (a retry may be overtaken by them). */
+async function queuedBehind(deps: ExecutorDeps, partitionKey: string, after: bigint): Promise<OrderFacts[]> {
+  const later = await readByPartitionKey(deps.log.db, partitionKey, ["UserResolved"], after);
+  return later.map((event) => orderFactsOfResolved(decodeEvent("UserResolved", event.data)));
 }
 
 /**
@@ -195,162 +195,154 @@ export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent,
 async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: HandlerContext): Promise<Writes | void> {
   // Shutdown or a lost partition: either ends every wait.
   const stop = AbortSignal.any([deps.signal, context.signal]);
-  const resolved = decodeEvent("UserResolved", event.data);
   const stream = await readStream(deps.log.db, event.streamId);
-  // An admin's RetryRequested reopens a failed change: only what follows the latest one counts.
-  const current = stream.slice(lastRetryRequestIndex(stream) + 1);
-  if (current.some((e) => (TERMINAL_TYPES as readonly string[]).includes(e.type))) return;
-  const captured = decodeEvent("ChangeCaptured", stream[0]!.data) as EventPayload<"ChangeCaptured">;
-  const retries = current.filter((e) => e.type === "RetryScheduled").map((e) => decodeEvent("RetryScheduled", e.data));
-  const progress: Progress = {
-    changeId: resolved.changeId,
+  const handling: Handling = {
     streamId: event.streamId,
     version: stream.length,
-    attempts: retries.length,
-    workMs: 0,
-    waitMs: retries.reduce((sum, r) => sum + r.delayMs, 0),
-    receivedAt: captured.receivedAt ? timestampDate(captured.receivedAt) : event.createdAt,
+    state: foldEvents(stream.map(toExecutorEvent).filter((e) => e !== undefined)),
     metadata: event.metadata,
   };
-  const changedAt = resolved.changedAt ? timestampDate(resolved.changedAt) : event.createdAt;
-  const userState: UserState = { entraUserId: resolved.entraUserId, changedAt, orderKey: orderKey(orderFactsOfResolved(resolved)) };
-  const upn = resolved.entraUserPrincipalName;
-  const logContext = { changeId: resolved.changeId, entraUserId: resolved.entraUserId, upn };
-
-  const supersede = (by: string) => {
-    deps.logger.info({ ...logContext, supersededBy: by }, "older change superseded by a newer one for the same user");
-    // Recorded like any outcome: a still older change delivered later must be seen as older.
-    return terminal(progress, newEvent("Superseded", { changeId: resolved.changeId, entraUserId: resolved.entraUserId, supersededByChangeId: by }), userState);
-  };
-  const fail = (reason: ResetFailureReason, detail: string, graphError?: ClassifiedGraphError, secretExists = true) => {
-    deps.logger.warn({ ...logContext, reason: ResetFailureReason[reason], detail, attempts: progress.attempts }, "password reset failed");
-    return terminal(
-      progress,
-      newEvent("ResetFailed", {
-        changeId: resolved.changeId,
-        entraUserId: resolved.entraUserId,
-        reason,
-        detail,
-        httpStatus: graphError?.httpStatus ?? 0,
-        graphErrorCode: graphError?.code ?? "",
-        attempts: progress.attempts,
-        timing: timing(progress),
-      }),
-      userState,
-      secretExists && deps.retainSecretOnFailure === true,
-    );
+  if (handling.state.finished) return;
+  const change = handling.state.change!;
+  const logContext = { changeId: change.changeId, entraUserId: change.entraUserId, upn: change.userPrincipalName };
+  const fold = (...events: ExecutorEvent[]) => (handling.state = foldEvents(events, handling.state));
+  const conclude = (decided: DecidedEvent[], answeredAttempt?: string): Writes => {
+    logOutcome(deps, logContext, decided);
+    return commitOutcome(handling, decided, answeredAttempt);
   };
 
-  const newer = await newerChangeFor(deps, event.partitionKey, event.globalPosition, userState, resolved.changeId, false);
-  if (newer) return supersede(newer);
-
-  const secret = await loadSealedSecret(deps.log.db, resolved.changeId);
-  if (!secret)
-    return fail(ResetFailureReason.UNSEAL_FAILED, "the sealed password is missing from sealed_secrets; the change cannot be applied", undefined, false);
-  let password: Buffer;
-  try {
-    password = unseal(deps.keys, resolved.changeId, decodeEnvelope(secret.envelope));
-  } catch (err) {
-    if (err instanceof UnsealError) return fail(ResetFailureReason.UNSEAL_FAILED, err.message);
-    return fail(ResetFailureReason.UNSEAL_FAILED, `the sealed password is unreadable: ${(err as Error).message}`);
+  const newest = await newestOfUser(deps, change.entraUserId);
+  const secret = await loadSealedSecret(deps.log.db, change.changeId);
+  let password: Buffer | undefined;
+  let reading: PasswordReading = { kind: "missing" };
+  if (secret) {
+    try {
+      password = unseal(deps.keys, change.changeId, decodeEnvelope(secret.envelope));
+      // A JS string cannot be wiped; it lives only for the Graph request and is left to the GC.
+      // The Buffer it came from is zeroed below.
+      reading = { kind: "opened", text: password.toString("utf8") };
+    } catch (err) {
+      reading = { kind: "unreadable", detail: err instanceof UnsealError ? err.message : `the sealed password is unreadable: ${(err as Error).message}` };
+    }
   }
   try {
-    // A JS string cannot be wiped; it lives only for the Graph request and is left to the GC.
-    // The Buffer it came from is zeroed below.
-    const text = password.toString("utf8");
-    const rules = checkEntraPasswordRules(text, deps.config.minPasswordLength);
-    if (!rules.ok) return fail(ResetFailureReason.COMPLEXITY, rules.detail);
+    const started = decide(
+      {
+        type: "StartReset",
+        newestOfUser: newest,
+        password: reading,
+        minPasswordLength: deps.config.minPasswordLength,
+        retainSecretOnFailure: deps.retainSecretOnFailure === true,
+        now: new Date(),
+      },
+      handling.state,
+    );
+    if (started.length > 0) return conclude(started);
+    const text = reading.kind === "opened" ? reading.text : "";
     for (;;) {
-      if (progress.attempts > 0) {
-        const newerNow = await newerChangeFor(deps, event.partitionKey, event.globalPosition, userState, resolved.changeId, true);
-        if (newerNow) return supersede(newerNow);
+      if (handling.state.attempts > 0) {
+        const recheck = decide(
+          {
+            type: "CheckBeforeRetry",
+            newestOfUser: await newestOfUser(deps, change.entraUserId),
+            queued: await queuedBehind(deps, event.partitionKey, event.globalPosition),
+          },
+          handling.state,
+        );
+        if (recheck.length > 0) return conclude(recheck);
       }
-      if (deps.config.rateLimit.enabled) progress.waitMs += await deps.limiter.acquire((ms) => sleepFor(ms, undefined, { signal: stop }));
-      const checkedAt = performance.now();
+      if (deps.config.rateLimit.enabled) fold({ type: "Waited", ms: await deps.limiter.acquire((ms) => sleepFor(ms, undefined, { signal: stop })) });
+      const claimedAt = performance.now();
       // Nothing is sent after this deadline, so the attempt's recorded lifetime bounds it.
       const deadline = AbortSignal.timeout(deps.config.fencing.maxSendDelayMs + deps.requestTimeoutMs);
-      const begun = await beginWriteAttempt(deps, context, resolved.entraUserId, resolved.changeId);
-      if ("waitMs" in begun) {
-        deps.logger.info({ ...logContext, waitMs: begun.waitMs }, "another change's password write for this user may still be in flight; waiting it out");
-        await sleepFor(begun.waitMs, undefined, { signal: stop });
-        progress.waitMs += begun.waitMs;
+      const claim = await beginWriteAttempt(deps, context, change.entraUserId, change.changeId);
+      const [cleared] = decide(
+        {
+          type: "ClaimWrite",
+          otherWriteInFlightMs: "waitMs" in claim ? claim.waitMs : 0,
+          sinceClaimMs: performance.now() - claimedAt,
+          maxSendDelayMs: deps.config.fencing.maxSendDelayMs,
+        },
+        handling.state,
+      );
+      if (cleared?.type === "InFlightWriteAwaited") {
+        deps.logger.info({ ...logContext, waitMs: cleared.waitMs }, "another change's password write for this user may still be in flight; waiting it out");
+        await sleepFor(cleared.waitMs, undefined, { signal: stop });
+        fold({ type: "Waited", ms: cleared.waitMs });
         continue;
       }
-      if (performance.now() - checkedAt > deps.config.fencing.maxSendDelayMs) continue; // stalled after the check: check again
-      progress.attempts++;
-      const started = performance.now();
-      let error: ClassifiedGraphError;
-      let answered = true;
+      if (cleared?.type !== "PasswordWriteCleared" || !("attemptId" in claim)) continue; // stalled after the check: check again
+      const sentAt = performance.now();
+      let error: ClassifiedGraphError | undefined;
       try {
-        await setPassword(deps.graph, resolved.entraUserId, text, {
+        await setPassword(deps.graph, change.entraUserId, text, {
           forceChangePasswordNextSignIn: deps.config.forceChangePasswordNextSignIn,
           signal: AbortSignal.any([deadline, context.signal]),
         });
-        progress.workMs += performance.now() - started;
-        recordGraphAttempt("set_password", performance.now() - started, 204);
-        deps.logger.info({ ...logContext, attempts: progress.attempts, ...timing(progress) }, "password set in Entra ID");
-        return terminal(
-          progress,
-          newEvent("PasswordSet", { changeId: resolved.changeId, entraUserId: resolved.entraUserId, attempts: progress.attempts, timing: timing(progress) }),
-          userState,
-          false,
-          begun.attemptId,
-        );
+        recordGraphAttempt("set_password", performance.now() - sentAt, 204);
       } catch (err) {
-        progress.workMs += performance.now() - started;
         if (context.signal.aborted) throw err; // the partition is gone; its new owner takes over
         error = deadline.aborted ? classifyGraphError(new NoAnswer(`no answer from Graph within ${deps.requestTimeoutMs} ms`)) : classifyGraphError(err);
-        // httpStatus 0: no answer, so the write may still land; its attempt stays until it expires.
-        answered = error.httpStatus > 0;
-        recordGraphAttempt("set_password", performance.now() - started, error.httpStatus, error.kind);
+        recordGraphAttempt("set_password", performance.now() - sentAt, error.httpStatus, error.kind);
       }
-      if (answered) await deps.log.db.deleteFrom("graph_write_attempts").where("attempt_id", "=", begun.attemptId).execute();
-      const next = decideAfterGraphError({
-        error,
-        attempts: progress.attempts,
-        retryLimit: deps.config.retryLimit,
-        backoffMs: (attempt) => backoffDelay(attempt, deps.config.backoff.baseMs, deps.config.backoff.maxMs),
-        userPrincipalName: upn,
-      });
-      if (next.kind === "fail") return fail(next.reason, next.detail, error);
-      const { delayMs, fromRetryAfter } = next;
-      if (next.pauseWriteBudget) await deps.limiter.pauseFor(delayMs);
+      fold({ type: "Worked", ms: performance.now() - sentAt });
+      const answered = decide(
+        {
+          type: "RecordAnswer",
+          error,
+          retryLimit: deps.config.retryLimit,
+          backoffMs: (attempt) => backoffDelay(attempt, deps.config.backoff.baseMs, deps.config.backoff.maxMs),
+          retainSecretOnFailure: deps.retainSecretOnFailure === true,
+          now: new Date(),
+        },
+        handling.state,
+      );
+      // httpStatus 0: no answer, so the write may still land; its attempt stays until it expires.
+      const attemptAnswered = !error || error.httpStatus > 0;
+      const retry = answered.find((e) => e.type === "RetryScheduled");
+      if (!retry) return conclude(answered, attemptAnswered ? claim.attemptId : undefined);
+      if (attemptAnswered) await deps.log.db.deleteFrom("graph_write_attempts").where("attempt_id", "=", claim.attemptId).execute();
+      const pause = answered.find((e) => e.type === "WriteBudgetPaused");
+      if (pause) await deps.limiter.pauseFor(pause.ms);
       const appended = await appendToStream(
         deps.log.db,
-        event.streamId,
-        [
-          {
-            ...newEvent("RetryScheduled", {
-              changeId: resolved.changeId,
-              attempt: progress.attempts,
-              httpStatus: error.httpStatus,
-              graphErrorCode: error.code,
-              delayMs,
-              fromRetryAfter,
-              notBefore: timestampFromDate(new Date(Date.now() + delayMs)),
-            }),
-            metadata: { ...progress.metadata, actor: "reset-executor" },
-          },
-        ],
-        { expectedVersion: progress.version },
+        handling.streamId,
+        [{ ...newEvent("RetryScheduled", retry.data), metadata: { ...handling.metadata, actor: "reset-executor" } }],
+        { expectedVersion: handling.version },
       );
-      if (!appended.success) throw new Error(`change ${resolved.changeId} moved on while it was being retried`);
-      progress.version = appended.nextVersion;
+      if (!appended.success) throw new Error(`change ${change.changeId} moved on while it was being retried`);
+      handling.version = appended.nextVersion;
+      fold(retry);
       deps.logger.warn(
-        { ...logContext, attempt: progress.attempts, kind: error.kind, httpStatus: error.httpStatus, code: error.code, delayMs, fromRetryAfter },
+        {
+          ...logContext,
+          attempt: retry.data.attempt,
+          kind: error!.kind,
+          httpStatus: retry.data.httpStatus,
+          code: retry.data.graphErrorCode,
+          delayMs: retry.data.delayMs,
+          fromRetryAfter: retry.data.fromRetryAfter,
+        },
         "password reset will be retried",
       );
-      await sleepFor(delayMs, undefined, { signal: stop });
-      progress.waitMs += delayMs;
+      await sleepFor(retry.data.delayMs, undefined, { signal: stop });
     }
   } finally {
-    password.fill(0);
+    password?.fill(0);
   }
 }
 
-function lastRetryRequestIndex(stream: StoredEvent[]): number {
-  for (let i = stream.length - 1; i >= 0; i--) if (stream[i]!.type === "RetryRequested") return i;
-  return -1;
+function logOutcome(deps: ExecutorDeps, logContext: object, decided: DecidedEvent[]): void {
+  for (const event of decided) {
+    if (event.type === "Superseded")
+      deps.logger.info({ ...logContext, supersededBy: event.data.supersededByChangeId }, "older change superseded by a newer one for the same user");
+    else if (event.type === "PasswordSet") deps.logger.info({ ...logContext, attempts: event.data.attempts, ...event.data.timing }, "password set in Entra ID");
+    else if (event.type === "ResetFailed")
+      deps.logger.warn(
+        { ...logContext, reason: ResetFailureReason[event.data.reason], detail: event.data.detail, attempts: event.data.attempts },
+        "password reset failed",
+      );
+  }
 }
 
 export function startExecutor(deps: ExecutorDeps): Promise<Processor> {
