@@ -99,7 +99,16 @@ export async function startLocalPostgres(options: {
     createPostgresUser: true,
     onLog: (message: unknown) => log(String(message)),
     onError: (message: unknown) => log(String(message)),
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "fsync=on"],
+    // PWSYNC_POSTGRES_ARGS adds server flags for profiling (e.g. "-c shared_preload_libraries=pg_stat_statements").
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "max_connections=300",
+      "-c",
+      "fsync=on",
+      ...(process.env.PWSYNC_POSTGRES_ARGS ?? "").split(" ").filter(Boolean),
+    ],
   } as never);
   const initialised = existsSync(path.join(dataDir, "PG_VERSION"));
   if (!initialised) {
