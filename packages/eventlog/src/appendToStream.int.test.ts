@@ -1,8 +1,10 @@
 import { createTestDatabase } from "@pwsync/testkit";
 import { sql } from "kysely";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendToStream, describeConflict } from "./appendToStream.js";
+import { appendToStream, appendToStreams, describeConflict, EVENTS_CHANNEL } from "./appendToStream.js";
 import { openEventLog, type EventLog } from "./open.js";
+import { partitionOf } from "./partition.js";
 import { readStream } from "./readStream.js";
 
 let log: EventLog;
@@ -58,5 +60,71 @@ describe("appendToStream", () => {
     await expect(sql`DELETE FROM events WHERE stream_id = 'change-d'`.execute(log.db)).rejects.toThrow(/append-only: DELETE refused/);
     await expect(sql`TRUNCATE events CASCADE`.execute(log.db)).rejects.toThrow(/append-only: TRUNCATE refused/);
     expect((await readStream(log.db, "change-d"))[0]?.type).toBe("One");
+  });
+});
+
+describe("appendToStreams", () => {
+  it("appends to several streams in one call, each by its own expected version, and reports each outcome in order", async () => {
+    await appendToStream(log.db, "multi-existing", [{ type: "One", data: {} }], { expectedVersion: "no_stream" });
+    await appendToStream(log.db, "multi-stale", [{ type: "One", data: {} }], { expectedVersion: "no_stream" });
+    const results = await appendToStreams(log.db, [
+      {
+        streamId: "multi-new",
+        events: [
+          { type: "A", data: { n: 1 } },
+          { type: "B", data: { n: 2 } },
+        ],
+        expectedVersion: "no_stream",
+      },
+      { streamId: "multi-existing", events: [{ type: "Two", data: {} }], expectedVersion: 1, partitionKey: "user-1" },
+      { streamId: "multi-stale", events: [{ type: "Lost", data: {} }], expectedVersion: 7 },
+      { streamId: "multi-any", events: [{ type: "Any", data: {} }], expectedVersion: "any" },
+    ]);
+    expect(results.map((r) => (r.success ? r.nextVersion : `conflict at ${r.actualVersion}`))).toEqual([2, 2, "conflict at 1", 1]);
+    const positions = results.flatMap((r) => (r.success ? r.globalPositions : []));
+    expect(positions).toHaveLength(4);
+    expect([...positions].sort((a, b) => (a < b ? -1 : 1))).toEqual(positions);
+    const created = await readStream(log.db, "multi-new");
+    expect(created.map((e) => [e.type, e.streamVersion, e.data])).toEqual([
+      ["A", 1, { n: 1 }],
+      ["B", 2, { n: 2 }],
+    ]);
+    const bumped = await readStream(log.db, "multi-existing");
+    expect(bumped.map((e) => [e.type, e.streamVersion, e.partitionKey, e.partition])).toEqual([
+      ["One", 1, "multi-existing", partitionOf("multi-existing")],
+      ["Two", 2, "user-1", partitionOf("user-1")],
+    ]);
+    expect((await readStream(log.db, "multi-stale")).map((e) => e.type)).toEqual(["One"]);
+  });
+
+  it("notifies each appended event's partition and type once the transaction commits, not before", async () => {
+    const listener = new pg.Client({ connectionString: log.connectionString });
+    await listener.connect();
+    const payloads: string[] = [];
+    listener.on("notification", (message) => payloads.push(message.payload ?? ""));
+    await listener.query(`LISTEN ${EVENTS_CHANNEL}`);
+    try {
+      await log.db.transaction().execute(async (trx) => {
+        await appendToStreams(trx, [
+          { streamId: "notify-a", events: [{ type: "Seen", data: {} }], expectedVersion: "no_stream" },
+          {
+            streamId: "notify-b",
+            events: [
+              { type: "Seen", data: {} },
+              { type: "Also", data: {} },
+            ],
+            expectedVersion: "no_stream",
+            partitionKey: "user-n",
+          },
+        ]);
+        await sql`SELECT pg_sleep(0.2)`.execute(trx);
+        expect(payloads).toEqual([]);
+      });
+      const expected = [`${partitionOf("notify-a")}:Seen`, `${partitionOf("user-n")}:Seen`, `${partitionOf("user-n")}:Also`];
+      for (let i = 0; i < 50 && payloads.length < new Set(expected).size; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(new Set(payloads)).toEqual(new Set(expected));
+    } finally {
+      await listener.end();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database } from "./schema.js";
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -10,6 +10,15 @@ export async function storeSealedSecret(executor: Executor, changeId: string, ke
     .values({ change_id: changeId, key_id: keyId, envelope: Buffer.from(envelope) })
     .onConflict((oc) => oc.column("change_id").doNothing())
     .execute();
+}
+
+/** Stores many sealed secrets in one statement (ingest's group commit). Idempotent per change. */
+export async function storeSealedSecrets(executor: Executor, secrets: ReadonlyArray<{ changeId: string; keyId: string; envelope: Uint8Array }>): Promise<void> {
+  if (secrets.length === 0) return;
+  await sql`
+    INSERT INTO sealed_secrets (change_id, key_id, envelope)
+    SELECT * FROM unnest(${secrets.map((s) => s.changeId)}::uuid[], ${secrets.map((s) => s.keyId)}::text[], ${secrets.map((s) => Buffer.from(s.envelope))}::bytea[])
+    ON CONFLICT (change_id) DO NOTHING`.execute(executor);
 }
 
 export async function loadSealedSecret(executor: Executor, changeId: string): Promise<{ keyId: string; envelope: Buffer } | undefined> {

@@ -1,5 +1,5 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { appendToStream, changeStreamId, readStream, storeSealedSecret, type EventLog } from "@pwsync/eventlog";
+import { appendToStreams, changeStreamId, readFirstEvents, storeSealedSecrets, type EventLog, type StreamAppend } from "@pwsync/eventlog";
 import { newEvent } from "@pwsync/proto";
 import { contextFromMetadata, setSafeAttributes, traceMetadata } from "@pwsync/telemetry";
 import { SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
@@ -62,77 +62,87 @@ function traceparentFor(change: ValidChange, span: Span | undefined): string | u
 }
 
 async function commitInTransaction(log: EventLog, batch: ChangeToCommit[], refusals: RefusalToCommit[], spans: Map<string, Span>): Promise<CommitOutcome[]> {
-  return log.db.transaction().execute(async (trx) => {
-    const outcomes: CommitOutcome[] = [];
-    for (const item of refusals) {
-      const { change } = item;
-      const refused = newEvent("ChangeRefused", {
-        changeId: change.changeId,
-        agentId: item.agent.agentId,
-        domainController: item.agent.agentId,
-        accountName: change.accountName,
-        userPrincipalName: change.userPrincipalName,
-        mail: change.mail,
-        reason: item.reason === "NO_SCOPE" ? ChangeRefusalReason.NO_SCOPE : ChangeRefusalReason.OUT_OF_SCOPE,
-        detail: item.detail,
-      });
-      const streamId = streamIdOf(change.changeId);
-      const result = await appendToStream(
-        trx,
-        streamId,
-        [{ ...refused, metadata: { actor: "ingest", agentId: item.agent.agentId, ...withTraceparent(change.traceparent || undefined) } }],
+  // The whole group commit is three statements however many changes it holds: every stream's
+  // first event in one multi-stream append, the sealed passwords of the new ones in one insert,
+  // and a look at the first event of any re-sent change.
+  const appends: StreamAppend[] = [
+    ...refusals.map(({ change, agent, reason, detail }) => ({
+      streamId: streamIdOf(change.changeId),
+      events: [
         {
-          expectedVersion: "no_stream",
+          ...newEvent("ChangeRefused", {
+            changeId: change.changeId,
+            agentId: agent.agentId,
+            domainController: agent.agentId,
+            accountName: change.accountName,
+            userPrincipalName: change.userPrincipalName,
+            mail: change.mail,
+            reason: reason === "NO_SCOPE" ? ChangeRefusalReason.NO_SCOPE : ChangeRefusalReason.OUT_OF_SCOPE,
+            detail,
+          }),
+          metadata: { actor: "ingest", agentId: agent.agentId, ...withTraceparent(change.traceparent || undefined) },
         },
-      );
-      if (result.success) {
-        outcomes.push({ changeId: change.changeId, status: "refused", globalPosition: result.globalPositions[0]! });
-      } else {
-        // A re-send: answer what was decided the first time (the scope may have changed since).
-        const [first] = await readStream(trx, streamId);
-        outcomes.push({
-          changeId: change.changeId,
-          status: first?.type === "ChangeCaptured" ? "duplicate" : "refused",
-          globalPosition: first?.globalPosition ?? 0n,
-        });
-      }
-    }
-    for (const item of batch) {
-      const { change } = item;
-      const streamId = streamIdOf(change.changeId);
-      const captured = newEvent("ChangeCaptured", {
-        changeId: change.changeId,
-        agentId: item.agent.agentId,
-        // The DC is the one the certificate names; a message cannot claim another.
-        domainController: item.agent.agentId,
-        accountName: change.accountName,
-        userPrincipalName: change.userPrincipalName,
-        mail: change.mail,
-        immutableId: change.immutableId,
-        changedAt: timestampFromDate(change.changedAt),
-        receivedAt: timestampFromDate(item.receivedAt),
-        keyId: change.keyId,
-        agentSequence: change.agentSequence,
-        ...(change.capturedAt ? { capturedAt: change.capturedAt } : {}),
-        captureSequence: change.captureSequence,
-        scopeUpnSuffixes: [...item.scope],
-        agentCertificateFingerprint: item.agent.fingerprint256,
-      });
-      const result = await appendToStream(
-        trx,
-        streamId,
-        [{ ...captured, metadata: { actor: "ingest", agentId: item.agent.agentId, ...withTraceparent(traceparentFor(change, spans.get(change.changeId))) } }],
-        { expectedVersion: "no_stream" },
-      );
-      if (result.success) {
-        await storeSealedSecret(trx, change.changeId, change.keyId, item.sealedEnvelope);
-        outcomes.push({ changeId: change.changeId, status: "committed", globalPosition: result.globalPositions[0]! });
-      } else {
-        const [first] = await readStream(trx, streamId);
-        outcomes.push({ changeId: change.changeId, status: "duplicate", globalPosition: first?.globalPosition ?? 0n });
-      }
-    }
-    return outcomes;
+      ],
+      expectedVersion: "no_stream" as const,
+    })),
+    ...batch.map((item) => ({
+      streamId: streamIdOf(item.change.changeId),
+      events: [
+        {
+          ...capturedEvent(item),
+          metadata: { actor: "ingest", agentId: item.agent.agentId, ...withTraceparent(traceparentFor(item.change, spans.get(item.change.changeId))) },
+        },
+      ],
+      expectedVersion: "no_stream" as const,
+    })),
+  ];
+  // The same change twice in one group commit: the later one is a re-send of the earlier.
+  const firstOfStream = new Map<string, number>();
+  appends.forEach((append, i) => firstOfStream.has(append.streamId) || firstOfStream.set(append.streamId, i));
+  const unique = [...firstOfStream.values()].map((i) => appends[i]!);
+  return log.db.transaction().execute(async (trx) => {
+    const results = await appendToStreams(trx, unique);
+    const resultOf = new Map(unique.map((append, i) => [append.streamId, results[i]!]));
+    const isNew = (i: number) => firstOfStream.get(appends[i]!.streamId) === i && resultOf.get(appends[i]!.streamId)!.success;
+    await storeSealedSecrets(
+      trx,
+      batch
+        .filter((_, i) => isNew(refusals.length + i))
+        .map((item) => ({ changeId: item.change.changeId, keyId: item.change.keyId, envelope: item.sealedEnvelope })),
+    );
+    const resent = appends.filter((_, i) => !isNew(i)).map((append) => append.streamId);
+    // A re-send: answer what was decided the first time (the scope may have changed since).
+    const firstEvents = new Map((await readFirstEvents(trx, resent)).map((e) => [e.streamId, e]));
+    return [...refusals.map((item) => item.change), ...batch.map((item) => item.change)].map((change, i): CommitOutcome => {
+      const streamId = appends[i]!.streamId;
+      const result = resultOf.get(streamId)!;
+      if (isNew(i) && result.success)
+        return { changeId: change.changeId, status: i < refusals.length ? "refused" : "committed", globalPosition: result.globalPositions[0]! };
+      const first = firstEvents.get(streamId);
+      return { changeId: change.changeId, status: first?.type === "ChangeCaptured" ? "duplicate" : "refused", globalPosition: first?.globalPosition ?? 0n };
+    });
+  });
+}
+
+function capturedEvent(item: ChangeToCommit) {
+  const { change } = item;
+  return newEvent("ChangeCaptured", {
+    changeId: change.changeId,
+    agentId: item.agent.agentId,
+    // The DC is the one the certificate names; a message cannot claim another.
+    domainController: item.agent.agentId,
+    accountName: change.accountName,
+    userPrincipalName: change.userPrincipalName,
+    mail: change.mail,
+    immutableId: change.immutableId,
+    changedAt: timestampFromDate(change.changedAt),
+    receivedAt: timestampFromDate(item.receivedAt),
+    keyId: change.keyId,
+    agentSequence: change.agentSequence,
+    ...(change.capturedAt ? { capturedAt: change.capturedAt } : {}),
+    captureSequence: change.captureSequence,
+    scopeUpnSuffixes: [...item.scope],
+    agentCertificateFingerprint: item.agent.fingerprint256,
   });
 }
 
