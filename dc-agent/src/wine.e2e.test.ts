@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateRecipientKeyPair, loadRecipientKeyPair } from "@pwsync/crypto";
-import { readStream, type Processor } from "@pwsync/eventlog";
+import { changeStreamId, isChangeOutcome, readStream, type Processor } from "@pwsync/eventlog";
 import { createGraphClient, type GraphClient } from "@pwsync/graph";
 import { ensureDevPki, type DevPkiPaths } from "@pwsync/pki";
 import { executorSection, SlidingWindowLimiter, startExecutor } from "@pwsync/reset-executor";
@@ -185,16 +185,17 @@ describe("the real filter under wine, end to end (issue 11)", () => {
       },
       120_000,
     );
-    const TERMINAL = new Set(["PasswordSet", "Superseded", "ResetFailed", "ResolutionFailed"]);
     const outcomes = await eventually(
       "every change terminal",
       async () => {
-        const all = await Promise.all(captured.map(async (r) => ({ r, types: (await readStream(ingest.log.db, `change-${r.changeId}`)).map((e) => e.type) })));
-        return all.every((x) => x.types.some((t) => TERMINAL.has(t))) ? all : undefined;
+        const all = await Promise.all(
+          captured.map(async (r) => ({ r, types: (await readStream(ingest.log.db, changeStreamId(r.changeId))).map((e) => e.type) })),
+        );
+        return all.every((x) => x.types.some(isChangeOutcome)) ? all : undefined;
       },
       120_000,
     );
-    for (const o of outcomes) expect(["PasswordSet", "Superseded"]).toContain(o.types.find((t) => TERMINAL.has(t)));
+    for (const o of outcomes) expect(["PasswordSet", "Superseded"]).toContain(o.types.find(isChangeOutcome));
     // In order: drained oldest first, so ingest committed each user's changes in capture order,
     // and no older change of a user was set after a newer one.
     expect(captured.map((r) => r.accountName)).toEqual(changes.map((c) => c.account));

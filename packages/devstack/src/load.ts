@@ -1,10 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { buildPasswordChange, IngestStream } from "@pwsync/agent-link";
 import type { RecipientPublicKey } from "@pwsync/crypto";
-import { changeIdOfStream, changeStreamId, readStreamsEventsByType, type EventLog } from "@pwsync/eventlog";
+import { CHANGE_OUTCOME_TYPES, changeIdOfStream, changeStreamId, readStreamsEventsByType, type EventLog } from "@pwsync/eventlog";
 import type { SandboxUserSpec, Stack } from "./stack.js";
-
-export const TERMINAL_EVENT_TYPES = ["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"] as const;
 
 export interface PlannedChange {
   changeId: string;
@@ -116,7 +114,7 @@ export async function waitForOutcomes(
     const pending = [...changeIds].filter((id) => !outcomes.has(id));
     for (let i = 0; i < pending.length; i += 5000) {
       const streams = pending.slice(i, i + 5000).map((id) => changeStreamId(id));
-      for (const event of await readStreamsEventsByType(log.db, streams, TERMINAL_EVENT_TYPES)) {
+      for (const event of await readStreamsEventsByType(log.db, streams, CHANGE_OUTCOME_TYPES)) {
         const changeId = changeIdOfStream(event.streamId)!;
         if (!outcomes.has(changeId)) outcomes.set(changeId, { type: event.type, createdAt: event.createdAt, data: event.data as Record<string, unknown> });
       }

@@ -19,3 +19,4 @@ export * from "./fence.js";
 export * from "./privileges.js";
 export { auditBudget } from "./auditBudget.js";
 export { changeIdOfStream, changeStreamId } from "./streams.js";
+export * from "./lifecycle.js";

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from "kysely";
+import type { ChangeStateName } from "./lifecycle.js";
 
 // Row types of every table. Only this package writes SQL against `events` and `streams`.
 export interface EventsTable {
@@ -104,7 +105,7 @@ export interface ChangeSummariesView {
   wait_ms: string;
 }
 
-export type ChangeStateName = "captured" | "resolved" | "retrying" | "password_set" | "failed" | "superseded" | "retry_requested";
+export type { ChangeStateName };
 
 export interface Database {
   agent_status: AgentStatusTable;

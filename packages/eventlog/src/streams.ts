@@ -1,8 +1,8 @@
 /**
  * The one home of change stream names: every password change is its own stream,
  * `change-<change id>` (change ids are lowercase UUIDs, as ingest enforces; lookups by an admin's
- * input are lowercased to match). Migration 0004's view derives the change id with
- * `substr(stream_id, 8)`, the length of this prefix plus one: keep them together.
+ * input are lowercased to match). Its SQL twin is change_id_of_stream() (migration 0009), which
+ * the admin view uses; lifecycle.int.test.ts checks that the two agree.
  */
 const CHANGE_STREAM_PREFIX = "change-";
 

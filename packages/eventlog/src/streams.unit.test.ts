@@ -11,7 +11,7 @@ describe("change stream names", () => {
     expect(changeIdOfStream("ingest-audit")).toBeUndefined();
   });
 
-  it("agree with the admin view's substr(stream_id, 8) (migration 0004)", () => {
+  it("agree with change_id_of_stream()'s substr(stream_id, 8) (migration 0009)", () => {
     const streamId = changeStreamId("3f2504e0-4f89-41d3-9a0c-0305e82c3301");
     expect(streamId.substring(7)).toBe(changeIdOfStream(streamId));
   });

@@ -1,12 +1,13 @@
 import { toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
 import { buildPasswordChange } from "@pwsync/agent-link";
 import { generateRecipientKeyPair, loadRecipientKeyPair, loadRecipientPublicKey } from "@pwsync/crypto";
-import { loadSealedSecret, openEventLog, readStream, type EventLog, type Processor } from "@pwsync/eventlog";
+import { appendToStream, changeStreamId, loadSealedSecret, openEventLog, readStream, type EventLog, type Processor } from "@pwsync/eventlog";
 import { createGraphClient, type GraphClient } from "@pwsync/graph";
 import { commitChanges, validateChange } from "@pwsync/ingest";
 import { createLogger } from "@pwsync/log";
 import { ensureDevPki } from "@pwsync/pki";
-import { SealedSecretSchema } from "@pwsync/proto";
+import { newEvent, SealedSecretSchema } from "@pwsync/proto";
 import { executorSection, reapExpiredSecrets, SlidingWindowLimiter, startExecutor } from "@pwsync/reset-executor";
 import { startResolver } from "@pwsync/resolver";
 import { sandboxControl, startSandboxTenant, type SandboxTenantHandle } from "@pwsync/sandbox-tenant";
@@ -161,6 +162,15 @@ describe("retry of a failed change", () => {
     expect(await types(changeId)).toEqual(["ChangeCaptured", "UserResolved", "ResetFailed", "SecretShredded"]);
     expect(await loadSealedSecret(log.db, changeId)).toBeUndefined();
     await expect(requestRetry(log, changeId, "alice", "")).rejects.toMatchObject({ message: expect.stringContaining("sealed password was already destroyed") });
+  });
+
+  it("a change ingest refused (its stream holds only ChangeRefused) is not failed: a retry is refused, naming it", async () => {
+    const changeId = randomUUID();
+    await appendToStream(log.db, changeStreamId(changeId), [newEvent("ChangeRefused", { changeId })], { expectedVersion: "no_stream" });
+    await expect(requestRetry(log, changeId, "alice", "")).rejects.toMatchObject({
+      code: grpc.status.FAILED_PRECONDITION,
+      message: expect.stringContaining("its latest step is ChangeRefused"),
+    });
   });
 
   it("no password appears in any log line", () => {

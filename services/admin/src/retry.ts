@@ -1,19 +1,18 @@
 import * as grpc from "@grpc/grpc-js";
-import { appendToStream, changeStreamId, describeConflict, loadSealedSecret, readStream, type EventLog } from "@pwsync/eventlog";
+import {
+  appendToStream,
+  changeStreamId,
+  describeConflict,
+  isChangeOutcome,
+  isChangeStep,
+  isFailedOutcome,
+  loadSealedSecret,
+  readStream,
+  type EventLog,
+} from "@pwsync/eventlog";
 import { GrpcError } from "@pwsync/grpc";
 import { newEvent } from "@pwsync/proto";
 
-const FAILURES = new Set(["ResolutionFailed", "ResetFailed"]);
-const PIPELINE = new Set([
-  "ChangeCaptured",
-  "UserResolved",
-  "RetryScheduled",
-  "PasswordSet",
-  "ResetFailed",
-  "ResolutionFailed",
-  "Superseded",
-  "RetryRequested",
-]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -32,8 +31,9 @@ export async function requestRetry(
   return log.db.transaction().execute(async (trx) => {
     const stream = await readStream(trx, streamId);
     if (stream.length === 0) throw new GrpcError(grpc.status.NOT_FOUND, `no change ${changeId}`);
-    const outcome = stream.filter((e) => PIPELINE.has(e.type)).at(-1)!;
-    if (!FAILURES.has(outcome.type))
+    // A refused change has no pipeline step, only its outcome (ChangeRefused).
+    const outcome = stream.filter((e) => isChangeStep(e.type) || isChangeOutcome(e.type)).at(-1)!;
+    if (!isFailedOutcome(outcome.type))
       throw new GrpcError(
         grpc.status.FAILED_PRECONDITION,
         `change ${changeId} is not failed (its latest step is ${outcome.type}); only failed changes can be retried`,

@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   appendToStream,
   describeConflict,
+  FAILED_OUTCOME_TYPES,
   readStream,
   startProcessor,
   type EventLog,
@@ -21,7 +22,8 @@ import { loadThrottleWindows, releaseSlot, reserveSlot } from "./throttle-store.
 import { recordAlert, tracedHandler } from "@pwsync/telemetry";
 
 export const NOTIFIER_GROUP = "notifier";
-export const NOTIFIED_EVENT_TYPES = ["ResolutionFailed", "ResetFailed"] as const;
+// Every failed outcome of a change, and nothing else, is worth an alert.
+export const NOTIFIED_EVENT_TYPES = FAILED_OUTCOME_TYPES;
 const OUTCOME_TYPES = new Set(["NotificationSent", "NotificationThrottled", "NotificationFailed"]);
 
 type Outcome =

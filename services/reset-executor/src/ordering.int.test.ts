@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { buildPasswordChange } from "@pwsync/agent-link";
 import { generateRecipientKeyPair, loadRecipientKeyPair, loadRecipientPublicKey } from "@pwsync/crypto";
-import { openEventLog, readStream, type EventLog, type Processor } from "@pwsync/eventlog";
+import { changeStreamId, isChangeOutcome, openEventLog, readStream, type EventLog, type Processor } from "@pwsync/eventlog";
 import { createGraphClient, type GraphClient } from "@pwsync/graph";
 import { commitChanges, validateChange } from "@pwsync/ingest";
 import { createLogger } from "@pwsync/log";
@@ -133,11 +133,8 @@ async function ingest(c: Capture): Promise<string> {
   return changeId;
 }
 
-const TERMINAL = new Set(["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"]);
 async function outcome(changeId: string): Promise<string> {
-  return eventually(`change ${changeId} to finish`, async () =>
-    (await readStream(log.db, `change-${changeId}`)).map((e) => e.type).find((t) => TERMINAL.has(t)),
-  );
+  return eventually(`change ${changeId} to finish`, async () => (await readStream(log.db, changeStreamId(changeId))).map((e) => e.type).find(isChangeOutcome));
 }
 
 describe("newest capture wins in Entra (issue 11, finding 2)", () => {

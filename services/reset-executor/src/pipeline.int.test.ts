@@ -5,7 +5,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { buildPasswordChange } from "@pwsync/agent-link";
 import { generateRecipientKeyPair, loadRecipientKeyPair, loadRecipientPublicKey } from "@pwsync/crypto";
-import { openEventLog, readStream, type EventLog, type Processor } from "@pwsync/eventlog";
+import { changeStreamId, isChangeOutcome, openEventLog, readStream, type EventLog, type Processor } from "@pwsync/eventlog";
 import { createGraphClient, type GraphClient } from "@pwsync/graph";
 import { commitChanges, validateChange } from "@pwsync/ingest";
 import { createLogger } from "@pwsync/log";
@@ -133,12 +133,10 @@ async function capture(userIndex: number | "synced", secret: string, changedAt =
   return changeId;
 }
 
-const TERMINAL = new Set(["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"]);
-
 async function terminalTimeline(changeId: string): Promise<string[]> {
   return eventually(`change ${changeId} to finish`, async () => {
-    const types = (await readStream(log.db, `change-${changeId}`)).map((e) => e.type);
-    return types.some((t) => TERMINAL.has(t)) && types.includes("SecretShredded") ? types : undefined;
+    const types = (await readStream(log.db, changeStreamId(changeId))).map((e) => e.type);
+    return types.some(isChangeOutcome) && types.includes("SecretShredded") ? types : undefined;
   });
 }
 

@@ -7,6 +7,7 @@ import * as m0005 from "./0005_executor_order_key.js";
 import * as m0006 from "./0006_fencing.js";
 import * as m0007 from "./0007_graph_write_budget.js";
 import * as m0008 from "./0008_agent_spool.js";
+import * as m0009 from "./0009_change_lifecycle_functions.js";
 
 // Versioned migrations, applied in name order; a new one is a new file, never an edit.
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   "0006_fencing": m0006,
   "0007_graph_write_budget": m0007,
   "0008_agent_spool": m0008,
+  "0009_change_lifecycle_functions": m0009,
 };
 
 export const migrationProvider: MigrationProvider = {
