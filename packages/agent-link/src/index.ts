@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { seal, toSealedSecret, type RecipientPublicKey } from "@pwsync/crypto";
+import { seal, type RecipientPublicKey } from "@pwsync/crypto";
 import { makeClient, mtlsChannelCredentials, REFUSED_CHANGE_ID_KEY } from "@pwsync/grpc/client";
 import {
   AckStatus,
@@ -133,7 +133,7 @@ export function buildPasswordChange(recipient: RecipientPublicKey, captured: Cap
     mail: captured.mail ?? "",
     objectGuid: captured.objectGuid ?? new Uint8Array(),
     changedAt: timestampFromDate(captured.changedAt),
-    sealedPassword: toSealedSecret(seal(recipient, captured.changeId, password)),
+    sealedPassword: seal(recipient, captured.changeId, password),
     domainController: captured.domainController,
     agentSequence: captured.agentSequence ?? 0n,
     traceparent: captured.traceparent ?? "",

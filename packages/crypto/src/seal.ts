@@ -1,3 +1,5 @@
+import { create } from "@bufbuild/protobuf";
+import { SealedSecretSchema, type SealedSecret } from "@pwsync/proto";
 import {
   createCipheriv,
   createDecipheriv,
@@ -21,14 +23,10 @@ import {
 export const SEAL_VERSION = 1;
 const INFO = Buffer.from("pwsync/seal/v1");
 
-export interface Sealed {
-  version: number;
-  keyId: string;
-  ephemeralPublicKey: Uint8Array;
-  nonce: Uint8Array;
-  ciphertext: Uint8Array;
-  tag: Uint8Array;
-}
+// A sealed password has one shape: the generated SealedSecret message (sealed.proto). seal()
+// builds it and unseal() reads it, the agent sends it to ingest as it is, and sealed_secrets
+// keeps its protobuf bytes (envelope.ts), so no second type needs converting to and from; the
+// proto file, guarded by `buf breaking`, is the format's only definition.
 
 export class UnsealError extends Error {}
 
@@ -89,7 +87,7 @@ export function loadRecipientPublicKey(pem: string): RecipientPublicKey {
 }
 
 /** Seals `password` (UTF-8 bytes; the caller zeroes its own copy afterwards) for one change. */
-export function seal(recipient: RecipientPublicKey, changeId: string, password: Uint8Array): Sealed {
+export function seal(recipient: RecipientPublicKey, changeId: string, password: Uint8Array): SealedSecret {
   const ephemeral = ephemeralKeyPair();
   const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipient.key });
   const key = deriveKey(shared, ephemeral.publicRaw, recipient.raw);
@@ -100,7 +98,7 @@ export function seal(recipient: RecipientPublicKey, changeId: string, password: 
   const tag = cipher.getAuthTag();
   shared.fill(0);
   key.fill(0);
-  return { version: SEAL_VERSION, keyId: recipient.keyId, ephemeralPublicKey: ephemeral.publicRaw, nonce, ciphertext, tag };
+  return create(SealedSecretSchema, { version: SEAL_VERSION, keyId: recipient.keyId, ephemeralPublicKey: ephemeral.publicRaw, nonce, ciphertext, tag });
 }
 
 export interface RecipientKeyPair {
@@ -131,7 +129,7 @@ export function generateRecipientKeyPair(): { privatePem: string; publicPem: str
  * Opens a sealed password with whichever of `keys` it was sealed to (rotation: old keys stay
  * until no sealed secret refers to them). Returns the UTF-8 bytes; zero them after use.
  */
-export function unseal(keys: ReadonlyMap<string, RecipientKeyPair>, changeId: string, sealed: Sealed): Buffer {
+export function unseal(keys: ReadonlyMap<string, RecipientKeyPair>, changeId: string, sealed: SealedSecret): Buffer {
   if (sealed.version !== SEAL_VERSION) throw new UnsealError(`unsupported sealed envelope version ${sealed.version}`);
   const recipient = keys.get(sealed.keyId);
   if (!recipient) throw new UnsealError(`no private key for key id ${sealed.keyId} (known: ${[...keys.keys()].join(", ") || "none"})`);

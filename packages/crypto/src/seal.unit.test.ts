@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeEnvelope, encodeEnvelope, toSealedSecret } from "./envelope.js";
+import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
 import { generateRecipientKeyPair, loadRecipientKeyPair, loadRecipientPublicKey, seal, unseal, UnsealError } from "./seal.js";
 
 const canary = "Seal-Canary-π-4821!";
@@ -15,7 +15,7 @@ describe("seal / unseal", () => {
   it("round-trips a Unicode password and the envelope never contains it", () => {
     const { recipient, ring } = setup();
     const sealed = seal(recipient, changeId, Buffer.from(canary, "utf8"));
-    const bytes = encodeEnvelope(toSealedSecret(sealed));
+    const bytes = encodeEnvelope(sealed);
     expect(Buffer.from(bytes).includes(Buffer.from(canary))).toBe(false);
     expect(unseal(ring, changeId, decodeEnvelope(bytes)).toString("utf8")).toBe(canary);
   });

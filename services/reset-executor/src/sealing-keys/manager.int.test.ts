@@ -16,7 +16,6 @@ import {
   loadRecipientPublicKey,
   seal,
   SEALING_KEYS_STREAM,
-  toSealedSecret,
   unseal,
 } from "@pwsync/crypto";
 import { openEventLog, readStream, shredSealedSecret, storeSealedSecret, type EventLog } from "@pwsync/eventlog";
@@ -54,7 +53,7 @@ describe("sealing key rotation and destruction", () => {
 
     // A change sealed to k1 is in flight.
     const changeId = randomUUID();
-    const envelope = encodeEnvelope(toSealedSecret(seal(loadRecipientPublicKey(k1!.publicKeyPem), changeId, Buffer.from(canary))));
+    const envelope = encodeEnvelope(seal(loadRecipientPublicKey(k1!.publicKeyPem), changeId, Buffer.from(canary)));
     await storeSealedSecret(log.db, changeId, k1!.keyId, envelope);
 
     clock = new Date(clock.getTime() + 30 * DAY);
