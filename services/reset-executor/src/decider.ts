@@ -1,5 +1,6 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { type ChangeOutcome, isChangeOutcome } from "@pwsync/eventlog";
 import type { ClassifiedGraphError } from "@pwsync/graph";
 import { type EventPayload, ResetFailureReason } from "@pwsync/proto";
 import { decideAfterGraphError } from "./decide.js";
@@ -9,9 +10,6 @@ import { checkEntraPasswordRules } from "./password-rules.js";
 // The reset-executor's decisions for one change as an emmett-style decider: the state is a
 // fold (evolve) of the change's events, and decide(command, state) answers with new events.
 // No I/O here: processor.ts reads, folds, asks, and performs what was decided.
-
-/** Outcomes after which a change is done until an admin's RetryRequested reopens it. */
-export const TERMINAL_TYPES = ["PasswordSet", "ResetFailed", "Superseded", "ResolutionFailed"] as const;
 
 export interface ResolvedChange {
   changeId: string;
@@ -45,7 +43,7 @@ export type ExecutorEvent =
   | { type: "UserResolved"; data: EventPayload<"UserResolved">; recordedAt: Date }
   | { type: "RetryScheduled"; data: { delayMs: number } }
   /** Stored outcomes and an admin's reopening: only their type matters here. */
-  | { type: "RetryRequested" | (typeof TERMINAL_TYPES)[number]; data?: unknown }
+  | { type: "RetryRequested" | ChangeOutcome; data?: unknown }
   | DecidedEvent
   /** Measured by the processor: waiting for the write budget, an in-flight write or a retry; time in Graph requests. */
   | { type: "Waited"; ms: number }
@@ -127,6 +125,8 @@ export function initialState(): ExecutorState {
 }
 
 export function evolve(state: ExecutorState, event: ExecutorEvent): ExecutorState {
+  // Stored or just decided, an outcome (lifecycle.ts) ends the change until a RetryRequested.
+  if (isChangeOutcome(event.type)) return { ...state, finished: true };
   switch (event.type) {
     case "ChangeCaptured":
       return { ...state, receivedAt: event.data.receivedAt ? timestampDate(event.data.receivedAt) : state.receivedAt };
@@ -149,11 +149,6 @@ export function evolve(state: ExecutorState, event: ExecutorEvent): ExecutorStat
       return { ...state, finished: false, attempts: 0, waitedMs: 0, workedMs: 0 };
     case "RetryScheduled":
       return { ...state, attempts: state.attempts + 1, waitedMs: state.waitedMs + event.data.delayMs };
-    case "PasswordSet":
-    case "ResetFailed":
-    case "Superseded":
-    case "ResolutionFailed":
-      return { ...state, finished: true };
     case "Waited":
       return { ...state, waitedMs: state.waitedMs + event.ms };
     case "Worked":

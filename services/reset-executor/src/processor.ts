@@ -4,6 +4,7 @@ import { sql } from "kysely";
 import { decodeEnvelope, unseal, UnsealError, type RecipientKeyPair } from "@pwsync/crypto";
 import {
   appendToStream,
+  isChangeOutcome,
   loadSealedSecret,
   readByPartitionKey,
   readStream,
@@ -53,8 +54,6 @@ export interface ExecutorDeps {
   retainSecretOnFailure?: boolean;
 }
 
-export { TERMINAL_TYPES } from "./decider.js";
-
 /** What the handling of one change carries between its I/O steps. */
 interface Handling {
   streamId: string;
@@ -74,13 +73,9 @@ function toExecutorEvent(event: StoredEvent): ExecutorEvent | undefined {
     case "RetryScheduled":
       return { type: "RetryScheduled", data: decodeEvent("RetryScheduled", event.data) };
     case "RetryRequested":
-    case "ResolutionFailed":
-    case "PasswordSet":
-    case "ResetFailed":
-    case "Superseded":
       return { type: event.type };
     default:
-      return undefined;
+      return isChangeOutcome(event.type) ? { type: event.type } : undefined;
   }
 }
 
