@@ -42,3 +42,15 @@ export function newEvent<T extends EventTypeName>(type: T, init: MessageInitShap
 export function decodeEvent<T extends EventTypeName>(type: T, data: unknown): EventPayload<T> {
   return fromJson(events[type] as DescMessage, data as JsonValue, { ignoreUnknownFields: true }) as EventPayload<T>;
 }
+
+/**
+ * The typed event union: one variant per registered type (or per type of T), so a consumer that
+ * switches on `type` gets the matching `payload` message without a cast.
+ */
+export type RegisteredEvent<T extends EventTypeName = EventTypeName> = { [K in T]: { type: K; payload: EventPayload<K> } }[T];
+
+/** A stored event's type and JSON payload as its variant of the union. */
+export function decodeRegistered<T extends EventTypeName>(type: T, data: unknown): RegisteredEvent<T> {
+  // The one cast: TypeScript cannot correlate a generic T with the mapped union's variants.
+  return { type, payload: decodeEvent(type, data) } as RegisteredEvent<T>;
+}

@@ -3,4 +3,4 @@ export * from "./gen/pwsync/v1/agent_pb.js";
 export * from "./gen/pwsync/v1/admin_pb.js";
 export * from "./gen/pwsync/v1/events_pb.js";
 export * from "./gen/pwsync/v1/sealed_pb.js";
-export { events, newEvent, decodeEvent, type EventTypeName, type EventPayload } from "./event-registry.js";
+export { events, newEvent, decodeEvent, decodeRegistered, type EventTypeName, type EventPayload, type RegisteredEvent } from "./event-registry.js";

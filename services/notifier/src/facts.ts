@@ -1,8 +1,10 @@
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { ResetFailureReason, ResolutionFailureReason, type ChangeCaptured, type ResetFailed, type ResolutionFailed } from "@pwsync/proto";
 import type { AlertFacts } from "@pwsync/alert-mail";
+import type { FailedOutcome } from "@pwsync/eventlog";
+import { ResetFailureReason, ResolutionFailureReason, type ChangeCaptured, type RegisteredEvent } from "@pwsync/proto";
 
-export type TerminalFailure = { type: "ResolutionFailed"; payload: ResolutionFailed } | { type: "ResetFailed"; payload: ResetFailed };
+/** A failed outcome of a change, decoded through the event registry. */
+export type TerminalFailure = RegisteredEvent<FailedOutcome>;
 
 const RESOLUTION_REASONS: Record<ResolutionFailureReason, string> = {
   [ResolutionFailureReason.UNSPECIFIED]: "the user could not be found in Microsoft Entra ID",

@@ -1,9 +1,10 @@
-import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   appendToStream,
+  changeIdOfStream,
   describeConflict,
   FAILED_OUTCOME_TYPES,
+  isFailedOutcome,
   readStream,
   startProcessor,
   type EventLog,
@@ -13,7 +14,7 @@ import {
   type Writes,
 } from "@pwsync/eventlog";
 import type { Logger } from "@pwsync/log";
-import { events, RecipientRole, type ChangeCaptured } from "@pwsync/proto";
+import { decodeEvent, decodeRegistered, newEvent, RecipientRole, type EventTypeName } from "@pwsync/proto";
 import { describeSmtpError, isPermanentSmtpError, render, type Mailer, type Templates } from "@pwsync/alert-mail";
 import type { NotifierConfig } from "./config.js";
 import { decide, outcomeKey, type Decision, type Role } from "./decide.js";
@@ -24,7 +25,9 @@ import { recordAlert, tracedHandler } from "@pwsync/telemetry";
 export const NOTIFIER_GROUP = "notifier";
 // Every failed outcome of a change, and nothing else, is worth an alert.
 export const NOTIFIED_EVENT_TYPES = FAILED_OUTCOME_TYPES;
-const OUTCOME_TYPES = new Set(["NotificationSent", "NotificationThrottled", "NotificationFailed"]);
+const NOTIFICATION_OUTCOME_TYPES = ["NotificationSent", "NotificationThrottled", "NotificationFailed"] as const satisfies readonly EventTypeName[];
+type NotificationOutcome = (typeof NOTIFICATION_OUTCOME_TYPES)[number];
+const isNotificationOutcome = (type: string): type is NotificationOutcome => (NOTIFICATION_OUTCOME_TYPES as readonly string[]).includes(type);
 
 type Outcome =
   | { kind: "sent"; role: Role; recipient: string; messageId: string }
@@ -52,10 +55,7 @@ export interface NotifierDeps {
 export class SmtpUnavailable extends Error {}
 
 function parseFailure(event: StoredEvent): TerminalFailure {
-  if (event.type === "ResolutionFailed")
-    return { type: "ResolutionFailed", payload: fromJson(events.ResolutionFailed, event.data as JsonValue, { ignoreUnknownFields: true }) };
-  if (event.type === "ResetFailed")
-    return { type: "ResetFailed", payload: fromJson(events.ResetFailed, event.data as JsonValue, { ignoreUnknownFields: true }) };
+  if (isFailedOutcome(event.type)) return decodeRegistered(event.type, event.data);
   throw new Error(`notifier cannot handle ${event.type} (stream ${event.streamId}, version ${event.streamVersion})`);
 }
 
@@ -69,8 +69,8 @@ function roleOf(role: RecipientRole): Role | undefined {
 export function recordedOutcomes(stream: readonly StoredEvent[]): Set<string> {
   const keys = new Set<string>();
   for (const e of stream) {
-    if (!OUTCOME_TYPES.has(e.type)) continue;
-    const payload = fromJson(events[e.type as "NotificationSent"], e.data as JsonValue, { ignoreUnknownFields: true });
+    if (!isNotificationOutcome(e.type)) continue;
+    const payload = decodeEvent(e.type, e.data);
     const role = roleOf(payload.role);
     if (role) keys.add(outcomeKey(payload.aboutEventType, role, payload.recipient));
   }
@@ -88,26 +88,11 @@ function toEvent(outcome: Outcome, changeId: string, aboutEventType: string, cau
   };
   switch (outcome.kind) {
     case "sent":
-      return {
-        type: "NotificationSent",
-        data: toJson(events.NotificationSent, create(events.NotificationSent, { ...common, smtpMessageId: outcome.messageId })),
-        metadata,
-      };
+      return { ...newEvent("NotificationSent", { ...common, smtpMessageId: outcome.messageId }), metadata };
     case "throttled":
-      return {
-        type: "NotificationThrottled",
-        data: toJson(
-          events.NotificationThrottled,
-          create(events.NotificationThrottled, { ...common, throttledUntil: timestampFromDate(outcome.throttledUntil) }),
-        ),
-        metadata,
-      };
+      return { ...newEvent("NotificationThrottled", { ...common, throttledUntil: timestampFromDate(outcome.throttledUntil) }), metadata };
     case "failed":
-      return {
-        type: "NotificationFailed",
-        data: toJson(events.NotificationFailed, create(events.NotificationFailed, { ...common, detail: outcome.detail })),
-        metadata,
-      };
+      return { ...newEvent("NotificationFailed", { ...common, detail: outcome.detail }), metadata };
   }
 }
 
@@ -126,12 +111,10 @@ export function createNotificationHandler(deps: NotifierDeps): (event: StoredEve
     for (const [key, pending] of pendingByEvent) if (now.getTime() - pending.firstSeen > PENDING_TTL_MS) pendingByEvent.delete(key);
 
     const failure = parseFailure(event);
-    const changeId = failure.payload.changeId || event.streamId.replace(/^change-/, "");
+    const changeId = failure.payload.changeId || (changeIdOfStream(event.streamId) ?? "");
     const stream = await readStream(log.db, event.streamId);
     const captured = stream.find((e) => e.type === "ChangeCaptured");
-    const change: ChangeCaptured | undefined = captured
-      ? fromJson(events.ChangeCaptured, captured.data as JsonValue, { ignoreUnknownFields: true })
-      : undefined;
+    const change = captured ? decodeEvent("ChangeCaptured", captured.data) : undefined;
     if (!change) logger.warn({ changeId, streamId: event.streamId }, "no ChangeCaptured in the change's stream; alerting without account details");
 
     const endUser = change ? { mail: change.mail, userPrincipalName: change.userPrincipalName } : undefined;
