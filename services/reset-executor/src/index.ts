@@ -1,4 +1,4 @@
 export { executorConfigSchema, executorSection, type ExecutorConfig, type ExecutorSection } from "./config.js";
-export { handleUserResolved, startExecutor, type ExecutorDeps } from "./processor.js";
+export { startExecutor, type ExecutorDeps } from "./processor.js";
 export { SlidingWindowLimiter } from "./rate-limiter.js";
 export { reapExpiredSecrets, startSecretReaper } from "./secret-reaper.js";

@@ -1,21 +1,16 @@
-import { randomUUID } from "node:crypto";
 import { setTimeout as sleepFor } from "node:timers/promises";
-import { sql } from "kysely";
+import type { Kysely } from "kysely";
 import { decodeEnvelope, unseal, UnsealError, type RecipientKeyPair } from "@pwsync/crypto";
 import {
   appendToStream,
   isChangeOutcome,
-  loadSealedSecret,
   readByPartitionKey,
-  readStream,
-  shredSealedSecret,
   startProcessor,
-  withFence,
+  type Database,
   type EventLog,
   type HandlerContext,
   type Processor,
   type StoredEvent,
-  type Writes,
 } from "@pwsync/eventlog";
 import { classifyGraphError, setPassword, type ClassifiedGraphError, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
@@ -34,6 +29,9 @@ import {
   type StoredDecision,
 } from "./decider.js";
 import { orderFactsOfResolved, type OrderFacts } from "./ordering.js";
+import { OutcomeCommits, type Outcome } from "./outcome-commits.js";
+import { readChange } from "./read-change.js";
+import { WriteClaims } from "./write-claims.js";
 import { backoffDelay } from "./rate-limiter.js";
 import type { WriteBudget } from "./write-budget.js";
 
@@ -79,46 +77,21 @@ function toExecutorEvent(event: StoredEvent): ExecutorEvent | undefined {
   }
 }
 
-/** The decided events of a terminal outcome, the shredding of the sealed password (when decided) and the user's newest change, in one transaction. */
-function commitOutcome(handling: Handling, decided: DecidedEvent[], answeredAttempt?: string): Writes {
+/** The decided events of a terminal outcome and what commits with them (outcome-commits.ts). */
+function outcomeOf(handling: Handling, decided: DecidedEvent[], answeredAttempt?: string): Outcome {
   const stored = decided.filter(isStored);
   const outcome = stored.find((e) => e.type !== "SecretShredded" && e.type !== "RetryScheduled");
   if (outcome && "timing" in outcome.data) recordOutcome(outcome.type, { ...outcome.data.timing, attempts: outcome.data.attempts });
   else if (outcome) recordOutcome(outcome.type, { ...timing(handling.state, new Date()), attempts: handling.state.attempts });
   const change = handling.state.change!;
-  return async (trx) => {
-    if (answeredAttempt) await trx.deleteFrom("graph_write_attempts").where("attempt_id", "=", answeredAttempt).execute();
-    const appended = await appendToStream(
-      trx,
-      handling.streamId,
-      stored.map((e) => ({ ...newEvent(e.type, e.data as never), metadata: { ...handling.metadata, actor: "reset-executor" } })),
-      { expectedVersion: handling.version },
-    );
-    if (!appended.success) throw new Error(`change ${change.changeId} moved on while it was being reset (version ${handling.version} expected)`);
-    if (stored.some((e) => e.type === "SecretShredded")) await shredSealedSecret(trx, change.changeId);
-    // The newest change seen for a user, whatever its outcome: an older one arriving later
-    // must not put an older password in place.
-    await trx
-      .insertInto("executor_user_state")
-      .values({ entra_user_id: change.entraUserId, change_id: change.changeId, changed_at: change.changedAt, order_key: change.orderKey })
-      .onConflict((oc) =>
-        oc
-          .column("entra_user_id")
-          .doUpdateSet((eb) => ({
-            change_id: eb.ref("excluded.change_id"),
-            changed_at: eb.ref("excluded.changed_at"),
-            order_key: eb.ref("excluded.order_key"),
-          }))
-          // bytea compares bytewise, as ordering.ts does; rows from before the key existed
-          // fall back to the time they were ordered by then.
-          .where((eb) =>
-            eb.or([
-              eb("executor_user_state.order_key", "<=", change.orderKey),
-              eb.and([eb("executor_user_state.order_key", "is", null), eb("executor_user_state.changed_at", "<=", change.changedAt)]),
-            ]),
-          ),
-      )
-      .execute();
+  return {
+    changeId: change.changeId,
+    streamId: handling.streamId,
+    expectedVersion: handling.version,
+    events: stored.map((e) => ({ ...newEvent(e.type, e.data as never), metadata: { ...handling.metadata, actor: "reset-executor" } })),
+    shred: stored.some((e) => e.type === "SecretShredded"),
+    answeredAttempt,
+    user: { entraUserId: change.entraUserId, changedAt: change.changedAt, orderKey: change.orderKey },
   };
 }
 
@@ -128,8 +101,8 @@ function isStored(event: DecidedEvent): event is StoredDecision {
 }
 
 /** The user's newest finished change (executor_user_state). */
-async function newestOfUser(deps: ExecutorDeps, entraUserId: string): Promise<NewestOfUser | undefined> {
-  const row = await deps.log.db
+async function newestOfUser(db: Kysely<Database>, entraUserId: string): Promise<NewestOfUser | undefined> {
+  const row = await db
     .selectFrom("executor_user_state")
     .select(["change_id", "changed_at", "order_key"])
     .where("entra_user_id", "=", entraUserId)
@@ -143,37 +116,16 @@ async function queuedBehind(deps: ExecutorDeps, partitionKey: string, after: big
   return later.map((event) => orderFactsOfResolved(decodeEvent("UserResolved", event.data)));
 }
 
-/**
- * Fencing, right before a PATCH: proves this worker still owns the user's partition and records
- * the write as possibly in flight until it expires. A password write of another change for the
- * user that may still be in flight (a killed or cut-off owner's, or one of ours that got no
- * answer) must land before ours, so we wait it out instead: an older password can then never
- * land after a newer one. One of the same change carries the same password and is harmless.
- */
-async function beginWriteAttempt(
-  deps: ExecutorDeps,
-  context: HandlerContext,
-  entraUserId: string,
-  changeId: string,
-): Promise<{ attemptId: string } | { waitMs: number }> {
-  const lifetimeMs = deps.config.fencing.maxSendDelayMs + deps.requestTimeoutMs + deps.config.fencing.graceMs;
-  return withFence(deps.log.db, context.fence, async (trx) => {
-    await trx.deleteFrom("graph_write_attempts").where("entra_user_id", "=", entraUserId).where("expires_at", "<=", sql<Date>`now()`).execute();
-    const pending = await sql<{ wait_ms: number | null }>`
-      SELECT ceil(extract(epoch FROM max(expires_at) - now()) * 1000)::int AS wait_ms
-        FROM graph_write_attempts WHERE entra_user_id = ${entraUserId} AND change_id <> ${changeId}`.execute(trx);
-    const waitMs = pending.rows[0]?.wait_ms ?? 0;
-    if (waitMs > 0) return { waitMs };
-    const attemptId = randomUUID();
-    await sql`INSERT INTO graph_write_attempts (attempt_id, entra_user_id, change_id, expires_at)
-              VALUES (${attemptId}, ${entraUserId}, ${changeId}, now() + make_interval(secs => ${lifetimeMs / 1000}))`.execute(trx);
-    return { attemptId };
-  });
-}
-
 /** The request timed out by our own deadline: no answer, so the outcome is unknown. */
 class NoAnswer extends Error {
   readonly code = "ETIMEDOUT";
+}
+
+/** The executor's shared I/O helpers: claims and outcome commits group-commit across handlers. */
+interface Executor {
+  deps: ExecutorDeps;
+  claims: WriteClaims;
+  outcomes: OutcomeCommits;
 }
 
 /**
@@ -182,15 +134,17 @@ class NoAnswer extends Error {
  * would write again), and a success must count among the attempts as soon as a failure does.
  * The stream's expected version keeps it to one outcome per change.
  */
-export async function handleUserResolved(deps: ExecutorDeps, event: StoredEvent, context: HandlerContext): Promise<void> {
-  const writes = await resetPassword(deps, event, context);
-  if (writes) await deps.log.db.transaction().execute(writes);
+async function handleUserResolved(executor: Executor, event: StoredEvent, context: HandlerContext): Promise<void> {
+  const outcome = await resetPassword(executor, event, context);
+  if (outcome) await executor.outcomes.commit(outcome);
 }
 
-async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: HandlerContext): Promise<Writes | void> {
+async function resetPassword(executor: Executor, event: StoredEvent, context: HandlerContext): Promise<Outcome | void> {
+  const { deps } = executor;
   // Shutdown or a lost partition: either ends every wait.
   const stop = AbortSignal.any([deps.signal, context.signal]);
-  const stream = await readStream(deps.log.db, event.streamId);
+  const resolved = decodeEvent("UserResolved", event.data);
+  const { stream, newestOfUser: newest, sealed: secret } = await readChange(deps.log.db, event.streamId, resolved.changeId, resolved.entraUserId);
   const handling: Handling = {
     streamId: event.streamId,
     version: stream.length,
@@ -201,13 +155,11 @@ async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: Ha
   const change = handling.state.change!;
   const logContext = { changeId: change.changeId, entraUserId: change.entraUserId, upn: change.userPrincipalName };
   const fold = (...events: ExecutorEvent[]) => (handling.state = foldEvents(events, handling.state));
-  const conclude = (decided: DecidedEvent[], answeredAttempt?: string): Writes => {
+  const conclude = (decided: DecidedEvent[], answeredAttempt?: string): Outcome => {
     logOutcome(deps, logContext, decided);
-    return commitOutcome(handling, decided, answeredAttempt);
+    return outcomeOf(handling, decided, answeredAttempt);
   };
 
-  const newest = await newestOfUser(deps, change.entraUserId);
-  const secret = await loadSealedSecret(deps.log.db, change.changeId);
   let password: Buffer | undefined;
   let reading: PasswordReading = { kind: "missing" };
   if (secret) {
@@ -239,7 +191,7 @@ async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: Ha
         const recheck = decide(
           {
             type: "CheckBeforeRetry",
-            newestOfUser: await newestOfUser(deps, change.entraUserId),
+            newestOfUser: await newestOfUser(deps.log.db, change.entraUserId),
             queued: await queuedBehind(deps, event.partitionKey, event.globalPosition),
           },
           handling.state,
@@ -250,7 +202,7 @@ async function resetPassword(deps: ExecutorDeps, event: StoredEvent, context: Ha
       const claimedAt = performance.now();
       // Nothing is sent after this deadline, so the attempt's recorded lifetime bounds it.
       const deadline = AbortSignal.timeout(deps.config.fencing.maxSendDelayMs + deps.requestTimeoutMs);
-      const claim = await beginWriteAttempt(deps, context, change.entraUserId, change.changeId);
+      const claim = await executor.claims.claim({ fence: context.fence, entraUserId: change.entraUserId, changeId: change.changeId });
       const [cleared] = decide(
         {
           type: "ClaimWrite",
@@ -341,12 +293,18 @@ function logOutcome(deps: ExecutorDeps, logContext: object, decided: DecidedEven
 }
 
 export function startExecutor(deps: ExecutorDeps): Promise<Processor> {
+  const { maxSendDelayMs, graceMs } = deps.config.fencing;
+  const executor: Executor = {
+    deps,
+    claims: new WriteClaims(deps.log.db, maxSendDelayMs + deps.requestTimeoutMs + graceMs),
+    outcomes: new OutcomeCommits(deps.log.db),
+  };
   return startProcessor(deps.log, {
     group: "reset-executor",
     eventTypes: ["UserResolved"],
     // One user's changes still run one after the other (partition key = user).
     concurrency: 16,
-    handle: tracedHandler("reset-executor", (event, context: HandlerContext) => handleUserResolved(deps, event, context)),
+    handle: tracedHandler("reset-executor", (event, context: HandlerContext) => handleUserResolved(executor, event, context)),
     logger: deps.logger,
   });
 }
