@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from "kysely";
+import { PARTITION_COUNT } from "./partition.js";
 import { START, type Position } from "./readPartitionBatch.js";
 import type { Database } from "./schema.js";
 
@@ -42,12 +43,19 @@ export async function storeCheckpoint(
   return result.numAffectedRows === 1n ? "ok" : "mismatch";
 }
 
-/** Events committed and visible but not yet processed by the group, across all partitions. */
+/**
+ * Events committed and visible but not yet processed by the group, across all partitions: one
+ * range count per partition on events_partition_order, so it costs the lag, not the log.
+ */
 export async function consumerLag(db: Kysely<Database>, group: string): Promise<number> {
   const result = await sql<{ lag: string }>`
-    SELECT count(*) AS lag
-      FROM events e
-      LEFT JOIN consumer_checkpoints c ON c.group_name = ${group} AND c.partition = e.partition
-     WHERE (e.transaction_id, e.global_position) > (coalesce(c.transaction_id, '0'::xid8), coalesce(c.global_position, 0))`.execute(db);
+    SELECT coalesce(sum(l.n), 0) AS lag
+      FROM generate_series(0, ${PARTITION_COUNT - 1}) AS p(partition)
+      LEFT JOIN consumer_checkpoints c ON c.group_name = ${group} AND c.partition = p.partition
+     CROSS JOIN LATERAL (
+       SELECT count(*) AS n FROM events e
+        WHERE e.partition = p.partition
+          AND (e.transaction_id, e.global_position) > (coalesce(c.transaction_id, '0'::xid8), coalesce(c.global_position, 0))
+     ) l`.execute(db);
   return Number(result.rows[0]?.lag ?? 0);
 }

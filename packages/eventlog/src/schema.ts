@@ -107,9 +107,39 @@ export interface ChangeSummariesView {
 
 export type { ChangeStateName };
 
+/** Each change's current state, kept by the append trigger (migration 0010); read through change_summaries. */
+export interface ChangeStatesTable {
+  stream_id: string;
+  /** The change's ChangeCaptured event. */
+  global_position: string;
+  last_version: number;
+  last_event_type: string;
+  state: ChangeStateName;
+  updated_at: Date;
+  reason: string;
+  detail: string;
+  total_ms: string;
+  work_ms: string;
+  wait_ms: string;
+}
+
+/** Changes per state, one row per slot (migration 0010); the totals are the sums over slots. */
+export interface ChangeStateCountsTable {
+  slot: number;
+  captured: string;
+  resolved: string;
+  retrying: string;
+  password_set: string;
+  failed: string;
+  superseded: string;
+  retry_requested: string;
+}
+
 export interface Database {
   agent_status: AgentStatusTable;
   change_summaries: ChangeSummariesView;
+  change_states: ChangeStatesTable;
+  change_state_counts: ChangeStateCountsTable;
   events: EventsTable;
   streams: StreamsTable;
   sealed_secrets: SealedSecretsTable;

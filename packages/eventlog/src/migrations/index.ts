@@ -8,6 +8,7 @@ import * as m0006 from "./0006_fencing.js";
 import * as m0007 from "./0007_graph_write_budget.js";
 import * as m0008 from "./0008_agent_spool.js";
 import * as m0009 from "./0009_change_lifecycle_functions.js";
+import * as m0010 from "./0010_history_projections.js";
 
 // Versioned migrations, applied in name order; a new one is a new file, never an edit.
 const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   "0007_graph_write_budget": m0007,
   "0008_agent_spool": m0008,
   "0009_change_lifecycle_functions": m0009,
+  "0010_history_projections": m0010,
 };
 
 export const migrationProvider: MigrationProvider = {
