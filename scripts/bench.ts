@@ -16,6 +16,7 @@ import {
 import { changeStreamId, openEventLog, readStreamsEventsByType } from "@pwsync/eventlog";
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { randomUUID } from "node:crypto";
+import { historyBench } from "./bench/history.js";
 
 // `npm run bench -- [--json]`: two runs of the whole stack (every service its own process).
 // 1. Throughput at a steady offered load against a zero-latency sandbox, with the per-change
@@ -35,6 +36,9 @@ const { values } = parseArgs({
     "skip-steady": { type: "boolean", default: false },
     replicas: { type: "string", default: "1" },
     quick: { type: "boolean", default: false },
+    "history-events": { type: "string", default: "10000000" },
+    "history-explain": { type: "string" },
+    only: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -49,12 +53,27 @@ if (values.help) {
   --limited-changes N             rate-limited run size (default 600)
   --skip-steady --skip-limited    leave those runs out
   --replicas N                    replicas per consumer service (default 1)
+  --history-events N   history run (scripts/bench/history.ts): a fresh event log filled with N
+                       events of a year of 50,000 users (default 10,000,000, --quick 100,000),
+                       then the p99 of GetStatus, ListChanges, GetChange, a watchdog tick, every
+                       Grafana SQL panel and a consumer's batch read (key "history")
+  --history-explain F  also write the EXPLAIN (ANALYZE) plan of every statement they ran to F
+  --only history       run only the history part
 Exit code 0 only if no change was lost.
 `);
   process.exit(0);
 }
-if (values.quick) Object.assign(values, { rate: "100", seconds: "1", "steady-rate": "50", "steady-seconds": "2", "skip-limited": true });
+if (values.quick)
+  Object.assign(values, { rate: "100", seconds: "1", "steady-rate": "50", "steady-seconds": "2", "skip-limited": true, "history-events": "100000" });
 const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+const history = () =>
+  historyBench({ events: Number(values["history-events"]), ...(values["history-explain"] ? { explainTo: values["history-explain"] } : {}), say });
+if (values.only !== undefined) {
+  if (values.only !== "history") throw new Error(`--only ${values.only}: only "history" can run alone`);
+  const alone = { history: await history() };
+  process.stdout.write(values.json ? `${JSON.stringify(alone)}\n` : `${JSON.stringify(alone, null, 2)}\n`);
+  process.exit(0);
+}
 let running: Stack | undefined;
 stopOnAnyExit(async () => running?.stop(), say);
 const users = demoUsers(5000);
@@ -218,6 +237,7 @@ if (!values["skip-limited"]) {
     sustainedPerSec: Number((limited.outcomes.size / limited.seconds).toFixed(1)),
   };
 }
+result.history = await history();
 process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
 const lost = (result.lost as number) + ((result.rateLimited as { lost?: number } | undefined)?.lost ?? 0);
 process.exit(lost === 0 ? 0 : 1);

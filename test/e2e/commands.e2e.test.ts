@@ -85,6 +85,7 @@ describe("README commands", () => {
     expect(result.throughputPerSec).toBeGreaterThan(0);
     expect(result.overheadP50Ms).toEqual(expect.any(Number));
     expect(result.machine).toMatchObject({ cpus: expect.any(Number) });
+    expect(result.history).toMatchObject({ events: expect.any(Number), p99Ms: { getStatus: expect.any(Number), watchdogTick: expect.any(Number) } });
   }, 900_000);
 });
 
