@@ -1,4 +1,4 @@
-import { appendToStream, type Database, type NewEvent } from "@pwsync/eventlog";
+import { appendToStreams, type Database, type NewEvent } from "@pwsync/eventlog";
 import { type Kysely, sql, type Transaction } from "kysely";
 import { takeRound } from "./rounds.js";
 
@@ -84,10 +84,13 @@ export class OutcomeCommits {
 async function commitTogether(trx: Transaction<Database>, outcomes: Outcome[]): Promise<void> {
   const answered = outcomes.flatMap((o) => (o.answeredAttempt ? [o.answeredAttempt] : []));
   if (answered.length > 0) await sql`DELETE FROM graph_write_attempts WHERE attempt_id = ANY(${answered}::uuid[])`.execute(trx);
-  for (const o of outcomes) {
-    const appended = await appendToStream(trx, o.streamId, o.events, { expectedVersion: o.expectedVersion });
-    if (!appended.success) throw new MovedOn(`change ${o.changeId} moved on while it was being reset (version ${o.expectedVersion} expected)`);
-  }
+  const appended = await appendToStreams(
+    trx,
+    outcomes.map((o) => ({ streamId: o.streamId, events: o.events, expectedVersion: o.expectedVersion })),
+  );
+  const movedOn = outcomes.filter((_, i) => !appended[i]!.success);
+  if (movedOn.length > 0)
+    throw new MovedOn(`${movedOn.map((o) => `change ${o.changeId} (version ${o.expectedVersion} expected)`).join(", ")} moved on while being reset`);
   const shredded = outcomes.flatMap((o) => (o.shred ? [o.changeId] : []));
   if (shredded.length > 0) await sql`DELETE FROM sealed_secrets WHERE change_id = ANY(${shredded}::uuid[])`.execute(trx);
   // The newest change seen for a user, whatever its outcome: an older one arriving later must

@@ -30,7 +30,7 @@ import {
 } from "./decider.js";
 import { orderFactsOfResolved, type OrderFacts } from "./ordering.js";
 import { OutcomeCommits, type Outcome } from "./outcome-commits.js";
-import { readChange } from "./read-change.js";
+import { ChangeReads } from "./change-reads.js";
 import { WriteClaims } from "./write-claims.js";
 import { backoffDelay } from "./rate-limiter.js";
 import type { WriteBudget } from "./write-budget.js";
@@ -121,9 +121,10 @@ class NoAnswer extends Error {
   readonly code = "ETIMEDOUT";
 }
 
-/** The executor's shared I/O helpers: claims and outcome commits group-commit across handlers. */
+/** The executor's shared I/O helpers: reads, claims and outcome commits group across handlers. */
 interface Executor {
   deps: ExecutorDeps;
+  reads: ChangeReads;
   claims: WriteClaims;
   outcomes: OutcomeCommits;
 }
@@ -144,7 +145,15 @@ async function resetPassword(executor: Executor, event: StoredEvent, context: Ha
   // Shutdown or a lost partition: either ends every wait.
   const stop = AbortSignal.any([deps.signal, context.signal]);
   const resolved = decodeEvent("UserResolved", event.data);
-  const { stream, newestOfUser: newest, sealed: secret } = await readChange(deps.log.db, event.streamId, resolved.changeId, resolved.entraUserId);
+  const {
+    stream,
+    newestOfUser: newest,
+    sealed: secret,
+  } = await executor.reads.read({
+    streamId: event.streamId,
+    changeId: resolved.changeId,
+    entraUserId: resolved.entraUserId,
+  });
   const handling: Handling = {
     streamId: event.streamId,
     version: stream.length,
@@ -296,6 +305,7 @@ export function startExecutor(deps: ExecutorDeps): Promise<Processor> {
   const { maxSendDelayMs, graceMs } = deps.config.fencing;
   const executor: Executor = {
     deps,
+    reads: new ChangeReads(deps.log.db),
     claims: new WriteClaims(deps.log.db, maxSendDelayMs + deps.requestTimeoutMs + graceMs),
     outcomes: new OutcomeCommits(deps.log.db),
   };

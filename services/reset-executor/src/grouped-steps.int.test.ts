@@ -3,12 +3,14 @@ import { appendToStream, type EventLog, FencedOut, type Fence, openEventLog, rea
 import { createTestDatabase } from "@pwsync/testkit";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ChangeReads } from "./change-reads.js";
 import { OutcomeCommits, type Outcome } from "./outcome-commits.js";
 import { WriteClaims } from "./write-claims.js";
 
-// The executor's group-committed database steps against real Postgres: the fenced claim on a
-// Graph write (several changes in one statement) and the outcome commits (several per
-// transaction), including what happens when one member of a group must not pass.
+// The executor's grouped database steps against real Postgres: the read that starts a change,
+// the fenced claim on a Graph write (several changes in one statement each) and the outcome
+// commits (several per transaction), including what happens when one member of a group must
+// not pass.
 
 let log: EventLog;
 const group = "claims-test";
@@ -124,5 +126,42 @@ describe("OutcomeCommits: outcomes group-committed", () => {
     await Promise.all([commits.commit(newer), commits.commit(older)]);
     const row = await sql<{ change_id: string }>`SELECT change_id FROM executor_user_state WHERE entra_user_id = 'oc-same'`.execute(log.db);
     expect(row.rows[0]?.change_id).toBe(newer.changeId);
+  });
+});
+
+describe("ChangeReads: what starts a change, for several changes in one statement", () => {
+  it("gives each change its own stream, sealed password and user's newest finished change", async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    await appendToStream(
+      log.db,
+      `change-${a}`,
+      [
+        { type: "ChangeCaptured", data: { n: 1 } },
+        { type: "UserResolved", data: { n: 2 } },
+      ],
+      {
+        expectedVersion: "no_stream",
+      },
+    );
+    await appendToStream(log.db, `change-${b}`, [{ type: "ChangeCaptured", data: { n: 3 } }], { expectedVersion: "no_stream" });
+    await sql`INSERT INTO sealed_secrets (change_id, key_id, envelope) VALUES (${a}, 'key-a', '\\x0102')`.execute(log.db);
+    const newer = randomUUID();
+    await sql`INSERT INTO executor_user_state (entra_user_id, change_id, changed_at, order_key) VALUES ('read-b', ${newer}, now(), '\\x09')`.execute(log.db);
+    const reads = new ChangeReads(log.db);
+    const [readA, readB, readNone] = await Promise.all([
+      reads.read({ streamId: `change-${a}`, changeId: a, entraUserId: "read-a" }),
+      reads.read({ streamId: `change-${b}`, changeId: b, entraUserId: "read-b" }),
+      reads.read({ streamId: "change-nothing", changeId: randomUUID(), entraUserId: "read-c" }),
+    ]);
+    expect(readA.stream.map((e) => [e.type, e.data])).toEqual([
+      ["ChangeCaptured", { n: 1 }],
+      ["UserResolved", { n: 2 }],
+    ]);
+    expect(readA.sealed).toEqual({ keyId: "key-a", envelope: Buffer.from([1, 2]) });
+    expect(readA.newestOfUser).toBeUndefined();
+    expect(readB.stream.map((e) => e.data)).toEqual([{ n: 3 }]);
+    expect(readB.sealed).toBeUndefined();
+    expect(readB.newestOfUser).toMatchObject({ changeId: newer, orderKey: Buffer.from([9]) });
+    expect(readNone).toEqual({ stream: [], sealed: undefined, newestOfUser: undefined });
   });
 });

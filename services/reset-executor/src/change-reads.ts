@@ -1,0 +1,103 @@
+import { type Database, type EventRow, type StoredEvent, toStoredEvent } from "@pwsync/eventlog";
+import { type Kysely, sql } from "kysely";
+import type { NewestOfUser } from "./decider.js";
+
+/** Everything the executor needs to start a change, from one snapshot. */
+export interface ChangeReading {
+  stream: StoredEvent[];
+  /** The user's newest finished change (executor_user_state). */
+  newestOfUser: NewestOfUser | undefined;
+  sealed: { keyId: string; envelope: Buffer } | undefined;
+}
+
+export interface ChangeToRead {
+  streamId: string;
+  changeId: string;
+  entraUserId: string;
+}
+
+interface Waiting {
+  request: ChangeToRead;
+  resolve(reading: ChangeReading): void;
+  reject(err: unknown): void;
+}
+
+type Row = EventRow & {
+  key_id: string | null;
+  envelope: Buffer | null;
+  newest_change_id: string | null;
+  newest_changed_at: Date | null;
+  newest_order_key: Buffer | null;
+};
+
+/**
+ * Each change's stream, its user's newest finished change and its sealed password, for every
+ * handler that asks at about the same time in one statement: one read runs at a time and
+ * whatever was asked meanwhile goes into the next. A read is issued after its handler started,
+ * and a handler starts only after the previous change of its user committed, so it sees that
+ * change's outcome.
+ */
+export class ChangeReads {
+  private waiting: Waiting[] = [];
+  private running = false;
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  read(request: ChangeToRead): Promise<ChangeReading> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ request, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.waiting.length > 0) {
+        const round = this.waiting.splice(0, 256);
+        try {
+          const readings = await this.readRound(round.map((w) => w.request));
+          round.forEach((w, i) => w.resolve(readings[i]!));
+        } catch (err) {
+          for (const w of round) w.reject(err);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async readRound(requests: ChangeToRead[]): Promise<ChangeReading[]> {
+    // The two single rows ride on each stream's first event only.
+    const result = await sql<Row>`
+      WITH request AS (
+        SELECT DISTINCT * FROM unnest(${requests.map((r) => r.streamId)}::text[], ${requests.map((r) => r.changeId)}::uuid[],
+                                      ${requests.map((r) => r.entraUserId)}::text[]) AS r(stream_id, change_id, entra_user_id)
+      )
+      SELECT e.global_position, e.transaction_id, e.stream_id, e.stream_version, e.partition, e.partition_key, e.type, e.data, e.metadata, e.created_at,
+             s.key_id, s.envelope, u.change_id AS newest_change_id, u.changed_at AS newest_changed_at, u.order_key AS newest_order_key
+        FROM request r
+        JOIN events e ON e.stream_id = r.stream_id
+        LEFT JOIN sealed_secrets s ON e.stream_version = 1 AND s.change_id = r.change_id
+        LEFT JOIN executor_user_state u ON e.stream_version = 1 AND u.entra_user_id = r.entra_user_id
+       ORDER BY e.stream_id, e.stream_version`.execute(this.db);
+    const byStream = new Map<string, Row[]>();
+    for (const row of result.rows) {
+      const rows = byStream.get(row.stream_id) ?? [];
+      rows.push(row);
+      byStream.set(row.stream_id, rows);
+    }
+    return requests.map((r) => readingOf(byStream.get(r.streamId) ?? []));
+  }
+}
+
+function readingOf(rows: Row[]): ChangeReading {
+  const first = rows[0];
+  return {
+    stream: rows.map(toStoredEvent),
+    newestOfUser: first?.newest_change_id
+      ? { changeId: first.newest_change_id, orderKey: first.newest_order_key, changedAt: first.newest_changed_at! }
+      : undefined,
+    sealed: first?.key_id ? { keyId: first.key_id, envelope: first.envelope! } : undefined,
+  };
+}
