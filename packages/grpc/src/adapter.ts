@@ -1,5 +1,4 @@
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 
 /**
@@ -19,7 +18,7 @@ export function isMalformed(value: unknown): value is MalformedMessage {
   return value instanceof MalformedMessage;
 }
 
-function methodDefinition(method: DescMethod): grpc.MethodDefinition<unknown, unknown> {
+export function methodDefinition(method: DescMethod): grpc.MethodDefinition<unknown, unknown> {
   const input = method.input as DescMessage;
   const output = method.output as DescMessage;
   return {
@@ -46,15 +45,6 @@ export function toGrpcService(service: DescService): grpc.ServiceDefinition {
   for (const method of service.methods) definition[method.localName] = methodDefinition(method);
   return definition as grpc.ServiceDefinition;
 }
-
-type UnaryHandlerFor<M extends DescMethod> = (
-  request: MessageShape<M["input"]>,
-  call: grpc.ServerUnaryCall<MessageShape<M["input"]>, MessageShape<M["output"]>>,
-) => Promise<MessageShape<M["output"]>>;
-
-export type UnaryHandlers<S extends DescService> = {
-  [K in keyof S["method"]]?: S["method"][K] extends DescMethod ? UnaryHandlerFor<S["method"][K]> : never;
-};
 
 /** A gRPC error with a status code; anything else thrown by a handler becomes INTERNAL. */
 export class GrpcError extends Error {
@@ -97,39 +87,6 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   }
   // The underlying cause stays in the server log; callers only learn that it failed.
   return { code: grpc.status.INTERNAL, details: "internal error (see server log)" };
-}
-
-/**
- * Unary handlers as async functions returning the response message. Malformed requests are
- * answered INVALID_ARGUMENT before the handler runs. Streaming methods are passed through
- * `streaming` untouched.
- */
-export function implement<S extends DescService>(
-  service: S,
-  handlers: UnaryHandlers<S>,
-  streaming: Record<string, grpc.UntypedHandleCall> = {},
-  onError: (err: unknown, method: string) => void = () => {},
-): grpc.UntypedServiceImplementation {
-  const impl: grpc.UntypedServiceImplementation = { ...streaming };
-  for (const method of service.methods) {
-    const handler = (handlers as Record<string, UnaryHandlerFor<DescMethod> | undefined>)[method.localName];
-    if (!handler) continue;
-    impl[method.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      const request = call.request;
-      if (isMalformed(request)) {
-        callback({ code: grpc.status.INVALID_ARGUMENT, details: `malformed ${request.typeName}: ${request.reason}` });
-        return;
-      }
-      handler(request as never, call as never).then(
-        (response) => callback(null, response),
-        (err: unknown) => {
-          if (!(err instanceof GrpcError)) onError(err, method.name);
-          callback(toServiceError(err));
-        },
-      );
-    };
-  }
-  return impl;
 }
 
 /** A typed client constructor for a protobuf-es service. */

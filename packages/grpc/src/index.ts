@@ -1,3 +1,4 @@
 export * from "./adapter.js";
 export * from "./client.js";
+export * from "./implement.js";
 export * from "./server.js";

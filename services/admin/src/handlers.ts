@@ -14,7 +14,7 @@ import {
   type EventLog,
 } from "@pwsync/eventlog";
 import { MICROSOFT_GRAPH_BASE_URL, verifyCredentials, type GraphClient } from "@pwsync/graph";
-import { GrpcError, type UnaryHandlers } from "@pwsync/grpc";
+import { GrpcError, type ServiceImpl } from "@pwsync/grpc";
 import type { Logger } from "@pwsync/log";
 import {
   AdminService,
@@ -63,7 +63,7 @@ export function tenantKind(deps: Pick<AdminDeps, "graph">): TenantKind {
   return new URL(deps.graph.baseUrl).origin === new URL(MICROSOFT_GRAPH_BASE_URL).origin ? TenantKind.REAL : TenantKind.SANDBOX;
 }
 
-type Handlers = UnaryHandlers<typeof AdminService>;
+type Handlers = Omit<ServiceImpl<typeof AdminService>, "watchEvents">;
 
 /** Every unary RPC, each behind the admin-role check. */
 export function adminHandlers(deps: AdminDeps): Handlers {
@@ -240,5 +240,5 @@ export function adminHandlers(deps: AdminDeps): Handlers {
     listRevocations: guard("ListRevocations", async () =>
       create(ListRevocationsResponseSchema, { revocations: (await listRevocations(deps.log)).map((r) => create(RevocationSchema, r)) }),
     ),
-  } as Handlers;
+  };
 }

@@ -20,7 +20,7 @@ export async function startAdminServer(listen: Pick<AdminConfig["admin"], "host"
     register: (server) => {
       server.addService(
         toGrpcService(AdminService),
-        implement(AdminService, adminHandlers(deps), { watchEvents: watchEventsHandler(deps) as never }, (err, method) =>
+        implement(AdminService, { ...adminHandlers(deps), watchEvents: watchEventsHandler(deps) }, (err, method) =>
           deps.logger.error({ err: (err as Error).message, method }, "admin handler failed"),
         ),
       );

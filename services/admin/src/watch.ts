@@ -1,16 +1,15 @@
 import { create } from "@bufbuild/protobuf";
-import type * as grpc from "@grpc/grpc-js";
 import { changeStreamId, readAllAfter, tailStart, type EventLog } from "@pwsync/eventlog";
-import { GrpcError, isMalformed } from "@pwsync/grpc";
+import { GrpcError, isMalformed, type ServerStreamingCall } from "@pwsync/grpc";
 import type { Logger } from "@pwsync/log";
-import { AdminService, WatchEventsResponseSchema, type WatchEventsRequest, type WatchEventsResponse } from "@pwsync/proto";
+import { AdminService, WatchEventsResponseSchema, type WatchEventsRequestSchema } from "@pwsync/proto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { status } from "@grpc/grpc-js";
 import type { DenialRecorder } from "./audit.js";
 import { requireAdmin } from "./authz.js";
 import { toTimelineEvent } from "./mapping.js";
 
-type Call = grpc.ServerWritableStream<WatchEventsRequest, WatchEventsResponse>;
+type Call = ServerStreamingCall<typeof WatchEventsRequestSchema, typeof WatchEventsResponseSchema>;
 
 /** Server-streaming tail of the event log, in commit order, until the caller cancels. */
 export function watchEventsHandler(deps: { log: EventLog; logger: Logger; denials: DenialRecorder; pollMs?: number }) {
@@ -25,9 +24,9 @@ export function watchEventsHandler(deps: { log: EventLog; logger: Logger; denial
     void (async () => {
       try {
         await requireAdmin(call, `/${AdminService.typeName}/WatchEvents`, deps.denials);
-        const request = call.request as WatchEventsRequest | unknown;
+        const request = call.request;
         if (isMalformed(request)) throw new GrpcError(status.INVALID_ARGUMENT, `malformed ${request.typeName}: ${request.reason}`);
-        const { afterGlobalPosition, types, changeId } = request as WatchEventsRequest;
+        const { afterGlobalPosition, types, changeId } = request;
         let position = await tailStart(deps.log.db, afterGlobalPosition);
         const filter = { types, ...(changeId ? { streamId: changeStreamId(changeId) } : {}) };
         while (open) {

@@ -40,7 +40,7 @@ export async function startIngest(config: IngestConfig, log: EventLog, logger: L
     register: (server) =>
       server.addService(
         toGrpcService(AgentIngestService),
-        implement(AgentIngestService, { heartbeat: heartbeatHandler(deps) }, { streamChanges: streamChangesHandler(deps) as never }, (err, method) =>
+        implement(AgentIngestService, { heartbeat: heartbeatHandler(deps), streamChanges: streamChangesHandler(deps) }, (err, method) =>
           logger.error({ err: (err as Error).message, method }, "handler failed"),
         ),
       ),

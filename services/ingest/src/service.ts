@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import type { EventLog } from "@pwsync/eventlog";
-import { GrpcError, isMalformed, REFUSED_CHANGE_ID_KEY, UNAUTHENTICATED_MESSAGE } from "@pwsync/grpc";
+import { GrpcError, isMalformed, REFUSED_CHANGE_ID_KEY, UNAUTHENTICATED_MESSAGE, type BidiStreamingCall, type Received } from "@pwsync/grpc";
 import type { Logger } from "@pwsync/log";
 import {
   AckStatus,
@@ -11,8 +11,7 @@ import {
   StreamChangesResponseSchema,
   type HeartbeatRequest,
   type HeartbeatResponse,
-  type StreamChangesRequest,
-  type StreamChangesResponse,
+  type StreamChangesRequestSchema,
 } from "@pwsync/proto";
 import type { AgentDenialRecorder } from "./audit.js";
 import { commitChanges, type ChangeToCommit, type RefusalToCommit } from "./commit.js";
@@ -38,7 +37,7 @@ export interface IngestDeps {
   currentSealingKeyPem?: () => string;
 }
 
-type Duplex = grpc.ServerDuplexStream<StreamChangesRequest, StreamChangesResponse>;
+type Duplex = BidiStreamingCall<typeof StreamChangesRequestSchema, typeof StreamChangesResponseSchema>;
 type Call = { getAuthContext(): { sslPeerCertificate?: import("node:tls").PeerCertificate } | null | undefined; getPeer(): string };
 
 /** A change id as ingest accepts them: only such a value is echoed back in metadata. */
@@ -113,7 +112,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export function streamChangesHandler(deps: IngestDeps) {
   return (call: Duplex) => {
-    const pending: StreamChangesRequest[] = [];
+    const pending: Received<typeof StreamChangesRequestSchema>[] = [];
     let draining = false;
     let finished = false;
     let clientDone = false;
@@ -220,7 +219,7 @@ export function streamChangesHandler(deps: IngestDeps) {
       }
     }
 
-    call.on("data", (request: StreamChangesRequest) => {
+    call.on("data", (request: Received<typeof StreamChangesRequestSchema>) => {
       if (finished) return;
       pending.push(request);
       if (pending.length >= deps.maxInFlightPerStream) call.pause();
