@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { loadRecipientPublicKey } from "@pwsync/crypto";
-import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc";
-import { AdminService, ChangeState, GetChangeRequestSchema, type GetChangeResponse } from "@pwsync/proto";
+import * as grpc from "@grpc/grpc-js";
+import { createClient, isServiceError, mtlsChannelCredentials } from "@pwsync/grpc";
+import { AdminService, ChangeState, type GetChangeResponse } from "@pwsync/proto";
 import { parseArgs } from "node:util";
 import {
   demoUsers,
@@ -163,20 +163,16 @@ async function remoteTarget(dir: string): Promise<Target> {
     .sort();
   if (publicKeys.length === 0) fail(`no sealing public key (*.pub.pem) in ${path.join(dir, "keys")}`);
   const recipient = loadRecipientPublicKey(file("keys", publicKeys.at(-1)!).toString("utf8"));
-  const Admin = makeClient(AdminService);
-  const admin = new Admin(
+  const channel = new grpc.Client(
     values.admin!,
     mtlsChannelCredentials({ ca: caPem, cert: file("pki", "admins", "admin.pem"), key: file("pki", "admins", "admin.key") }),
-  ) as unknown as {
-    getChange(request: unknown, callback: (err: Error | null, response?: GetChangeResponse) => void): void;
-    close(): void;
-  };
-  const getChange = (changeId: string) =>
-    new Promise<GetChangeResponse | undefined>((resolve, reject) =>
-      admin.getChange(create(GetChangeRequestSchema, { changeId }), (err, response) =>
-        err ? ((err as { code?: number }).code === 5 ? resolve(undefined) : reject(err)) : resolve(response),
-      ),
-    );
+  );
+  const admin = createClient(AdminService, channel);
+  const getChange = (changeId: string): Promise<GetChangeResponse | undefined> =>
+    admin.getChange({ changeId }).catch((err: unknown) => {
+      if (isServiceError(err) && err.code === grpc.status.NOT_FOUND) return undefined;
+      throw err;
+    });
   say(`using the running stack: ingest ${values.ingest}, admin ${values.admin}, sandbox ${values.sandbox}`);
   return {
     endpoint: {
@@ -205,7 +201,7 @@ async function remoteTarget(dir: string): Promise<Target> {
       }
       return done;
     },
-    close: async () => admin.close(),
+    close: async () => channel.close(),
     dataDir: dir,
   };
 }

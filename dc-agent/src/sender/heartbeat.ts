@@ -1,15 +1,8 @@
-import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type * as grpc from "@grpc/grpc-js";
-import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc/client";
-import { AgentIngestService, HeartbeatRequestSchema, type HeartbeatRequest, type HeartbeatResponse } from "@pwsync/proto";
+import * as grpc from "@grpc/grpc-js";
+import { createClient, mtlsChannelCredentials } from "@pwsync/grpc/client";
+import { AgentIngestService, type HeartbeatResponse } from "@pwsync/proto";
 import type { NamedEndpoint } from "./sender.js";
-
-const IngestClient = makeClient(AgentIngestService);
-
-type HeartbeatClient = grpc.Client & {
-  heartbeat(req: HeartbeatRequest, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: HeartbeatResponse) => void): void;
-};
 
 export interface HeartbeatFacts {
   agentVersion: string;
@@ -24,30 +17,27 @@ export interface HeartbeatFacts {
 }
 
 /** One Heartbeat call over mTLS; resolves with the server's clock or rejects with the gRPC error. */
-export function sendHeartbeat(endpoint: NamedEndpoint, facts: HeartbeatFacts, deadlineMs: number): Promise<HeartbeatResponse> {
+export async function sendHeartbeat(endpoint: NamedEndpoint, facts: HeartbeatFacts, deadlineMs: number): Promise<HeartbeatResponse> {
   const options: grpc.ChannelOptions = endpoint.serverName ? { "grpc.ssl_target_name_override": endpoint.serverName } : {};
-  const client = new IngestClient(
-    endpoint.address,
-    mtlsChannelCredentials({ ca: endpoint.caPem, cert: endpoint.certPem, key: endpoint.keyPem }),
-    options,
-  ) as unknown as HeartbeatClient;
-  const request = create(HeartbeatRequestSchema, {
-    agentVersion: facts.agentVersion,
-    filterLoaded: facts.filterLoaded,
-    queueDepth: BigInt(facts.queueDepth),
-    oldestQueuedAgeSeconds: BigInt(Math.max(0, Math.floor(facts.oldestQueuedAgeSeconds))),
-    spoolDepth: BigInt(facts.spoolDepth ?? 0),
-    oldestSpooledAgeSeconds: BigInt(Math.max(0, Math.floor(facts.oldestSpooledAgeSeconds ?? 0))),
-    ...(facts.lastChangeSeenAt ? { lastChangeSeenAt: timestampFromDate(facts.lastChangeSeenAt) } : {}),
-    domainController: facts.domainController,
-  });
-  return new Promise<HeartbeatResponse>((resolve, reject) => {
-    client.heartbeat(request, { deadline: Date.now() + deadlineMs }, (err, res) => {
-      client.close();
-      if (err) reject(err);
-      else resolve(res!);
-    });
-  });
+  const channel = new grpc.Client(endpoint.address, mtlsChannelCredentials({ ca: endpoint.caPem, cert: endpoint.certPem, key: endpoint.keyPem }), options);
+  const ingest = createClient(AgentIngestService, channel);
+  try {
+    return await ingest.heartbeat(
+      {
+        agentVersion: facts.agentVersion,
+        filterLoaded: facts.filterLoaded,
+        queueDepth: BigInt(facts.queueDepth),
+        oldestQueuedAgeSeconds: BigInt(Math.max(0, Math.floor(facts.oldestQueuedAgeSeconds))),
+        spoolDepth: BigInt(facts.spoolDepth ?? 0),
+        oldestSpooledAgeSeconds: BigInt(Math.max(0, Math.floor(facts.oldestSpooledAgeSeconds ?? 0))),
+        ...(facts.lastChangeSeenAt ? { lastChangeSeenAt: timestampFromDate(facts.lastChangeSeenAt) } : {}),
+        domainController: facts.domainController,
+      },
+      { deadline: Date.now() + deadlineMs },
+    );
+  } finally {
+    channel.close();
+  }
 }
 
 /** Primary first, then the secondary: the first server that answers gets the beat. */

@@ -2,15 +2,14 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { seal, type RecipientPublicKey } from "@pwsync/crypto";
-import { makeClient, mtlsChannelCredentials, REFUSED_CHANGE_ID_KEY } from "@pwsync/grpc/client";
+import { createClient, isServiceError, mtlsChannelCredentials, REFUSED_CHANGE_ID_KEY, type BidiStream } from "@pwsync/grpc/client";
 import {
   AckStatus,
   AgentIngestService,
   PasswordChangeSchema,
-  StreamChangesRequestSchema,
   type PasswordChange,
-  type StreamChangesRequest,
-  type StreamChangesResponse,
+  type StreamChangesRequestSchema,
+  type StreamChangesResponseSchema,
 } from "@pwsync/proto";
 
 export interface IngestEndpoint {
@@ -40,45 +39,47 @@ export class StreamClosedError extends Error {
   }
 }
 
-const IngestClient = makeClient(AgentIngestService);
-
 /**
  * One bidi stream to ingest with acks matched to changes by id. `send` resolves once ingest has
  * committed the change (or recognised it as already committed) and rejects with the stream's
  * status if the stream ends first; the caller keeps the change queued until it resolves.
  */
 export class IngestStream {
-  private readonly client: grpc.Client;
-  private readonly call: grpc.ClientDuplexStream<StreamChangesRequest, StreamChangesResponse>;
+  private readonly channel: grpc.Client;
+  private readonly call: BidiStream<typeof StreamChangesRequestSchema, typeof StreamChangesResponseSchema>;
   private readonly waiting = new Map<string, { resolve(ack: Ack): void; reject(err: Error): void }>();
+  private readonly finished: Promise<void>;
   private closedWith: Error | undefined;
 
   constructor(endpoint: IngestEndpoint, options: { deadlineMs?: number } = {}) {
     const channelOptions: grpc.ChannelOptions = endpoint.serverName ? { "grpc.ssl_target_name_override": endpoint.serverName } : {};
-    this.client = new IngestClient(
+    this.channel = new grpc.Client(
       endpoint.address,
       mtlsChannelCredentials({ ca: endpoint.caPem, cert: endpoint.certPem, key: endpoint.keyPem }),
       channelOptions,
     );
-    const callOptions: grpc.CallOptions = options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {};
-    this.call = (
-      this.client as unknown as { streamChanges(o: grpc.CallOptions): grpc.ClientDuplexStream<StreamChangesRequest, StreamChangesResponse> }
-    ).streamChanges(callOptions);
-    this.call.on("data", (response: StreamChangesResponse) => {
-      const waiter = this.waiting.get(response.changeId);
-      if (!waiter) return;
-      this.waiting.delete(response.changeId);
-      waiter.resolve({
-        changeId: response.changeId,
-        status: response.status === AckStatus.DUPLICATE ? "duplicate" : response.status === AckStatus.REFUSED ? "refused" : "committed",
-        globalPosition: response.globalPosition,
-      });
-    });
-    this.call.on("error", (err: grpc.ServiceError) => {
+    this.call = createClient(AgentIngestService, this.channel).streamChanges(options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {});
+    this.finished = this.readAcks();
+  }
+
+  private async readAcks(): Promise<void> {
+    try {
+      for await (const response of this.call.responses) {
+        const waiter = this.waiting.get(response.changeId);
+        if (!waiter) continue;
+        this.waiting.delete(response.changeId);
+        waiter.resolve({
+          changeId: response.changeId,
+          status: response.status === AckStatus.DUPLICATE ? "duplicate" : response.status === AckStatus.REFUSED ? "refused" : "committed",
+          globalPosition: response.globalPosition,
+        });
+      }
+      this.fail(new StreamClosedError(grpc.status.UNAVAILABLE, "stream ended"));
+    } catch (err) {
+      if (!isServiceError(err)) return this.fail(new StreamClosedError(grpc.status.UNKNOWN, (err as Error).message));
       const refused = err.metadata?.get(REFUSED_CHANGE_ID_KEY)[0];
-      this.fail(new StreamClosedError(err.code ?? grpc.status.UNKNOWN, err.details ?? err.message, typeof refused === "string" ? refused : undefined));
-    });
-    this.call.on("end", () => this.fail(new StreamClosedError(grpc.status.UNAVAILABLE, "stream ended")));
+      this.fail(new StreamClosedError(err.code, err.details, typeof refused === "string" ? refused : undefined));
+    }
   }
 
   private fail(err: Error): void {
@@ -91,21 +92,17 @@ export class IngestStream {
     if (this.closedWith) return Promise.reject(this.closedWith);
     return new Promise<Ack>((resolve, reject) => {
       this.waiting.set(change.changeId, { resolve, reject });
-      this.call.write(create(StreamChangesRequestSchema, { change }));
+      this.call.send({ change });
     });
   }
 
   /** Half-closes the stream and waits for the server to finish it. */
   async close(): Promise<void> {
     if (!this.closedWith) {
-      const ended = new Promise<void>((resolve) => {
-        this.call.once("end", resolve);
-        this.call.once("error", () => resolve());
-      });
-      this.call.end();
-      await ended;
+      this.call.closeSend();
+      await this.finished;
     }
-    this.client.close();
+    this.channel.close();
   }
 }
 

@@ -88,8 +88,3 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   // The underlying cause stays in the server log; callers only learn that it failed.
   return { code: grpc.status.INTERNAL, details: "internal error (see server log)" };
 }
-
-/** A typed client constructor for a protobuf-es service. */
-export function makeClient(service: DescService) {
-  return grpc.makeGenericClientConstructor(toGrpcService(service), service.name);
-}

@@ -1,9 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { openEventLog, readStream, type EventLog } from "@pwsync/eventlog";
 import { createGraphClient, type GraphClient } from "@pwsync/graph";
-import { create } from "@bufbuild/protobuf";
-import { makeClient, mtlsChannelCredentials, type RunningGrpcServer } from "@pwsync/grpc";
-import { AdminService, GetStatusRequestSchema, RetryChangeRequestSchema, RevokeAgentCertificateRequestSchema } from "@pwsync/proto";
+import { createClient, mtlsChannelCredentials, type RunningGrpcServer } from "@pwsync/grpc";
+import { AdminService } from "@pwsync/proto";
 import { createLogger } from "@pwsync/log";
 import { createCa, ensureDevPki, issueAdminCert, issueClientCert, type DevPkiPaths } from "@pwsync/pki";
 import { startSandboxTenant, type SandboxTenantHandle } from "@pwsync/sandbox-tenant";
@@ -287,21 +286,18 @@ describe("authorization", () => {
     await expect(dynamic.call(`${ADMIN}/GetStatus`, {})).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     dynamic.close();
     // …and a client compiled from the proto at each RPC.
-    const typed = new (makeClient(AdminService))(address, credentials) as unknown as Record<string, (...a: unknown[]) => unknown>;
-    const unary = (name: string, request: unknown) =>
-      new Promise((resolve, reject) =>
-        (typed[name] as (r: unknown, cb: (e: unknown, v: unknown) => void) => void).call(typed, request, (e, v) => (e ? reject(e) : resolve(v))),
-      );
+    const channel = new grpc.Client(address, credentials);
+    const typed = createClient(AdminService, channel);
+    const firstEvent = async () => {
+      for await (const message of typed.watchEvents({})) return message;
+    };
     try {
-      await expect(unary("getStatus", create(GetStatusRequestSchema))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
-      await expect(unary("retryChange", create(RetryChangeRequestSchema, { changeId: seeded.inFlight!.changeId }))).rejects.toMatchObject({
-        code: grpc.status.PERMISSION_DENIED,
-      });
-      await expect(
-        unary("revokeAgentCertificate", create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: "AB".repeat(32) })),
-      ).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(typed.getStatus({})).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(typed.retryChange({ changeId: seeded.inFlight!.changeId })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(typed.revokeAgentCertificate({ certificateFingerprint: "AB".repeat(32) })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(firstEvent()).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     } finally {
-      (typed as unknown as grpc.Client).close();
+      channel.close();
     }
     const denials = await denialsFor("PERMISSION_DENIED");
     expect(denials.map((d) => d.method)).toEqual([
@@ -309,6 +305,7 @@ describe("authorization", () => {
       `/${ADMIN}/GetStatus`,
       `/${ADMIN}/RetryChange`,
       `/${ADMIN}/RevokeAgentCertificate`,
+      `/${ADMIN}/WatchEvents`,
     ]);
     expect(denials.every((d) => d.subject === "dc01-agent")).toBe(true);
   });
@@ -336,16 +333,16 @@ describe("authorization", () => {
 });
 
 describe("pwsync CLI (same API, tables or --json)", () => {
+  const aliceEnv = () => ({
+    PWSYNC_ADMIN_ADDR: address,
+    PWSYNC_ADMIN_CA: pki.ca.cert,
+    PWSYNC_ADMIN_CERT: pki.admins.alice!.cert,
+    PWSYNC_ADMIN_KEY: pki.admins.alice!.key,
+  });
   const cli = async (...args: string[]) => {
     let out = "";
     let err = "";
-    const env = {
-      PWSYNC_ADMIN_ADDR: address,
-      PWSYNC_ADMIN_CA: pki.ca.cert,
-      PWSYNC_ADMIN_CERT: pki.admins.alice!.cert,
-      PWSYNC_ADMIN_KEY: pki.admins.alice!.key,
-    };
-    const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t), env });
+    const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t), env: aliceEnv() });
     return { code, out, err };
   };
 
@@ -373,6 +370,31 @@ describe("pwsync CLI (same API, tables or --json)", () => {
     expect(code).toBe(0);
     expect(out).toContain("timing:   total 2400 ms, work 310 ms, wait 1900 ms");
     expect(out).toMatch(/PasswordSet\s+reset-executor/);
+  });
+
+  it("watch --change streams that change's events until stopped, then exits 0", async () => {
+    const stop = new AbortController();
+    const passwordSet = new RegExp(`change-${seeded.ok!.changeId}\\s+PasswordSet\\s+reset-executor`);
+    let out = "";
+    let err = "";
+    const code = await runCli(["watch", "--after", "1", "--change", seeded.ok!.changeId], {
+      out: (t) => {
+        out += t;
+        if (passwordSet.test(out)) stop.abort();
+      },
+      err: (t) => (err += t),
+      env: aliceEnv(),
+      signal: stop.signal,
+    });
+    expect({ code, err }).toEqual({ code: 0, err: "" });
+    expect(out).toMatch(passwordSet);
+    // Other changes' events (the seed has several) are filtered out by the server.
+    expect(
+      out
+        .trimEnd()
+        .split("\n")
+        .filter((line) => !line.includes(`change-${seeded.ok!.changeId}`)),
+    ).toEqual([]);
   });
 
   it("agents lists the agent with the server in use", async () => {

@@ -1,41 +1,25 @@
-import { create, toJson, toJsonString, type DescMessage } from "@bufbuild/protobuf";
+import { toJson, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { makeClient, mtlsChannelCredentials } from "@pwsync/grpc";
+import { createClient, isServiceError, mtlsChannelCredentials, type Client } from "@pwsync/grpc";
 import {
   AdminService,
   ChangeState,
-  GetChangeRequestSchema,
   GetChangeResponseSchema,
-  GetStatusRequestSchema,
   GetStatusResponseSchema,
-  ListAgentsRequestSchema,
   ListAgentsResponseSchema,
-  ListChangesRequestSchema,
   ListChangesResponseSchema,
-  ListRevocationsRequestSchema,
   ListRevocationsResponseSchema,
-  RetryChangeRequestSchema,
-  RetryChangeResponseSchema,
-  RevokeAgentCertificateRequestSchema,
-  ListSealingKeysRequestSchema,
   ListSealingKeysResponseSchema,
-  SealingKeyState,
-  type ListSealingKeysResponse,
+  RetryChangeResponseSchema,
   RevokeAgentCertificateResponseSchema,
-  type ListRevocationsResponse,
-  SendTestAlertRequestSchema,
+  SealingKeyState,
   SendTestAlertResponseSchema,
   TenantKind,
-  VerifyGraphCredentialsRequestSchema,
   VerifyGraphCredentialsResponseSchema,
-  WatchEventsRequestSchema,
   WatchEventsResponseSchema,
   type GetChangeResponse,
   type GetStatusResponse,
-  type ListAgentsResponse,
-  type ListChangesResponse,
-  type WatchEventsResponse,
 } from "@pwsync/proto";
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -79,16 +63,6 @@ export interface CliIo {
   signal?: AbortSignal;
 }
 
-type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
-
-function unary<Res>(client: Client, method: string, request: unknown): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    (client[method] as (r: unknown, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void).call(client, request, (err, response) =>
-      err ? reject(err) : resolve(response!),
-    );
-  });
-}
-
 const STATES = Object.keys(ChangeState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -129,19 +103,19 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.err("pwsync: --ca, --cert and --key (or PWSYNC_ADMIN_CA / _CERT / _KEY) are required: the admin API only answers admin certificates\n");
     return 2;
   }
-  const Admin = makeClient(AdminService);
-  const client = new Admin(addr, mtlsChannelCredentials({ ca: readFileSync(ca), cert: readFileSync(cert), key: readFileSync(key) })) as unknown as Client;
-  const print = <S extends DescMessage>(schema: S, message: unknown, human: () => string) =>
-    io.out(values.json ? `${toJsonString(schema, message as never, { prettySpaces: 2 })}\n` : human());
+  const channel = new grpc.Client(addr, mtlsChannelCredentials({ ca: readFileSync(ca), cert: readFileSync(cert), key: readFileSync(key) }));
+  const admin = createClient(AdminService, channel);
+  const print = <S extends DescMessage>(schema: S, message: MessageShape<S>, human: () => string) =>
+    io.out(values.json ? `${toJsonString(schema, message, { prettySpaces: 2 })}\n` : human());
   try {
     switch (command) {
       case "status": {
-        const s = await unary<GetStatusResponse>(client, "getStatus", create(GetStatusRequestSchema));
+        const s = await admin.getStatus({});
         print(GetStatusResponseSchema, s, () => formatStatus(s));
         return s.alerts.length > 0 ? 1 : 0;
       }
       case "agents": {
-        const a = await unary<ListAgentsResponse>(client, "listAgents", create(ListAgentsRequestSchema));
+        const a = await admin.listAgents({});
         print(ListAgentsResponseSchema, a, () =>
           table(
             ["AGENT", "DC", "VERSION", "FILTER", "QUEUE", "OLDEST", "SERVER", "LAST HEARTBEAT", "LAST CHANGE"],
@@ -163,7 +137,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case "changes": {
         const state = values.state ? values.state.toUpperCase() : undefined;
         if (state && !STATES.includes(state)) throw new UsageError(`--state must be one of ${STATES.map((s) => s.toLowerCase()).join(", ")}`);
-        const request = create(ListChangesRequestSchema, {
+        const r = await admin.listChanges({
           account: values.account ?? "",
           state: state ? ChangeState[state as keyof typeof ChangeState] : ChangeState.UNSPECIFIED,
           agentId: values.agent ?? "",
@@ -172,7 +146,6 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           ...(values.since ? { since: timestampFromDate(parseWhen(values.since)) } : {}),
           ...(values.until ? { until: timestampFromDate(parseWhen(values.until)) } : {}),
         });
-        const r = await unary<ListChangesResponse>(client, "listChanges", request);
         print(
           ListChangesResponseSchema,
           r,
@@ -186,18 +159,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case "change": {
         if (!arg) throw new UsageError("change needs a change id");
-        const c = await unary<GetChangeResponse>(client, "getChange", create(GetChangeRequestSchema, { changeId: arg }));
+        const c = await admin.getChange({ changeId: arg });
         print(GetChangeResponseSchema, c, () => formatChange(c));
         return 0;
       }
       case "watch":
-        return await watch(client, values, io);
+        return await watch(admin, values, io);
       case "verify-graph": {
-        const v = await unary<{ ok: boolean; failedStage: string; detail: string; httpStatus: number; tenant: TenantKind; graphBaseUrl: string }>(
-          client,
-          "verifyGraphCredentials",
-          create(VerifyGraphCredentialsRequestSchema),
-        );
+        const v = await admin.verifyGraphCredentials({});
         print(VerifyGraphCredentialsResponseSchema, v, () =>
           v.ok
             ? `OK: token obtained and directory read (${shortEnum(TenantKind[v.tenant])} tenant, ${v.graphBaseUrl})\n`
@@ -206,31 +175,19 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return v.ok ? 0 : 1;
       }
       case "test-alert": {
-        const t = await unary<{ recipients: string[]; smtpMessageId: string }>(
-          client,
-          "sendTestAlert",
-          create(SendTestAlertRequestSchema, { recipients: values.to ?? [] }),
-        );
+        const t = await admin.sendTestAlert({ recipients: values.to ?? [] });
         print(SendTestAlertResponseSchema, t, () => `test alert accepted by the relay for ${t.recipients.join(", ")} (${t.smtpMessageId})\n`);
         return 0;
       }
       case "retry": {
         if (!arg) throw new UsageError("retry needs a change id");
-        const r = await unary<{ globalPosition: bigint; streamVersion: number }>(
-          client,
-          "retryChange",
-          create(RetryChangeRequestSchema, { changeId: arg, reason: values.reason ?? "" }),
-        );
+        const r = await admin.retryChange({ changeId: arg, reason: values.reason ?? "" });
         print(RetryChangeResponseSchema, r, () => `retry requested for ${arg} (event ${r.globalPosition}); follow it with: pwsync watch --change ${arg}\n`);
         return 0;
       }
       case "revoke-agent": {
         if (!arg) throw new UsageError("revoke-agent needs the certificate's SHA-256 fingerprint");
-        const r = await unary<{ certificateFingerprint: string; newlyRevoked: boolean }>(
-          client,
-          "revokeAgentCertificate",
-          create(RevokeAgentCertificateRequestSchema, { certificateFingerprint: arg, reason: values.reason ?? "" }),
-        );
+        const r = await admin.revokeAgentCertificate({ certificateFingerprint: arg, reason: values.reason ?? "" });
         print(RevokeAgentCertificateResponseSchema, r, () =>
           r.newlyRevoked
             ? `revoked ${r.certificateFingerprint}; ingest ends its streams within seconds\n`
@@ -239,7 +196,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case "keys": {
-        const r = await unary<ListSealingKeysResponse>(client, "listSealingKeys", create(ListSealingKeysRequestSchema));
+        const r = await admin.listSealingKeys({});
         print(ListSealingKeysResponseSchema, r, () =>
           table(
             ["EPOCH", "KEY ID", "STATE", "CREATED", "ACCEPTED UNTIL", "DESTROYED", "LIVE SECRETS"],
@@ -257,7 +214,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case "revocations": {
-        const r = await unary<ListRevocationsResponse>(client, "listRevocations", create(ListRevocationsRequestSchema));
+        const r = await admin.listRevocations({});
         print(ListRevocationsResponseSchema, r, () =>
           table(
             ["REVOKED", "BY", "FINGERPRINT (SHA-256)", "REASON"],
@@ -274,11 +231,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.err(`pwsync: ${err.message}\n\n${USAGE}`);
       return 2;
     }
-    const e = err as grpc.ServiceError;
-    io.err(`pwsync: ${e.code !== undefined ? `${grpc.status[e.code]}: ${e.details}` : (e as Error).message}\n`);
+    io.err(`pwsync: ${isServiceError(err) ? `${grpc.status[err.code]}: ${err.details}` : (err as Error).message}\n`);
     return 1;
   } finally {
-    client.close();
+    channel.close();
   }
 }
 
@@ -329,29 +285,30 @@ function formatChange(c: GetChangeResponse): string {
   );
 }
 
-async function watch(client: Client, values: { after?: string; type?: string[]; change?: string; json?: boolean }, io: CliIo): Promise<number> {
-  const request = create(WatchEventsRequestSchema, { afterGlobalPosition: BigInt(values.after ?? 0), types: values.type ?? [], changeId: values.change ?? "" });
-  const call = (client.watchEvents as (r: unknown) => grpc.ClientReadableStream<WatchEventsResponse>).call(client, request);
-  const stop = () => call.cancel();
-  io.signal?.addEventListener("abort", stop);
-  process.once("SIGINT", stop);
-  return new Promise((resolve) => {
-    call.on("data", (m: WatchEventsResponse) => {
+async function watch(
+  admin: Client<typeof AdminService>,
+  values: { after?: string; type?: string[]; change?: string; json?: boolean },
+  io: CliIo,
+): Promise<number> {
+  const stop = new AbortController();
+  const interrupt = () => stop.abort();
+  io.signal?.addEventListener("abort", interrupt);
+  process.once("SIGINT", interrupt);
+  try {
+    const request = { afterGlobalPosition: BigInt(values.after ?? 0), types: values.type ?? [], changeId: values.change ?? "" };
+    for await (const m of admin.watchEvents(request, { signal: stop.signal })) {
       const e = m.event!;
       io.out(
         values.json
           ? `${JSON.stringify(toJson(WatchEventsResponseSchema, m))}\n`
           : `${when(e.createdAt)}  ${String(e.globalPosition).padStart(8)}  ${e.streamId}  ${e.type}  ${e.actor}\n`,
       );
-    });
-    call.on("error", (err: grpc.ServiceError) => {
-      process.removeListener("SIGINT", stop);
-      if (err.code === grpc.status.CANCELLED) return resolve(0);
-      io.err(`pwsync: ${grpc.status[err.code]}: ${err.details}\n`);
-      resolve(1);
-    });
-    call.on("end", () => resolve(0));
-  });
+    }
+    return 0;
+  } finally {
+    process.removeListener("SIGINT", interrupt);
+    io.signal?.removeEventListener("abort", interrupt);
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

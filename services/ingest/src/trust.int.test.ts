@@ -247,9 +247,8 @@ describe("fairness", () => {
 describe("sealing key epochs", () => {
   it("accepts a key the reset-executor announced within a poll, tells agents the current key in heartbeats, and refuses a key past its overlap", async () => {
     const { timestampFromDate } = await import("@bufbuild/protobuf/wkt");
-    const { create } = await import("@bufbuild/protobuf");
-    const { makeClient, mtlsChannelCredentials } = await import("@pwsync/grpc");
-    const { AgentIngestService, HeartbeatRequestSchema } = await import("@pwsync/proto");
+    const { createClient, mtlsChannelCredentials } = await import("@pwsync/grpc");
+    const { AgentIngestService } = await import("@pwsync/proto");
     const first = generateRecipientKeyPair();
     const second = generateRecipientKeyPair();
     const append = (events: ReturnType<typeof newEvent>[]) =>
@@ -277,16 +276,9 @@ describe("sealing key epochs", () => {
     await append([newEvent("SealingKeyCreated", { keyId: first.keyId, publicKeyPem: first.publicPem, epoch: 1 })]);
     await eventually("the announced key to be accepted", async () => (await sendSealedTo(first.publicPem)) === "committed");
 
-    const client = new (makeClient(AgentIngestService))(
-      `127.0.0.1:${server.port}`,
-      mtlsChannelCredentials({ ca: readFileSync(pki.ca.cert), ...filePair(pki.agents.dc01!) }),
-    ) as unknown as grpc.Client & {
-      heartbeat(r: unknown, cb: (e: unknown, v: { sealingPublicKeyPem: string }) => void): void;
-    };
-    const beat = await new Promise<{ sealingPublicKeyPem: string }>((resolve, reject) =>
-      client.heartbeat(create(HeartbeatRequestSchema, { agentVersion: "t" }), (e, v) => (e ? reject(e) : resolve(v))),
-    );
-    client.close();
+    const channel = new grpc.Client(`127.0.0.1:${server.port}`, mtlsChannelCredentials({ ca: readFileSync(pki.ca.cert), ...filePair(pki.agents.dc01!) }));
+    const beat = await createClient(AgentIngestService, channel).heartbeat({ agentVersion: "t" });
+    channel.close();
     expect(beat.sealingPublicKeyPem).toBe(first.publicPem);
 
     await append([
