@@ -1,6 +1,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { createClient, mtlsChannelCredentials } from "@pwsync/grpc/client";
+import { createClient, isServiceError, mtlsChannelCredentials } from "@pwsync/grpc/client";
 import { AgentIngestService, type HeartbeatResponse } from "@pwsync/proto";
 import type { NamedEndpoint } from "./sender.js";
 
@@ -51,7 +51,7 @@ export async function heartbeatAny(
     try {
       return { role: endpoint.role, response: await sendHeartbeat(endpoint, facts, deadlineMs) };
     } catch (err) {
-      errors.push(`${endpoint.role} ${endpoint.address}: ${(err as grpc.ServiceError).details ?? (err as Error).message}`);
+      errors.push(`${endpoint.role} ${endpoint.address}: ${isServiceError(err) ? err.details : (err as Error).message}`);
     }
   }
   throw new Error(`heartbeat failed on every server: ${errors.join("; ")}`);

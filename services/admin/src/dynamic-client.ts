@@ -9,6 +9,7 @@ import {
   type DescService,
   type FileRegistry,
   type JsonValue,
+  type MessageShape,
 } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
@@ -23,7 +24,7 @@ const ReflectionRequest = reflection.getMessage("grpc.reflection.v1.ServerReflec
 const ReflectionResponse = reflection.getMessage("grpc.reflection.v1.ServerReflectionResponse")!;
 const REFLECTION_PATH = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
 
-const serializer = (desc: DescMessage) => (message: unknown) => Buffer.from(toBinary(desc, message as never));
+const serializer = (desc: DescMessage) => (message: MessageShape<DescMessage>) => Buffer.from(toBinary(desc, message));
 const deserializer = (desc: DescMessage) => (bytes: Buffer) => fromBinary(desc, bytes);
 
 type ReflectionQuery = { case: "listServices" | "fileContainingSymbol" | "fileByFilename"; value: string };
@@ -44,14 +45,14 @@ export class DynamicClient {
   private ask(query: ReflectionQuery): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const call = this.client.makeBidiStreamRequest(REFLECTION_PATH, serializer(ReflectionRequest), deserializer(ReflectionResponse));
-      call.on("data", (response: unknown) => {
+      call.on("data", (response: MessageShape<DescMessage>) => {
         call.end();
-        const json = toJson(ReflectionResponse, response as never) as Record<string, unknown>;
+        const json = toJson(ReflectionResponse, response) as Record<string, unknown>;
         if (json.errorResponse) reject(new Error(`reflection error: ${JSON.stringify(json.errorResponse)}`));
         else resolve(json);
       });
       call.on("error", reject);
-      call.write(create(ReflectionRequest, { messageRequest: query } as never));
+      call.write(create(ReflectionRequest, { messageRequest: query }));
     });
   }
 
@@ -106,7 +107,7 @@ export class DynamicClient {
     const request = fromJson(method.input, json);
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(path, serializer(method.input), deserializer(method.output), request, (err, response) =>
-        err ? reject(err) : resolve(toJson(method.output, response as never, { alwaysEmitImplicit: true })),
+        err ? reject(err) : resolve(toJson(method.output, response!, { alwaysEmitImplicit: true })),
       );
     });
   }
@@ -117,8 +118,8 @@ export class DynamicClient {
     const call = this.client.makeServerStreamRequest(path, serializer(method.input), deserializer(method.output), fromJson(method.input, json));
     const received: JsonValue[] = [];
     return new Promise((resolve, reject) => {
-      call.on("data", (message: unknown) => {
-        received.push(toJson(method.output, message as never));
+      call.on("data", (message: MessageShape<DescMessage>) => {
+        received.push(toJson(method.output, message));
         if (received.length === count) {
           call.cancel();
           resolve(received);

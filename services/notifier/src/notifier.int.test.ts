@@ -328,14 +328,14 @@ describe("notifier", () => {
     const h = await harness();
     const catcher = await startCatcher(h);
     const notifier = await runNotifier(h, configFor(h, catcher.port));
-    const Health = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, "Health");
-    const client = new Health(`127.0.0.1:${notifier.healthPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-      check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
-    };
+    const client = new grpc.Client(`127.0.0.1:${notifier.healthPort}`, grpc.credentials.createInsecure());
     cleanups.push(() => client.close());
+    const { path, requestSerialize, responseDeserialize } = healthService.Check!;
     const check = (service: string) =>
-      new Promise<string>((resolve, reject) => client.check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
-    expect(await check("")).toBe("SERVING");
-    expect(await check("pwsync.notifier")).toBe("SERVING");
+      new Promise<unknown>((resolve, reject) =>
+        client.makeUnaryRequest(path, requestSerialize, responseDeserialize, { service }, (err, res) => (err ? reject(err) : resolve(res))),
+      );
+    expect(await check("")).toEqual({ status: "SERVING" });
+    expect(await check("pwsync.notifier")).toEqual({ status: "SERVING" });
   });
 });
