@@ -41,6 +41,9 @@ export interface Recorded {
 /** An EventLog whose Kysely also remembers each statement it ran, for EXPLAIN. */
 export function recordingLog(connectionString: string, recorded: Recorded[]): EventLog {
   const pool = new pg.Pool({ connectionString, max: 6 });
+  // As openEventLog does: an idle client dropped by the server must not end the process.
+  pool.on("connect", (client) => client.on("error", () => {}));
+  pool.on("error", () => {});
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     log: (event) => {
