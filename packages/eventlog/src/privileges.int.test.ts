@@ -39,8 +39,12 @@ const refused = (statement: string) =>
 
 describe("the services' database role", () => {
   it("appends and reads events like the services need", async () => {
-    const result = await appendToStream(service.db, `change-${randomUUID()}`, [{ type: "ChangeCaptured", data: {} }], { expectedVersion: "no_stream" });
+    const streamId = `change-${randomUUID()}`;
+    const result = await appendToStream(service.db, streamId, [{ type: "ChangeCaptured", data: {} }], { expectedVersion: "no_stream" });
     expect(result.success).toBe(true);
+    // The trigger keeps the projection as the owner, so the append still moves it.
+    const state = await serviceClient.query("SELECT state FROM change_summaries WHERE stream_id = $1", [streamId]);
+    expect(state.rows).toEqual([{ state: "captured" }]);
   });
 
   it.each([
@@ -52,6 +56,13 @@ describe("the services' database role", () => {
     ["truncate events", "TRUNCATE events", /permission denied/],
     ["create a table", "CREATE TABLE shadow (x int)", /permission denied/],
     ["drop the table", "DROP TABLE events", /must be owner/],
+    ["rewrite a change's state in the admin view's projection", "UPDATE change_states SET state = 'password_set'", /permission denied/],
+    ["forge the per-state counts", "UPDATE change_state_counts SET failed = 0", /permission denied/],
+    [
+      "add a change to the projection without its event",
+      "INSERT INTO change_states (stream_id, global_position, last_version, last_event_type, state, updated_at) VALUES ('change-x', -1, 1, 'PasswordSet', 'password_set', now())",
+      /permission denied/,
+    ],
   ])("cannot %s", async (_what, statement, error) => {
     expect(await refused(statement)).toMatch(error);
   });

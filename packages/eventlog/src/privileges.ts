@@ -21,6 +21,8 @@ export async function grantServiceRole(pool: pg.Pool, role: string): Promise<voi
   await pool.query(`REVOKE CREATE ON SCHEMA public FROM ${role}`);
   await pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
   await pool.query(`REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON events FROM ${role}`);
+  // Derived from events by the append trigger (which writes as the owner): read-only to services.
+  await pool.query(`REVOKE INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON change_states, change_state_counts FROM ${role}`);
   await pool.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
 }
 

@@ -9,6 +9,7 @@ import * as m0007 from "./0007_graph_write_budget.js";
 import * as m0008 from "./0008_agent_spool.js";
 import * as m0009 from "./0009_change_lifecycle_functions.js";
 import * as m0010 from "./0010_history_projections.js";
+import * as m0011 from "./0011_projection_owner_writes.js";
 
 // Versioned migrations, applied in name order; a new one is a new file, never an edit.
 const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   "0008_agent_spool": m0008,
   "0009_change_lifecycle_functions": m0009,
   "0010_history_projections": m0010,
+  "0011_projection_owner_writes": m0011,
 };
 
 export const migrationProvider: MigrationProvider = {
