@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { appendRows } from "./appendToStream.js";
+import { appendRounds, appendRows } from "./appendToStream.js";
 import { partitionOf } from "./partition.js";
 
 describe("appendRows", () => {
@@ -32,13 +32,23 @@ describe("appendRows", () => {
     ]);
   });
 
-  it("refuses an append without events and a stream named twice", () => {
+  it("refuses an append without events", () => {
     expect(() => appendRows([{ streamId: "s1", events: [], expectedVersion: "any" }])).toThrow(/no events/);
-    expect(() =>
-      appendRows([
-        { streamId: "s1", events: [{ type: "A", data: {} }], expectedVersion: "any" },
-        { streamId: "s1", events: [{ type: "B", data: {} }], expectedVersion: "any" },
-      ]),
-    ).toThrow(/appears twice/);
+  });
+});
+
+describe("appendRounds", () => {
+  it("puts each stream once per round, a repeated one in the next round, keeping every append's index", () => {
+    const append = (streamId: string) => ({ streamId, events: [{ type: "A", data: {} }], expectedVersion: "any" as const });
+    const rounds = appendRounds([append("s1"), append("s2"), append("s1"), append("s3"), append("s1")]);
+    expect(rounds.map((round) => round.map((entry) => [entry.index, entry.append.streamId]))).toEqual([
+      [
+        [0, "s1"],
+        [1, "s2"],
+        [3, "s3"],
+      ],
+      [[2, "s1"]],
+      [[4, "s1"]],
+    ]);
   });
 });

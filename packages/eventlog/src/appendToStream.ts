@@ -45,18 +45,12 @@ export interface AppendRows {
   events: Array<{ stream_id: string; ord: number; seq: number; partition: number; partition_key: string; type: string; data: unknown; metadata: unknown }>;
 }
 
-/**
- * The statement's input for a multi-stream append, validated: at most one append per stream (a
- * second would need the first one's outcome), and none empty.
- */
+/** The statement's input for a multi-stream append (each stream at most once), validated: none empty. */
 export function appendRows(appends: readonly StreamAppend[]): AppendRows {
   const rows: AppendRows = { streams: [], events: [] };
-  const seen = new Set<string>();
   for (const append of appends) {
     const { streamId, events, expectedVersion } = append;
     if (events.length === 0) throw new Error(`appendToStream(${streamId}): no events to append`);
-    if (seen.has(streamId)) throw new Error(`appendToStreams: stream ${streamId} appears twice in one call`);
-    seen.add(streamId);
     const partitionKey = append.partitionKey ?? streamId;
     const partition = partitionOf(partitionKey);
     const rule: VersionRule = expectedVersion === "no_stream" || expectedVersion === 0 ? "create" : expectedVersion === "any" ? "any" : "expected";
@@ -78,15 +72,43 @@ export function appendRows(appends: readonly StreamAppend[]): AppendRows {
 }
 
 /**
+ * Splits appends into rounds in which each stream appears once: a stream's second append needs
+ * the outcome of its first, so it goes in the next round, as if the calls had been made one
+ * after the other. Each entry keeps its index in `appends`.
+ */
+export function appendRounds(appends: readonly StreamAppend[]): Array<Array<{ index: number; append: StreamAppend }>> {
+  const rounds: Array<Array<{ index: number; append: StreamAppend }>> = [];
+  const seen = new Map<string, number>();
+  appends.forEach((append, index) => {
+    const round = seen.get(append.streamId) ?? 0;
+    seen.set(append.streamId, round + 1);
+    (rounds[round] ??= []).push({ index, append });
+  });
+  return rounds;
+}
+
+/**
  * Appends to several streams in one statement (one round trip, no transaction needed: the
  * statement is atomic), each with its own expected version; the results come in the order of
- * `appends`. A stream whose expected version does not hold gets `{success:false}` and nothing
+ * `appends`. A stream named more than once takes one more statement per repetition (see
+ * appendRounds). A stream whose expected version does not hold gets `{success:false}` and nothing
  * appended, while the others go ahead. Each event NOTIFYs `partition:Type` (sent at commit only,
  * so consumers never wake for an event they cannot see yet; identical payloads of one
  * transaction are sent once).
  */
 export async function appendToStreams(executor: Executor, appends: readonly StreamAppend[]): Promise<AppendResult[]> {
-  if (appends.length === 0) return [];
+  const results: AppendResult[] = [];
+  for (const round of appendRounds(appends)) {
+    const outcomes = await appendOnce(
+      executor,
+      round.map((entry) => entry.append),
+    );
+    round.forEach((entry, i) => (results[entry.index] = outcomes[i]!));
+  }
+  return results;
+}
+
+async function appendOnce(executor: Executor, appends: readonly StreamAppend[]): Promise<AppendResult[]> {
   const rows = appendRows(appends);
   // Versions are decided in the streams table (its row lock serialises concurrent appenders to
   // one stream, and the version check makes the loser see a conflict instead of interleaving);

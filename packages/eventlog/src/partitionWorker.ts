@@ -1,9 +1,10 @@
 import type { Transaction } from "kysely";
+import { appendToStreams, type AppendResult, type StreamAppend } from "./appendToStream.js";
 import { runBatch, STOPPED } from "./batchScheduler.js";
 import { readCheckpoint, storeCheckpoint } from "./checkpoints.js";
 import type { Fence } from "./fence.js";
 import type { EventLog } from "./open.js";
-import { readPartitionBatch, type Position } from "./readPartitionBatch.js";
+import { readPartitionBatch, START, type Position } from "./readPartitionBatch.js";
 import type { Database } from "./schema.js";
 import type { StoredEvent } from "./types.js";
 import { Wakeup } from "./wakeups.js";
@@ -18,7 +19,19 @@ export interface HandlerContext {
   fence: Fence;
 }
 
-export type Handler = (event: StoredEvent, context: HandlerContext) => Promise<Writes | void>;
+/**
+ * Appends that commit with the consumer's checkpoint in one statement together with the other
+ * events' appends of the same commit (instead of two per event); `afterAppend` then runs in that
+ * transaction with their outcomes, in the order of `appends`.
+ */
+export interface AppendWrites {
+  appends: StreamAppend[];
+  afterAppend?: (trx: Transaction<Database>, results: AppendResult[]) => Promise<void>;
+}
+
+export type HandlerResult = Writes | AppendWrites | void;
+
+export type Handler = (event: StoredEvent, context: HandlerContext) => Promise<HandlerResult>;
 
 export interface ProcessorLogger {
   info(obj: object, msg: string): void;
@@ -42,17 +55,33 @@ export interface WorkerSettings {
 class CheckpointMismatch extends Error {}
 
 const PENDING_RETRY_MS = 100;
+/** Longest the checkpoint row lags behind events that left nothing to commit, while events keep coming. */
+const UNRECORDED_CHECKPOINT_MS = 1000;
 
 function positionOf(event: StoredEvent): Position {
   return { transactionId: event.transactionId, globalPosition: event.globalPosition };
 }
 
-function samePosition(a: Position, b: Position): boolean {
-  return a.transactionId === b.transactionId && a.globalPosition === b.globalPosition;
-}
-
 function isAfter(a: Position, b: Position): boolean {
   return a.transactionId > b.transactionId || (a.transactionId === b.transactionId && a.globalPosition > b.globalPosition);
+}
+
+/** Every appending handler's appends in one statement, then each handler's remaining writes in log order. */
+async function commitWrites(trx: Transaction<Database>, results: HandlerResult[]): Promise<void> {
+  const appending = results.filter((r): r is AppendWrites => typeof r === "object" && r !== null);
+  const outcomes = await appendToStreams(
+    trx,
+    appending.flatMap((r) => r.appends),
+  );
+  let at = 0;
+  for (const result of results) {
+    if (typeof result === "function") await result(trx);
+    else if (result) {
+      const mine = outcomes.slice(at, at + result.appends.length);
+      at += result.appends.length;
+      await result.afterAppend?.(trx, mine);
+    }
+  }
 }
 
 /**
@@ -65,6 +94,11 @@ export class PartitionWorker {
   notified = false;
   private readonly wakeup = new Wakeup();
   private readonly lost = new AbortController();
+  /** What the partition's checkpoint row holds: the base of every compare-and-set. */
+  private stored: Position = START;
+  /** How far this worker has handled; ahead of `stored` by events that left nothing to commit. */
+  private reached: Position = START;
+  private storedAt = 0;
   readonly done: Promise<void>;
 
   constructor(
@@ -103,7 +137,7 @@ export class PartitionWorker {
     while (!this.stopping && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(200, until - Date.now())));
   }
 
-  private async handleWithRetry(event: StoredEvent): Promise<Writes | void | typeof STOPPED> {
+  private async handleWithRetry(event: StoredEvent): Promise<HandlerResult | typeof STOPPED> {
     const { logger, group, handle } = this.settings;
     for (let attempt = 1; ; attempt++) {
       if (this.lost.signal.aborted || (attempt > 1 && this.stopping)) return STOPPED;
@@ -129,26 +163,57 @@ export class PartitionWorker {
     }
   }
 
-  private async processBatch(events: StoredEvent[], from: Position): Promise<Position> {
+  /**
+   * Handles the batch's events and commits their writes with the checkpoint; the commit of the
+   * last one also moves the checkpoint past the unwanted events scanned after it (`scannedTo`).
+   * Events that leave nothing to commit (their handler committed its own effects, or had none)
+   * only move `reached`. Stops short of the end if the worker is stopping.
+   */
+  private async processBatch(events: StoredEvent[], scannedTo: Position): Promise<void> {
     const { log, group, concurrency } = this.settings;
-    let checkpoint = from;
-    await runBatch<StoredEvent, Writes | void>({
+    const last = events.at(-1);
+    await runBatch<StoredEvent, HandlerResult>({
       events,
       keyOf: (event) => event.partitionKey,
       concurrency,
       run: (event) => this.handleWithRetry(event),
       stopping: () => this.stopping,
       commit: async (done) => {
-        const to = positionOf(done.at(-1)!.event);
-        await log.db.transaction().execute(async (trx) => {
-          for (const { result } of done) if (result) await result(trx);
-          if ((await storeCheckpoint(trx, group, this.partition, checkpoint, to)) === "mismatch") throw new CheckpointMismatch();
-        });
-        checkpoint = to;
+        const lastDone = done.at(-1)!.event;
+        const to = lastDone === last ? scannedTo : positionOf(lastDone);
+        const results = done.map((d) => d.result);
+        if (results.every((result) => !result)) {
+          await this.advance(to);
+        } else {
+          await log.db.transaction().execute(async (trx) => {
+            await commitWrites(trx, results);
+            if ((await storeCheckpoint(trx, group, this.partition, this.stored, to)) === "mismatch") throw new CheckpointMismatch();
+          });
+          this.stored = this.reached = to;
+          this.storedAt = Date.now();
+        }
         this.settings.onCommitted(done.length);
       },
     });
-    return checkpoint;
+  }
+
+  /**
+   * Moves `reached` past events that left nothing to commit. Recording that in the checkpoint
+   * row waits until the partition goes quiet, the worker stops, or a second has passed: a
+   * checkpoint write per read would cost a commit (a WAL flush) each, and a new owner that
+   * starts a little early merely skips those events again, or finds their effects committed.
+   */
+  private async advance(to: Position): Promise<void> {
+    this.reached = to;
+    if (Date.now() - this.storedAt >= UNRECORDED_CHECKPOINT_MS) await this.storeReached();
+  }
+
+  private async storeReached(): Promise<void> {
+    if (!isAfter(this.reached, this.stored)) return;
+    const { log, group } = this.settings;
+    if ((await storeCheckpoint(log.db, group, this.partition, this.stored, this.reached)) === "mismatch") throw new CheckpointMismatch();
+    this.stored = this.reached;
+    this.storedAt = Date.now();
   }
 
   private async run(): Promise<void> {
@@ -164,16 +229,18 @@ export class PartitionWorker {
       });
       if (!initial) await this.wakeup.sleep(pollIntervalMs * 4);
     }
-    let checkpoint: Position = initial;
+    this.stored = this.reached = initial;
+    this.storedAt = Date.now();
     let pendingRetryMs = PENDING_RETRY_MS;
     while (!this.stopping) {
       try {
         const notified = this.notified;
         this.notified = false;
-        const batch = await readPartitionBatch(log.db, partition, checkpoint, eventTypes, batchSize);
+        const batch = await readPartitionBatch(log.db, partition, this.reached, eventTypes, batchSize);
         // Notified but nothing readable: held back by an older open transaction; stay pending.
         if (notified && batch.events.length === 0) this.notified = true;
         if (!batch.scannedTo) {
+          await this.storeReached();
           // Notified but held back by an open transaction, possibly in another database of the
           // cluster (xids are cluster-wide) whose commit notifies nobody here: look again soon
           // rather than a whole poll interval later.
@@ -187,12 +254,8 @@ export class PartitionWorker {
           continue;
         }
         pendingRetryMs = PENDING_RETRY_MS;
-        if (batch.events.length > 0) checkpoint = await this.processBatch(batch.events, checkpoint);
-        if (this.stopping) return;
-        if (isAfter(batch.scannedTo, checkpoint) && (batch.events.length === 0 || samePosition(checkpoint, positionOf(batch.events.at(-1)!)))) {
-          if ((await storeCheckpoint(log.db, group, partition, checkpoint, batch.scannedTo)) === "mismatch") throw new CheckpointMismatch();
-          checkpoint = batch.scannedTo;
-        }
+        if (batch.events.length > 0) await this.processBatch(batch.events, batch.scannedTo);
+        else await this.advance(batch.scannedTo);
       } catch (err) {
         if (err instanceof CheckpointMismatch) {
           logger.warn({ group, partition }, "checkpoint moved under us (ownership changed); re-reading it");
@@ -200,8 +263,10 @@ export class PartitionWorker {
           logger.warn({ err: (err as Error).message, group, partition }, "partition read failed; retrying");
           await this.wakeup.sleep(pollIntervalMs * 4);
         }
-        checkpoint = await readCheckpoint(log.db, group, partition).catch(() => checkpoint);
+        this.stored = this.reached = await readCheckpoint(log.db, group, partition).catch(() => this.stored);
       }
     }
+    // A graceful stop hands over where it got to; a lost partition is its new owner's business.
+    if (!this.lost.signal.aborted) await this.storeReached().catch(() => {});
   }
 }

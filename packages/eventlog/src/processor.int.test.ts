@@ -6,6 +6,7 @@ import { sql, type Kysely } from "kysely";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { appendToStream } from "./appendToStream.js";
+import { readStream } from "./readStream.js";
 import { openEventLog, type EventLog } from "./open.js";
 import { PARTITION_COUNT, partitionOf } from "./partition.js";
 import { FencedOut, withFence } from "./fence.js";
@@ -519,6 +520,61 @@ describe("processor", () => {
       await eventually("picked up by polling", async () => (await processedCount(log.db)) === 1, 10_000);
       expect((await processedRows(log.db)).map((r) => r.globalPosition)).toEqual([silent]);
     });
+  });
+
+  it("moves the checkpoint past events of other types: with the last handled event's commit, and on its own once the partition is quiet", async () => {
+    const { log } = await freshDatabase("skip");
+    const invocations: Invocation[] = [];
+    await start(log, { group: "skip", memberId: "m1", handle: recordingHandler("m1", invocations) });
+    // One partition key: wanted, then unwanted events behind it in the same partition.
+    const [wanted] = await appended(log.db, "skip-1", ["Plain"], "key-a");
+    const others = await appended(log.db, "skip-2", ["Other", "Other"], "key-a");
+    const partition = partitionOf("key-a");
+    const lastOther = await positionOf(log.db, others.at(-1)!);
+    await eventually("checkpoint past the other events", async () => {
+      const at = await checkpointOf(log.db, "skip", partition);
+      return at.transactionId === lastOther.transactionId && at.globalPosition === lastOther.globalPosition;
+    });
+    expect(invocations.map((i) => i.globalPosition)).toEqual([wanted]);
+    // Only others this time: nothing to handle, and the checkpoint still follows.
+    const onlyOthers = await appended(log.db, "skip-3", ["Other"], "key-a");
+    const later = await positionOf(log.db, onlyOthers[0]!);
+    await eventually("checkpoint past an unhandled-only stretch", async () => {
+      const at = await checkpointOf(log.db, "skip", partition);
+      return at.globalPosition === later.globalPosition;
+    });
+    expect(invocations).toHaveLength(1);
+  });
+
+  it("commits handlers' appends together with the checkpoint and tells each handler its own outcomes", async () => {
+    const { log } = await freshDatabase("appendwrites");
+    const outcomes = new Map<string, boolean[]>();
+    await start(log, {
+      group: "appendwrites",
+      memberId: "m1",
+      handle: async (event) => ({
+        appends: [
+          { streamId: `${event.streamId}-out`, events: [{ type: "Out", data: { from: String(event.globalPosition) } }], expectedVersion: "no_stream" },
+          // Already exists: this one conflicts, and only its handler hears of it.
+          { streamId: event.streamId, events: [{ type: "Never", data: {} }], expectedVersion: 0 },
+        ],
+        afterAppend: async (trx, results) => {
+          outcomes.set(
+            event.streamId,
+            results.map((r) => r.success),
+          );
+          await recordProcessed("m1", event)(trx);
+        },
+      }),
+    });
+    const streams = ["aw-1", "aw-2", "aw-3"];
+    for (const streamId of streams) await appended(log.db, streamId, ["Plain"]);
+    await eventually("every event handled", async () => (await processedCount(log.db)) === streams.length);
+    for (const streamId of streams) {
+      expect(outcomes.get(streamId)).toEqual([true, false]);
+      expect((await readStream(log.db, `${streamId}-out`)).map((e) => e.type)).toEqual(["Out"]);
+      expect((await readStream(log.db, streamId)).map((e) => e.type)).toEqual(["Plain"]);
+    }
   });
 
   it("runs handlers of different partition keys concurrently but one key's events after each other's commit", async () => {

@@ -5,7 +5,7 @@ import { PartitionOwnership } from "./partitionOwnership.js";
 import { PartitionWorker, type Handler, type ProcessorLogger } from "./partitionWorker.js";
 import { ThrottledWakeAll } from "./wakeups.js";
 
-export type { HandlerContext, Handler, ProcessorLogger, Writes } from "./partitionWorker.js";
+export type { AppendWrites, HandlerContext, Handler, HandlerResult, ProcessorLogger, Writes } from "./partitionWorker.js";
 
 export interface ProcessorOptions {
   /** Consumer group: replicas with the same group share the work. */

@@ -21,6 +21,9 @@ export interface PartitionBatch {
  * and only from transactions older than every transaction still running. A bare
  * `global_position > checkpoint` would skip an event whose transaction took a lower position
  * but committed later; this rule waits for it instead (see STYLE.md, "Gap-free ordered reads").
+ * Of the `limit` events scanned only the wanted ones come back, plus the last one scanned as a
+ * bare position: every consumer group scans every event of its partitions, and most are not
+ * its own.
  */
 export async function readPartitionBatch(
   db: Kysely<Database>,
@@ -31,16 +34,19 @@ export async function readPartitionBatch(
 ): Promise<PartitionBatch> {
   const result = await sql<EventRow & { wanted: boolean }>`
     SELECT global_position, transaction_id, stream_id, stream_version, partition, partition_key, type,
-           CASE WHEN type = ANY(${types}::text[]) THEN data END AS data,
-           CASE WHEN type = ANY(${types}::text[]) THEN metadata END AS metadata,
-           created_at,
-           type = ANY(${types}::text[]) AS wanted
-      FROM events
-     WHERE partition = ${partition}
-       AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition.toString()}::bigint)
-       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-     ORDER BY transaction_id, global_position
-     LIMIT ${limit}`.execute(db);
+           CASE WHEN wanted THEN data END AS data,
+           CASE WHEN wanted THEN metadata END AS metadata,
+           created_at, wanted
+      FROM (SELECT scanned.*, type = ANY(${types}::text[]) AS wanted,
+                   row_number() OVER (ORDER BY transaction_id DESC, global_position DESC) AS from_end
+              FROM (SELECT * FROM events
+                     WHERE partition = ${partition}
+                       AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition.toString()}::bigint)
+                       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                     ORDER BY transaction_id, global_position
+                     LIMIT ${limit}) scanned) numbered
+     WHERE wanted OR from_end = 1
+     ORDER BY transaction_id, global_position`.execute(db);
   const rows = result.rows;
   const last = rows.at(-1);
   return {

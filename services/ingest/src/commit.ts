@@ -96,29 +96,23 @@ async function commitInTransaction(log: EventLog, batch: ChangeToCommit[], refus
       expectedVersion: "no_stream" as const,
     })),
   ];
-  // The same change twice in one group commit: the later one is a re-send of the earlier.
-  const firstOfStream = new Map<string, number>();
-  appends.forEach((append, i) => firstOfStream.has(append.streamId) || firstOfStream.set(append.streamId, i));
-  const unique = [...firstOfStream.values()].map((i) => appends[i]!);
   return log.db.transaction().execute(async (trx) => {
-    const results = await appendToStreams(trx, unique);
-    const resultOf = new Map(unique.map((append, i) => [append.streamId, results[i]!]));
-    const isNew = (i: number) => firstOfStream.get(appends[i]!.streamId) === i && resultOf.get(appends[i]!.streamId)!.success;
+    // The same change twice in one group commit: the later append conflicts, a re-send of the first.
+    const results = await appendToStreams(trx, appends);
     await storeSealedSecrets(
       trx,
       batch
-        .filter((_, i) => isNew(refusals.length + i))
+        .filter((_, i) => results[refusals.length + i]!.success)
         .map((item) => ({ changeId: item.change.changeId, keyId: item.change.keyId, envelope: item.sealedEnvelope })),
     );
-    const resent = appends.filter((_, i) => !isNew(i)).map((append) => append.streamId);
     // A re-send: answer what was decided the first time (the scope may have changed since).
+    const resent = appends.filter((_, i) => !results[i]!.success).map((append) => append.streamId);
     const firstEvents = new Map((await readFirstEvents(trx, resent)).map((e) => [e.streamId, e]));
     return [...refusals.map((item) => item.change), ...batch.map((item) => item.change)].map((change, i): CommitOutcome => {
-      const streamId = appends[i]!.streamId;
-      const result = resultOf.get(streamId)!;
-      if (isNew(i) && result.success)
+      const result = results[i]!;
+      if (result.success)
         return { changeId: change.changeId, status: i < refusals.length ? "refused" : "committed", globalPosition: result.globalPositions[0]! };
-      const first = firstEvents.get(streamId);
+      const first = firstEvents.get(appends[i]!.streamId);
       return { changeId: change.changeId, status: first?.type === "ChangeCaptured" ? "duplicate" : "refused", globalPosition: first?.globalPosition ?? 0n };
     });
   });

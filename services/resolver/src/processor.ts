@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { appendToStream, readStream, shredSealedSecret, startProcessor, type EventLog, type Processor, type StoredEvent, type Writes } from "@pwsync/eventlog";
+import { readStream, shredSealedSecret, startProcessor, type AppendWrites, type EventLog, type Processor, type StoredEvent } from "@pwsync/eventlog";
 import { classifyGraphError, findUsers, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResolutionFailureReason } from "@pwsync/proto";
@@ -42,7 +42,7 @@ async function lookUp(deps: ResolverDeps, changeId: string, by: LookupAttribute,
   }
 }
 
-export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEvent): Promise<Writes | void> {
+export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEvent): Promise<AppendWrites | void> {
   const captured = decodeEvent("ChangeCaptured", event.data);
   const lookups: Lookup[] = [];
   for (const planned of plannedLookups(deps.matchOrder, captured)) {
@@ -60,48 +60,55 @@ export async function handleChangeCaptured(deps: ResolverDeps, event: StoredEven
     return failure(deps, event, captured.changeId, resolution.reason, resolution.detail);
   }
   deps.logger.info({ changeId: captured.changeId, account: captured.accountName, entraUserId: resolution.user.id }, "user resolved");
-  return async (trx) => {
-    const appended = await appendToStream(
-      trx,
-      event.streamId,
-      [
-        {
-          ...newEvent("UserResolved", {
-            changeId: captured.changeId,
-            entraUserId: resolution.user.id,
-            entraUserPrincipalName: resolution.user.userPrincipalName,
-            matchedBy: resolution.matchedBy,
-            changedAt: captured.changedAt,
-            // The executor's ordering key (reset-executor/src/ordering.ts) travels with the user.
-            ...(captured.capturedAt ? { capturedAt: captured.capturedAt } : {}),
-            captureSequence: captured.captureSequence,
-            domainController: captured.domainController,
-          }),
-          metadata: { ...event.metadata, actor: "resolver" },
-        },
-      ],
-      { expectedVersion: event.streamVersion, partitionKey: userPartitionKey(resolution.user.id) },
-    );
-    if (!appended.success) deps.logger.warn({ changeId: captured.changeId }, "change already resolved (redelivery); nothing appended");
+  return {
+    appends: [
+      {
+        streamId: event.streamId,
+        events: [
+          {
+            ...newEvent("UserResolved", {
+              changeId: captured.changeId,
+              entraUserId: resolution.user.id,
+              entraUserPrincipalName: resolution.user.userPrincipalName,
+              matchedBy: resolution.matchedBy,
+              changedAt: captured.changedAt,
+              // The executor's ordering key (reset-executor/src/ordering.ts) travels with the user.
+              ...(captured.capturedAt ? { capturedAt: captured.capturedAt } : {}),
+              captureSequence: captured.captureSequence,
+              domainController: captured.domainController,
+            }),
+            metadata: { ...event.metadata, actor: "resolver" },
+          },
+        ],
+        expectedVersion: event.streamVersion,
+        partitionKey: userPartitionKey(resolution.user.id),
+      },
+    ],
+    afterAppend: async (_trx, [appended]) => {
+      if (!appended!.success) deps.logger.warn({ changeId: captured.changeId }, "change already resolved (redelivery); nothing appended");
+    },
   };
 }
 
-function failure(deps: ResolverDeps, event: StoredEvent, changeId: string, reason: ResolutionFailureReason, detail: string): Writes {
+function failure(deps: ResolverDeps, event: StoredEvent, changeId: string, reason: ResolutionFailureReason, detail: string): AppendWrites {
   const keep = deps.retainSecretOnFailure === true;
   recordOutcome("ResolutionFailed");
-  return async (trx) => {
-    const appended = await appendToStream(
-      trx,
-      event.streamId,
-      [
-        { ...newEvent("ResolutionFailed", { changeId, reason, detail }), metadata: { ...event.metadata, actor: "resolver" } },
-        // Terminal: the sealed password is destroyed in the same transaction, unless it is
-        // kept for the retry window.
-        ...(keep ? [] : [{ ...newEvent("SecretShredded", { changeId }), metadata: { ...event.metadata, actor: "resolver" } }]),
-      ],
-      { expectedVersion: event.streamVersion },
-    );
-    if (appended.success && !keep) await shredSealedSecret(trx, changeId);
+  return {
+    appends: [
+      {
+        streamId: event.streamId,
+        events: [
+          { ...newEvent("ResolutionFailed", { changeId, reason, detail }), metadata: { ...event.metadata, actor: "resolver" } },
+          // Terminal: the sealed password is destroyed in the same transaction, unless it is
+          // kept for the retry window.
+          ...(keep ? [] : [{ ...newEvent("SecretShredded", { changeId }), metadata: { ...event.metadata, actor: "resolver" } }]),
+        ],
+        expectedVersion: event.streamVersion,
+      },
+    ],
+    afterAppend: async (trx, [appended]) => {
+      if (appended!.success && !keep) await shredSealedSecret(trx, changeId);
+    },
   };
 }
 
@@ -111,7 +118,7 @@ const PIPELINE_AFTER_RETRY = new Set(["UserResolved", "ResolutionFailed", "Secre
  * An admin's RetryRequested: the change is resolved afresh from its ChangeCaptured, appending
  * after the RetryRequested, so everything downstream happens as for a new capture.
  */
-export async function handleRetryRequested(deps: ResolverDeps, event: StoredEvent): Promise<Writes | void> {
+export async function handleRetryRequested(deps: ResolverDeps, event: StoredEvent): Promise<AppendWrites | void> {
   const stream = await readStream(deps.log.db, event.streamId);
   const captured = stream[0];
   const after = stream.filter((e) => e.streamVersion > event.streamVersion);
