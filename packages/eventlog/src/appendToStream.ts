@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import { partitionOf } from "./partition.js";
+import { PREPARED } from "./preparedStatements.js";
 import type { Database } from "./schema.js";
 import type { NewEvent } from "./types.js";
 
@@ -114,7 +115,7 @@ async function appendOnce(executor: Executor, appends: readonly StreamAppend[]):
   // one stream, and the version check makes the loser see a conflict instead of interleaving);
   // the events take their versions from there. Data-modifying CTEs see one snapshot, so the
   // three version rules touch disjoint rows and the events join what they returned.
-  const result = await sql<{ stream_id: string; version: number; positions: string[] }>`
+  const result = await sql<{ stream_id: string; version: number; positions: string[] }>`${sql.raw(PREPARED)}
     WITH input AS (
       SELECT * FROM json_to_recordset(${JSON.stringify(rows.streams)}::json) AS i(stream_id text, rule text, expected int, count int)
     ), created AS (

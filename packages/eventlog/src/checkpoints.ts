@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import { PARTITION_COUNT } from "./partition.js";
 import { START, type Position } from "./readPartitionBatch.js";
+import { PREPARED } from "./preparedStatements.js";
 import type { Database } from "./schema.js";
 
 export async function readCheckpoint(db: Kysely<Database>, group: string, partition: number): Promise<Position> {
@@ -32,7 +33,7 @@ export async function storeCheckpoint(
   from: Position,
   to: Position,
 ): Promise<StoreCheckpointResult> {
-  const result = await sql`
+  const result = await sql`${sql.raw(PREPARED)}
     UPDATE consumer_checkpoints
        SET transaction_id = ${to.transactionId.toString()}::xid8,
            global_position = ${to.globalPosition.toString()},

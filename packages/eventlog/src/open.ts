@@ -1,6 +1,7 @@
 import { Kysely, Migrator, PostgresDialect } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations/index.js";
+import { prepareMarkedStatements } from "./preparedStatements.js";
 import type { Database } from "./schema.js";
 
 export interface EventLog {
@@ -31,7 +32,10 @@ export async function openEventLog(connectionString: string, options: OpenOption
   // then, and an unheard 'error' event ends the process. Each client gets its own listener for
   // its whole life: the failing statement rejects anyway, and pg-pool drops the dead client on
   // release, so the next checkout reconnects.
-  pool.on("connect", (client) => client.on("error", () => {}));
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+    prepareMarkedStatements(client);
+  });
   pool.on("error", () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (options.migrate ?? true) await migrate(db);

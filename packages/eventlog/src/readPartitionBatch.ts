@@ -1,4 +1,5 @@
 import { sql, type Kysely } from "kysely";
+import { PREPARED } from "./preparedStatements.js";
 import type { Database } from "./schema.js";
 import { toStoredEvent, type EventRow, type StoredEvent } from "./types.js";
 
@@ -32,7 +33,7 @@ export async function readPartitionBatch(
   types: readonly string[],
   limit: number,
 ): Promise<PartitionBatch> {
-  const result = await sql<EventRow & { wanted: boolean }>`
+  const result = await sql<EventRow & { wanted: boolean }>`${sql.raw(PREPARED)}
     SELECT global_position, transaction_id, stream_id, stream_version, partition, partition_key, type,
            CASE WHEN wanted THEN data END AS data,
            CASE WHEN wanted THEN metadata END AS metadata,
