@@ -1,8 +1,9 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "@pwsync/log";
-import { encodeChangeRecord, encodeDoneRecord, readRecords, type CorruptRange, type DoneReasonName } from "./record.js";
+import { encodeChangeRecord, encodeDoneRecord, type CorruptRange, type DoneReasonName } from "./record.js";
+import { SegmentReader, withSegmentFile } from "./segmentReader.js";
 
 /**
  * The agent's durable queue (the seed's statedb): append-only segment files of checksummed
@@ -12,8 +13,6 @@ import { encodeChangeRecord, encodeDoneRecord, readRecords, type CorruptRange, t
  * marks above the lowest live entry, never the queued changes themselves.
  */
 
-/** Larger than the biggest record, so every chunk holds at least one whole record. */
-const READ_CHUNK_BYTES = 1024 * 1024;
 const SEGMENT_NAME = /^([0-9a-f]{16})\.seg$/;
 
 interface Segment {
@@ -59,6 +58,7 @@ export class DurableQueue {
   /** Where the last sequential read stopped, so the sender's next batch does not rescan. */
   private cursor: { segment: Segment; offset: number; seq: number } | undefined;
   private closed = false;
+  private readonly reader = new SegmentReader();
 
   private constructor(
     private readonly dir: string,
@@ -81,19 +81,19 @@ export class DurableQueue {
     for (const name of names) {
       const file = path.join(this.dir, name);
       const segment: Segment = { firstSeq: parseInt(SEGMENT_NAME.exec(name)![1]!, 16), file, size: 0, changes: 0, done: 0, lastSeq: -1 };
-      const buf = readFileSync(file);
-      let size = 0;
-      for (const record of readRecords(buf, (range) => this.reportCorrupt(name, range, names[names.length - 1] === name))) {
-        if (record.kind === "change") {
-          segment.changes++;
-          segment.lastSeq = Math.max(segment.lastSeq, record.seq);
-        } else {
-          doneSeqs.push(record.seq);
+      const onCorrupt = (range: CorruptRange) => this.reportCorrupt(name, range, names[names.length - 1] === name);
+      withSegmentFile(file, (readAt) => {
+        for (const record of this.reader.records(file, readAt, 0, statSync(file).size, onCorrupt)) {
+          if (record.kind === "change") {
+            segment.changes++;
+            segment.lastSeq = Math.max(segment.lastSeq, record.seq);
+          } else {
+            doneSeqs.push(record.seq);
+          }
+          this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
+          segment.size = record.end;
         }
-        this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
-        size = record.end;
-      }
-      segment.size = size;
+      });
       this.nextSeq = Math.max(this.nextSeq, segment.firstSeq);
       this.segments.push(segment);
     }
@@ -236,6 +236,7 @@ export class DurableQueue {
     while (this.segments.length > 1 && this.segments[0] !== this.active && this.segments[0]!.changes === this.segments[0]!.done) {
       const [segment] = this.segments.splice(0, 1);
       if (this.cursor?.segment === segment) this.cursor = undefined;
+      this.reader.forget(segment!.file);
       rmSync(segment!.file, { force: true });
       removed = true;
     }
@@ -275,22 +276,15 @@ export class DurableQueue {
       const segment = this.segments[index]!;
       const startOffset = resume?.segment === segment ? resume.offset : 0;
       if (segment.lastSeq < from || segment.changes === segment.done) continue;
-      let offset = startOffset;
-      while (offset < segment.size && out.length < max) {
-        // Bounded chunks keep a large segment from being read whole for one batch.
-        const chunkEnd = Math.min(segment.size, offset + READ_CHUNK_BYTES);
-        const bytes = readRange(segment.file, offset, chunkEnd);
-        let consumed = 0;
-        for (const record of readRecords(bytes, () => {})) {
-          consumed = record.end;
+      withSegmentFile(segment.file, (readAt) => {
+        // Damage was reported when the queue was opened; here it is only skipped.
+        for (const record of this.reader.records(segment.file, readAt, startOffset, segment.size, () => {})) {
           if (record.kind !== "change" || record.seq < from || this.doneAbove.has(record.seq)) continue;
           out.push({ seq: record.seq, enqueuedAt: new Date(record.enqueuedAtMs), change: Buffer.from(record.change) });
-          if (moveCursor) this.cursor = { segment, offset: offset + record.end, seq: record.seq };
+          if (moveCursor) this.cursor = { segment, offset: record.end, seq: record.seq };
           if (out.length >= max) break;
         }
-        if (chunkEnd === segment.size || consumed === 0) break;
-        offset += consumed;
-      }
+      });
     }
     return out;
   }
@@ -314,21 +308,5 @@ export class DurableQueue {
     await this.handle.close();
     for (const w of this.waiters) w();
     this.waiters = [];
-  }
-}
-
-function readRange(file: string, start: number, end: number): Buffer {
-  const buf = Buffer.allocUnsafe(Math.max(0, end - start));
-  const fd = openSync(file, "r");
-  try {
-    let done = 0;
-    while (done < buf.length) {
-      const n = readSync(fd, buf, done, buf.length - done, start + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return buf.subarray(0, done);
-  } finally {
-    closeSync(fd);
   }
 }

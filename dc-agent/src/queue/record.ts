@@ -60,7 +60,8 @@ function parsePayload(payload: Buffer): QueueRecord | undefined {
   return undefined;
 }
 
-function recordAt(buf: Buffer, offset: number): { record: QueueRecord; end: number } | undefined {
+/** The intact record starting at `offset` of `buf`, or undefined (too short, bad shape or checksum). */
+export function recordAt(buf: Buffer, offset: number): { record: QueueRecord; end: number } | undefined {
   if (buf.length - offset < RECORD_HEADER_BYTES) return undefined;
   const length = buf.readUInt32LE(offset);
   if (length > MAX_PAYLOAD_BYTES || buf.length - offset - RECORD_HEADER_BYTES < length) return undefined;
@@ -72,25 +73,4 @@ function recordAt(buf: Buffer, offset: number): { record: QueueRecord; end: numb
   if (crc32(payload) !== buf.readUInt32LE(offset + 4)) return undefined;
   const record = parsePayload(payload);
   return record ? { record, end: start + length } : undefined;
-}
-
-/**
- * Every intact record in `buf`, in order. Damaged bytes (a torn write, a flipped bit) are
- * reported through `onCorrupt` and skipped by searching for the next offset where a record
- * with a valid length and checksum starts; nothing here throws on bad data.
- */
-export function* readRecords(buf: Buffer, onCorrupt: (range: CorruptRange) => void): Generator<QueueRecord & { offset: number; end: number }> {
-  let offset = 0;
-  while (offset < buf.length) {
-    const hit = recordAt(buf, offset);
-    if (hit) {
-      yield { ...hit.record, offset, end: hit.end };
-      offset = hit.end;
-      continue;
-    }
-    let next = offset + 1;
-    while (next < buf.length && !recordAt(buf, next)) next++;
-    onCorrupt({ offset, bytes: next - offset, tail: next >= buf.length });
-    offset = next;
-  }
 }

@@ -152,7 +152,8 @@ export class Sender {
           continue;
         }
         if (events.length === 0) {
-          const oldest = Math.min(...[...inflight.values()].map((i) => i.sentAt));
+          // A Map iterates in insertion order, and entries are inserted as they are sent.
+          const oldest = inflight.values().next().value!.sentAt;
           const left = oldest + config.timeoutMs - Date.now();
           if (left <= 0) return { kind: "failed", reason: `no commit ack within ${config.timeoutMs} ms; resubmitting on a new connection` };
           await sleep(left, signal, (w) => (wake = w));
