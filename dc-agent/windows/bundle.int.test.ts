@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleAgent } from "./build-exe.js";
+import { asciiSource, bundleAgent } from "./build-exe.js";
 
 const packageVersion = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -24,6 +24,17 @@ describe("dc-agent single-file bundle", () => {
   it("holds only the client half of gRPC: no server code, nothing that loads .proto files at import", () => {
     expect(inputs.filter((i) => i.endsWith("packages/grpc/src/server.ts") || i.includes("grpc-health-check"))).toEqual([]);
     expect(inputs.some((i) => i.endsWith("packages/grpc/src/client.ts"))).toBe(true);
+  });
+
+  it("is ASCII only, so V8 holds its multi-megabyte source at one byte per character", () => {
+    const source = readFileSync(bundle);
+    expect(source.length).toBeGreaterThan(1_000_000);
+    expect(source.findIndex((byte) => byte > 0x7f)).toBe(-1);
+  });
+
+  it("writes the characters esbuild leaves in comments as escapes, and refuses a line separator it would turn into code", () => {
+    expect(asciiSource("// a multiple of zero \u2014 or \u00e9\nx = 1;")).toBe("// a multiple of zero \\u2014 or \\u00e9\nx = 1;");
+    expect(() => asciiSource("// ends here\u2028x = 1;")).toThrow(/U\+2028/);
   });
 
   it("has no native modules", () => {
