@@ -17,6 +17,7 @@ import { changeStreamId, openEventLog, readStreamsEventsByType } from "@pwsync/e
 import { sandboxControl } from "@pwsync/sandbox-tenant";
 import { randomUUID } from "node:crypto";
 import { historyBench } from "./bench/history.js";
+import { benchAgentDrain } from "./bench/agent-drain.js";
 
 // `npm run bench -- [--json]`: two runs of the whole stack (every service its own process).
 // 1. Throughput at a steady offered load against a zero-latency sandbox, with the per-change
@@ -238,6 +239,8 @@ if (!values["skip-limited"]) {
   };
 }
 result.history = await history();
+// The dc-agent (its single executable) draining a backlog to a local ingest: scripts/bench/agent-drain.ts.
+result.agent = await benchAgentDrain({ backlog: values.quick ? 5_000 : 100_000, say });
 process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
 const lost = (result.lost as number) + ((result.rateLimited as { lost?: number } | undefined)?.lost ?? 0);
 process.exit(lost === 0 ? 0 : 1);

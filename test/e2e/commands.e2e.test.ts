@@ -86,6 +86,7 @@ describe("README commands", () => {
     expect(result.overheadP50Ms).toEqual(expect.any(Number));
     expect(result.machine).toMatchObject({ cpus: expect.any(Number) });
     expect(result.history).toMatchObject({ events: expect.any(Number), p99Ms: { getStatus: expect.any(Number), watchdogTick: expect.any(Number) } });
+    expect(result.agent).toMatchObject({ backlog: 5000, leftInQueue: 0, drainPerSec: expect.any(Number), rssMaxMb: expect.any(Number) });
   }, 900_000);
 });
 
