@@ -42,6 +42,18 @@ describe("SharedWriteBudget", () => {
     expect(waits.filter((w) => w === 0)).toHaveLength(7);
   });
 
+  it("writers of one replica asking at once share a transaction and still get no more than the limit; the rest wait for a slot", async () => {
+    await sql`TRUNCATE graph_write_budget, graph_write_pause`.execute(log.db);
+    const budget = new SharedWriteBudget(log.db, 3, WINDOW_MS);
+    const waits = await Promise.all(Array.from({ length: 10 }, () => budget.tryAcquire()));
+    expect(waits.filter((w) => w === 0)).toHaveLength(3);
+    // Nothing older was in the window: the first slot frees when the writes just granted leave it.
+    for (const wait of waits.filter((w) => w > 0)) expect(wait).toBeGreaterThan(WINDOW_MS - 10_000);
+    for (const wait of waits) expect(wait).toBeLessThanOrEqual(WINDOW_MS);
+    const recorded = await sql<{ n: string }>`SELECT count(*) AS n FROM graph_write_budget`.execute(log.db);
+    expect(Number(recorded.rows[0]?.n)).toBe(3);
+  });
+
   it("a slot frees when the oldest write leaves the window", async () => {
     await sql`TRUNCATE graph_write_budget, graph_write_pause`.execute(log.db);
     const budget = new SharedWriteBudget(log.db, 2, WINDOW_MS);
