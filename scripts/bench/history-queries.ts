@@ -57,7 +57,7 @@ export function recordingLog(connectionString: string, recorded: Recorded[]): Ev
 export async function readStatementsOf(operation: TimedOperation, recorded: Recorded[]): Promise<Recorded[]> {
   recorded.length = 0;
   await operation.run(0);
-  return recorded.splice(0).filter((r) => /^\s*(select|with)\b/i.test(r.sql));
+  return recorded.splice(0).filter((r) => /^\s*(\/\*.*?\*\/\s*)*(select|with)\b/is.test(r.sql));
 }
 
 export interface Samples {
