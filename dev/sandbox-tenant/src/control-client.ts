@@ -7,7 +7,9 @@ export function sandboxControl(baseUrl: string, caPem: string | Buffer) {
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const req = request(
         new URL(path, baseUrl),
-        { method, ca: caPem, headers: payload ? { "content-type": "application/json", "content-length": payload.length } : {} },
+        // A fresh connection per call (agent: false): Node 20's global agent keeps sockets alive, and
+        // reusing one the sandbox closed at its 5 s keep-alive timeout fails as "socket hang up".
+        { method, ca: caPem, agent: false, headers: payload ? { "content-type": "application/json", "content-length": payload.length } : {} },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
