@@ -2,6 +2,7 @@ import { webcrypto, randomBytes } from "node:crypto";
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API loaded first.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
+import { adminRoleUri, agentUri } from "./names.js";
 
 // @peculiar/x509 needs a WebCrypto provider; Node's own keeps us free of extra native deps.
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -146,35 +147,9 @@ export async function issueClientCert(
   return issueLeaf(ca, { commonName, usages, altNames, validity, years: 2 });
 }
 
-/**
- * An agent is named by a URI SAN `spiffe://pwsync/agent/<dc>` where <dc> is the domain
- * controller it runs on: ingest takes the DC from here, never from the message, and a
- * certificate without it (an admin's, a workload's from a shared issuer) is not an agent.
- */
-export const AGENT_URI_PREFIX = "spiffe://pwsync/agent/";
-
-/** Names an agent may have: a DC host or DNS name, safe in a URI path and a file name. */
-export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
-export function agentUri(domainController: string): string {
-  if (!AGENT_NAME.test(domainController)) throw new Error(`invalid domain controller name for an agent certificate: ${JSON.stringify(domainController)}`);
-  return `${AGENT_URI_PREFIX}${domainController.toLowerCase()}`;
-}
-
 /** Agent certificate: clientAuth EKU, CN and URI SAN naming the DC. Issue it from the agent CA. */
 export async function issueAgentCert(agentCa: CertAndKey, domainController: string, validity: Validity = {}): Promise<CertAndKey> {
   return issueClientCert(agentCa, domainController, validity, { uris: [agentUri(domainController)] });
-}
-
-/**
- * The admin role is a URI SAN in SPIFFE form, `spiffe://pwsync/admin/<name>`. Admin
- * certificates come from their own CA (the admin API trusts only it, ingest never does), and
- * the role is checked on top, so neither an agent nor an admin can pass as the other.
- */
-export const ADMIN_ROLE_URI_PREFIX = "spiffe://pwsync/admin/";
-
-export function adminRoleUri(name: string): string {
-  return `${ADMIN_ROLE_URI_PREFIX}${encodeURIComponent(name)}`;
 }
 
 /** Client certificate for a human or script allowed to call the admin API. */
@@ -207,16 +182,3 @@ export async function createAppCredentialCert(name: string, validity: Validity =
   });
   return { cert: `${cert.toString("pem")}\n`, key: await exportKeyPem(keys.privateKey) };
 }
-
-/**
- * A SHA-256 certificate fingerprint as Node prints it (uppercase hex pairs joined by colons),
- * from any common spelling (colons or not, any case); undefined when it is not one.
- */
-export function normalizeFingerprint(input: string): string | undefined {
-  const hex = input.replace(/[:\s]/g, "").toUpperCase();
-  if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
-  return hex.match(/../g)!.join(":");
-}
-
-/** The event stream of agent certificate revocations (AgentCertificateRevoked), read by ingest. */
-export const AGENT_REVOCATIONS_STREAM = "agent-revocations";

@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile, access } from "node:fs/promises";
 import { join } from "node:path";
-import { AGENT_NAME, createCa, issueAdminCert, issueAgentCert, issueServerCert, type CertAndKey } from "./certs.js";
+import { createCa, issueAdminCert, issueAgentCert, issueServerCert, type CertAndKey } from "./certs.js";
+import { AGENT_NAME } from "./names.js";
 
 export interface DevPkiOptions {
   agents?: string[];

@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { clientIdentity, GrpcError } from "@pwsync/grpc";
-import { ADMIN_ROLE_URI_PREFIX } from "@pwsync/pki";
+import { ADMIN_ROLE_URI_PREFIX } from "@pwsync/pki/names";
 import type { DenialRecorder } from "./audit.js";
 
 export interface AdminIdentity {

@@ -2,7 +2,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { appendToStream, readStream, type EventLog } from "@pwsync/eventlog";
 import { GrpcError } from "@pwsync/grpc";
-import { AGENT_REVOCATIONS_STREAM, normalizeFingerprint } from "@pwsync/pki";
+import { AGENT_REVOCATIONS_STREAM, normalizeFingerprint } from "@pwsync/pki/names";
 import { decodeEvent, newEvent } from "@pwsync/proto";
 
 export interface RevocationRecord {

@@ -1,5 +1,5 @@
 import type { PeerCertificate } from "node:tls";
-import { ADMIN_ROLE_URI_PREFIX, AGENT_NAME, AGENT_URI_PREFIX } from "@pwsync/pki";
+import { ADMIN_ROLE_URI_PREFIX, AGENT_NAME, AGENT_URI_PREFIX } from "@pwsync/pki/names";
 
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 

@@ -1,6 +1,6 @@
 import { readStream, type EventLog } from "@pwsync/eventlog";
 import type { Logger } from "@pwsync/log";
-import { AGENT_REVOCATIONS_STREAM, normalizeFingerprint } from "@pwsync/pki";
+import { AGENT_REVOCATIONS_STREAM, normalizeFingerprint } from "@pwsync/pki/names";
 import { decodeEvent } from "@pwsync/proto";
 
 export interface RevocationList {
