@@ -69,7 +69,7 @@ function configFor(dataDir: string, socket: string, spoolDir?: string): AgentCon
 }
 
 beforeAll(async () => {
-  telemetry = startTelemetry({ serviceName: "dc-agent-test", spanExporter: spans });
+  telemetry = await startTelemetry({ serviceName: "dc-agent-test", spanExporter: spans });
   dc = acquireSambaDc();
   pki = await ensureDevPki(path.join(root, "pki"), { agents: ["dc01"] });
   const keys = generateRecipientKeyPair();

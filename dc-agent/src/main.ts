@@ -62,7 +62,7 @@ async function main(): Promise<void> {
       async (logger) => {
         // Fault injection for the crash test (dc-agent/src/agent.int.test.ts) only.
         const crash = process.env.DC_AGENT_FAULT === "kill-after-ingest-ack";
-        const telemetry = startTelemetry({ serviceName: "dc-agent", settings: config.telemetry });
+        const telemetry = await startTelemetry({ serviceName: "dc-agent", settings: config.telemetry });
         const agent = await startAgent(config, logger, crash ? { beforeRecordingAck: () => process.kill(process.pid, "SIGKILL") } : {});
         return async () => {
           await agent.stop();

@@ -10,7 +10,7 @@ let port: number;
 
 beforeAll(async () => {
   port = await freePort();
-  telemetry = startTelemetry({ serviceName: "prometheus-test", settings: { prometheus: { host: "127.0.0.1", port } } });
+  telemetry = await startTelemetry({ serviceName: "prometheus-test", settings: { prometheus: { host: "127.0.0.1", port } } });
 });
 afterAll(async () => {
   await telemetry.shutdown();
@@ -43,13 +43,13 @@ describe("telemetry.prometheus", () => {
   it("stops serving when the service shuts down", async () => {
     await telemetry.shutdown();
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
-    telemetry = startTelemetry({ serviceName: "prometheus-test" });
+    telemetry = await startTelemetry({ serviceName: "prometheus-test" });
   });
 });
 
 describe("telemetry shutdown", () => {
   it("resolves, without throwing, when the collector's name does not resolve", async () => {
-    const t = startTelemetry({ serviceName: "shutdown-test", settings: { enabled: true, otlpEndpoint: "http://otel-collector.invalid:4318" } });
+    const t = await startTelemetry({ serviceName: "shutdown-test", settings: { enabled: true, otlpEndpoint: "http://otel-collector.invalid:4318" } });
     pwsyncMetrics().changes.add(1, { outcome: "password_set" });
     await expect(t.shutdown()).resolves.toBeUndefined();
   });
@@ -60,7 +60,7 @@ describe("telemetry shutdown", () => {
     const blackHole = createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => blackHole.listen(0, "127.0.0.1", resolve));
     const { port: holePort } = blackHole.address() as { port: number };
-    const t = startTelemetry({
+    const t = await startTelemetry({
       serviceName: "shutdown-test",
       settings: { enabled: true, otlpEndpoint: `http://127.0.0.1:${holePort}` },
       shutdownTimeoutMs: 300,

@@ -11,8 +11,8 @@ const CANARY = `Tele-Canary-${randomUUID()}`;
 const exporter = new InMemorySpanExporter();
 let telemetry: Telemetry;
 
-beforeAll(() => {
-  telemetry = startTelemetry({ serviceName: "telemetry-test", spanExporter: exporter });
+beforeAll(async () => {
+  telemetry = await startTelemetry({ serviceName: "telemetry-test", spanExporter: exporter });
 });
 afterAll(async () => {
   await telemetry.shutdown();

@@ -18,7 +18,7 @@ await runService(
   "admin",
   async (logger) => {
     const config = loadConfig(adminConfigSchema);
-    const telemetry = startTelemetry({ serviceName: "admin", settings: loadConfig(telemetryConfigSchema).telemetry });
+    const telemetry = await startTelemetry({ serviceName: "admin", settings: loadConfig(telemetryConfigSchema).telemetry });
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-admin", maxConnections: config.database.maxConnections });
     const graph = config.graph ? { client: await graphClientFromConfig(config.graph), baseUrl: config.graph.baseUrl } : undefined;
     const testAlert = config.notifier ? testAlertSender(config.notifier) : undefined;

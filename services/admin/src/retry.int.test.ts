@@ -55,7 +55,7 @@ const spans = new InMemorySpanExporter();
 let telemetry: Telemetry;
 
 beforeAll(async () => {
-  telemetry = startTelemetry({ serviceName: "retry-test", spanExporter: spans });
+  telemetry = await startTelemetry({ serviceName: "retry-test", spanExporter: spans });
   const pki = await ensureDevPki(mkdtempSync(path.join(tmpdir(), "retry-pki-")));
   const caPem = readFileSync(pki.ca.cert, "utf8");
   sandbox = await startSandboxTenant({

@@ -10,7 +10,7 @@ await runService(
   "ingest",
   async (logger) => {
     const config = loadConfig(ingestConfigSchema);
-    const telemetry = startTelemetry({ serviceName: "ingest", settings: loadConfig(telemetryConfigSchema).telemetry });
+    const telemetry = await startTelemetry({ serviceName: "ingest", settings: loadConfig(telemetryConfigSchema).telemetry });
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-ingest" });
     const server = await startIngest(config, log, logger);
     return async () => {

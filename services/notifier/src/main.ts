@@ -15,7 +15,7 @@ try {
   process.exit(2);
 }
 
-const telemetry = startTelemetry({ serviceName: "notifier", settings: loadConfig(telemetryConfigSchema).telemetry });
+const telemetry = await startTelemetry({ serviceName: "notifier", settings: loadConfig(telemetryConfigSchema).telemetry });
 const notifier = await startNotifier(config, { logger });
 // Under the dev launcher, stop (gracefully, via our own SIGTERM handler) when it is gone.
 exitWhenParentDies(() => process.kill(process.pid, "SIGTERM"));

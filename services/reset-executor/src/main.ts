@@ -16,7 +16,7 @@ await runService(
   "reset-executor",
   async (logger) => {
     const config = loadConfig(executorConfigSchema);
-    const telemetry = startTelemetry({ serviceName: "reset-executor", settings: loadConfig(telemetryConfigSchema).telemetry });
+    const telemetry = await startTelemetry({ serviceName: "reset-executor", settings: loadConfig(telemetryConfigSchema).telemetry });
     const keys = loadKeyRing(config.executor.keysDir);
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-reset-executor", maxConnections: config.database.maxConnections });
     const graph = await graphClientFromConfig(config.graph);

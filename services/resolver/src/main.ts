@@ -12,7 +12,7 @@ await runService(
   "resolver",
   async (logger) => {
     const config = loadConfig(resolverConfigSchema);
-    const telemetry = startTelemetry({ serviceName: "resolver", settings: loadConfig(telemetryConfigSchema).telemetry });
+    const telemetry = await startTelemetry({ serviceName: "resolver", settings: loadConfig(telemetryConfigSchema).telemetry });
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-resolver", maxConnections: config.database.maxConnections });
     const graph = await graphClientFromConfig(config.graph);
     const processor = await startResolver({
