@@ -80,6 +80,21 @@ describe("npm run build", () => {
     expect(Object.keys(pkg.devDependencies)).toContain("tsx");
   });
 
+  it("loads the OpenTelemetry SDK and its exporters only when telemetry is on, and certificate code only where certificates are made (memory)", () => {
+    // Top-level imports run at start; import("…") only when reached.
+    const staticImportsOf = (file: string) =>
+      new Set([...readFileSync(file, "utf8").matchAll(/(?:^|\n)\s*import\s[^;]*?\bfrom\s*"([^".][^"]*)"/g)].map((m) => packageName(m[1]!)));
+    const loadedOnDemand = /^@opentelemetry\/(sdk-node|sdk-metrics|sdk-trace-base|resources|exporter-.*)$/;
+    for (const name of ["ingest", "resolver", "reset-executor", "notifier", "admin"]) {
+      const file = path.join(dist, `${name}.js`);
+      expect(
+        [...staticImportsOf(file)].filter((p) => loadedOnDemand.test(p) || p === "@peculiar/x509"),
+        name,
+      ).toEqual([]);
+      expect(importsOf(file).has("@opentelemetry/sdk-node"), name).toBe(true);
+    }
+  });
+
   it("runs with plain node: dist/migrate.js migrates a real Postgres, dist/admin.js serves, dist/pwsync.js answers, SIGTERM exits 0", async () => {
     const dir = path.join(scratch, "run");
     mkdirSync(dir, { recursive: true });

@@ -10,6 +10,7 @@ import { resolverConfigSchema } from "@pwsync/resolver";
 import { executorConfigSchema } from "@pwsync/reset-executor";
 import { notifierFileConfigSchema } from "@pwsync/notifier";
 import { telemetryConfigSchema } from "@pwsync/telemetry";
+import { SERVICE_V8_FLAGS } from "@pwsync/devstack";
 import { adminConfigSchema } from "../../services/admin/src/config.js";
 import entryPoints from "../../scripts/entry-points.json" with { type: "json" };
 
@@ -204,8 +205,10 @@ describe("Dockerfile and .dockerignore", () => {
     }
     expect(dockerfile).toMatch(/^USER 1000:1000$/m);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
-    // Compiled JavaScript only: no TypeScript loader in the entry point.
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--enable-source-maps", "--import", "\/app\/deploy\/container\/env-files.mjs"\]$/m);
+    // Compiled JavaScript only: no TypeScript loader in the entry point. The V8 memory settings
+    // are the ones the dev launcher (and so the bench) runs the services with.
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+    expect(JSON.parse(entrypoint ?? "null")).toEqual(["node", ...SERVICE_V8_FLAGS, "--enable-source-maps", "--import", "/app/deploy/container/env-files.mjs"]);
     const instructions = dockerfile
       .split("\n")
       .filter((l) => !l.trimStart().startsWith("#"))

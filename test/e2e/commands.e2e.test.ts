@@ -114,11 +114,13 @@ describe("npm start, the commands its banner prints, and every way it can end", 
 
   it("a service that crashes is restarted with backoff, and the launcher says so; SIGTERM then stops everything and exits 0", async () => {
     const { command, launcherPid, banner, everything } = await startLauncher();
-    const resolver = everything.find((pid) => commandLineOf(pid).includes("services/resolver/"))!;
+    // The resolver's entry point: its bundle (dist/resolver.js), or its source under PWSYNC_SERVICES_FROM=source.
+    const isResolver = (pid: number) => /(\/resolver\.js|services\/resolver\/src\/main\.ts)( |$)/.test(commandLineOf(pid));
+    const resolver = everything.find(isResolver)!;
     process.kill(resolver, "SIGKILL");
     await command.waitFor(/resolver#0 exited \(SIGKILL\); restarting in 1 s \(restart 1 in a row\)/);
     await command.waitFor(/resolver#0 restarted/);
-    const restarted = descendants(launcherPid).find((pid) => commandLineOf(pid).includes("services/resolver/"));
+    const restarted = descendants(launcherPid).find(isResolver);
     expect(restarted).toBeGreaterThan(0);
     expect(restarted).not.toBe(resolver);
 

@@ -5,7 +5,7 @@ import type { Reaper } from "./reaper.js";
 
 export interface ServiceSpec {
   name: string;
-  /** Absolute path of the service's TypeScript entry point. */
+  /** Absolute path of the service's entry point: compiled JavaScript, or TypeScript (run through tsx). */
   entry: string;
   args?: string[];
   env: NodeJS.ProcessEnv;
@@ -35,14 +35,32 @@ export interface RunningService<T = unknown> {
 }
 
 /**
+ * V8's memory settings for every server process, the same as the container image's ENTRYPOINT
+ * (a deploy test compares them). Young generation capped at 1 MB per semi-space (V8 grows it to
+ * 16 MB under allocation pressure) and the old generation grown by 25 % per major GC (V8 picks
+ * 10–300 % by itself): together about 30–50 MB less resident memory per service, for GC work
+ * that stayed within measurement noise in CPU time per change (ARCHITECTURE.md, "Memory").
+ */
+export const SERVICE_V8_FLAGS = ["--max-semi-space-size=1", "--heap-growing-percent=25"] as const;
+
+/**
+ * node's arguments for an entry point: compiled JavaScript runs as the container image runs it
+ * (source maps on, so stack traces name the TypeScript); TypeScript needs the tsx loader.
+ */
+export function nodeCommandLine(entry: string, extraNodeArgs: string[], args: string[]): string[] {
+  const loader = /\.[cm]?ts$/.test(entry) ? ["--import", "tsx"] : ["--enable-source-maps"];
+  return [...SERVICE_V8_FLAGS, ...extraNodeArgs, ...loader, entry, ...args];
+}
+
+/**
  * Starts one service as its own OS process (so it can be kill -9'd like in production), copies
  * its JSON log lines into its log file, and waits until a line says it is ready. A process
  * that exits first fails the start with its last lines of output.
  */
 export async function spawnService<T>(spec: ServiceSpec): Promise<RunningService<T>> {
   // PWSYNC_NODE_ARGS passes flags to every service's node (e.g. --cpu-prof for profiling).
-  const nodeArgs = (process.env.PWSYNC_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", spec.entry, ...(spec.args ?? [])], {
+  const extraNodeArgs = (process.env.PWSYNC_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, nodeCommandLine(spec.entry, extraNodeArgs, spec.args ?? []), {
     env: spec.env,
     stdio: ["ignore", "pipe", "pipe"],
   });

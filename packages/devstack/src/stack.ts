@@ -8,14 +8,15 @@ import { ensureServiceRole, grantServiceRole, openEventLog } from "@pwsync/event
 import { crashLocalPostgres, freePort, startLocalPostgres, type LocalPostgres } from "@pwsync/local-postgres";
 import { ensureDevPki, type DevPkiPaths } from "@pwsync/pki";
 import { stringify as toYaml } from "yaml";
+import { compiledServices } from "./compiled.js";
 import { demoUsers, type SandboxUserSpec } from "./demo-users.js";
 import { spawnService, stopService, type RunningService } from "./process.js";
 import { startReaper } from "./reaper.js";
 import { restartDelayMs } from "./supervise.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const entry = (service: string) => path.join(repoRoot, "services", service, "src", "main.ts");
-const devStandInEntry = (standIn: "sandbox-tenant" | "smtp-catcher") => path.join(repoRoot, "dev", standIn, "src", "main.ts");
+const DEV_STAND_INS = new Set(["sandbox-tenant", "smtp-catcher"]);
+const sourceEntry = (service: string) => path.join(repoRoot, DEV_STAND_INS.has(service) ? "dev" : "services", service, "src", "main.ts");
 
 export { demoUsers, type SandboxUserSpec };
 
@@ -34,6 +35,12 @@ export interface StackOptions {
   /** Replicas per worker service (default 1 each). */
   replicas?: Partial<Record<(typeof WORKER_SERVICES)[number], number>>;
   progress?: (message: string) => void;
+  /**
+   * "compiled" (default): the services run the JavaScript `npm run build` makes, as in the
+   * container image (built on first use, cached by content). "source": TypeScript through tsx.
+   * PWSYNC_SERVICES_FROM=source sets the default.
+   */
+  runFrom?: "compiled" | "source";
 }
 
 export const FIXED_PORTS = { postgres: 54329, ingest: 7443, admin: 7444, sandbox: 8443, smtp: 2525 } as const;
@@ -134,6 +141,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 
   try {
+    const runFrom = options.runFrom ?? (process.env.PWSYNC_SERVICES_FROM === "source" ? "source" : "compiled");
+    let entry = sourceEntry;
+    if (runFrom === "compiled") {
+      say("compiling the services (cached while the sources do not change)");
+      const compiled = await compiledServices(repoRoot);
+      entry = (service) => (DEV_STAND_INS.has(service) ? path.join(compiled.devDist, `${service}.js`) : path.join(compiled.dist, `${service}.js`));
+    }
     say("starting PostgreSQL (embedded)");
     postgres = await startLocalPostgres({ dataDir: dirs.pg, port: fixed ? FIXED_PORTS.postgres : undefined, ownSignals: true });
     reaper.watch(postgres.pid, "SIGINT");
@@ -171,7 +185,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       say("starting the SANDBOX tenant (no Graph credentials configured: nothing reaches Microsoft)");
       const spec = {
         name: "sandbox-tenant",
-        entry: devStandInEntry("sandbox-tenant"),
+        entry: entry("sandbox-tenant"),
         env: {
           ...baseEnv,
           SANDBOX_PORT: String(fixed ? FIXED_PORTS.sandbox : 0),
@@ -200,7 +214,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     say("starting the SMTP catcher");
     const smtpSpec = {
       name: "smtp-catcher",
-      entry: devStandInEntry("smtp-catcher"),
+      entry: entry("smtp-catcher"),
       env: { ...baseEnv, PWSYNC_SMTP_CATCHER_PORT: String(fixed ? FIXED_PORTS.smtp : 0), PWSYNC_SMTP_CATCHER_DIR: dirs.mail },
       logFile: path.join(dirs.logs, "smtp-catcher.log"),
       reaper,
