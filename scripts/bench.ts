@@ -5,8 +5,10 @@ import { parseArgs } from "node:util";
 import {
   demoUsers,
   generatedPassword,
+  largestPerService,
   percentile,
   pushChanges,
+  residentMb,
   startStack,
   stopOnAnyExit,
   waitForOutcomes,
@@ -25,12 +27,13 @@ import { benchAgentDrain } from "./bench/agent-drain.js";
 // 2. Rate-limited: Graph's documented identity-write budget scaled down 10× in time (3,000 per
 //    150 s → 300 per 15 s) so it runs in a minute; reports the share of the budget used and of
 //    calls throttled.
+// Each run ends by reading every server process's resident memory (VmRSS) before the stack stops.
 const { values } = parseArgs({
   options: {
     json: { type: "boolean", default: false },
     rate: { type: "string", default: "1000" },
     seconds: { type: "string", default: "4" },
-    "steady-rate": { type: "string", default: "50" },
+    "steady-rate": { type: "string", default: "100" },
     "steady-seconds": { type: "string", default: "10" },
     "limited-changes": { type: "string", default: "600" },
     "skip-limited": { type: "boolean", default: false },
@@ -50,7 +53,7 @@ if (values.help) {
   --quick            a smoke run in about a minute: 100 changes at 100/s, a 2 s steady run, no
                      rate-limited run (proves the bench works; its figures mean little)
   --rate N --seconds S            saturation run: N changes/s offered for S s (default 1000 × 4)
-  --steady-rate N --steady-seconds S   overhead run at a steady load (default 50/s × 10 s)
+  --steady-rate N --steady-seconds S   overhead run at a steady load (default 100/s × 10 s)
   --limited-changes N             rate-limited run size (default 600)
   --skip-steady --skip-limited    leave those runs out
   --replicas N                    replicas per consumer service (default 1)
@@ -65,7 +68,7 @@ Exit code 0 only if no change was lost.
   process.exit(0);
 }
 if (values.quick)
-  Object.assign(values, { rate: "100", seconds: "1", "steady-rate": "50", "steady-seconds": "2", "skip-limited": true, "history-events": "100000" });
+  Object.assign(values, { rate: "100", seconds: "1", "steady-rate": "100", "steady-seconds": "2", "skip-limited": true, "history-events": "100000" });
 const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const history = () =>
   historyBench({ events: Number(values["history-events"]), ...(values["history-explain"] ? { explainTo: values["history-explain"] } : {}), say });
@@ -79,6 +82,18 @@ let running: Stack | undefined;
 stopOnAnyExit(async () => running?.stop(), say);
 const users = demoUsers(5000);
 const replicas = Number(values.replicas);
+
+const SERVER_SERVICES = ["ingest", "resolver", "reset-executor", "notifier", "admin"] as const;
+type ServerRss = Partial<Record<(typeof SERVER_SERVICES)[number], number>>;
+
+/** VmRSS of every server process (not the dev stand-ins), the largest replica per service. */
+function serverRssMb(stack: Stack): ServerRss {
+  const byInstance = Object.fromEntries([...stack.services].map(([instance, service]) => [instance, residentMb(service.child.pid)]));
+  const all = largestPerService(byInstance);
+  return Object.fromEntries(SERVER_SERVICES.filter((s) => all[s] !== undefined).map((s) => [s, all[s]]));
+}
+
+const loadAverage1m = () => Number(loadavg()[0]!.toFixed(2));
 
 async function run(name: string, options: { budget: string; executorLimit: Record<string, unknown>; changes: number; rate: number }) {
   const dataDir = mkdtempSync(path.join(tmpdir(), `pwsync-bench-${name}-`));
@@ -178,7 +193,22 @@ async function run(name: string, options: { budget: string; executorLimit: Recor
     say(
       `${name}: stages p50/p99 — receipt→UserResolved ${percentile(resolveMs, 50)}/${percentile(resolveMs, 99)} ms, UserResolved→PasswordSet ${percentile(executeMs, 50)}/${percentile(executeMs, 99)} ms`,
     );
-    return { stack, dataDir, sent, outcomes, seconds: (lastTerminal - t0) / 1000, overheads, setTimes, before, after, lost: sent.length - outcomes.size };
+    const rssMb = serverRssMb(stack);
+    say(`${name}: resident memory (MB) at the end: ${JSON.stringify(rssMb)}`);
+    return {
+      stack,
+      dataDir,
+      sent,
+      outcomes,
+      seconds: (lastTerminal - t0) / 1000,
+      overheads,
+      setTimes,
+      before,
+      after,
+      lost: sent.length - outcomes.size,
+      rssMb,
+      loadAverage1m: loadAverage1m(),
+    };
   } finally {
     await log.close();
     await stack.stop();
@@ -199,38 +229,37 @@ const steady = values["skip-steady"]
   ? undefined
   : await run("steady", { ...unlimited, changes: Math.round(steadyRate * Number(values["steady-seconds"])), rate: steadyRate });
 if (steady) rmSync(steady.dataDir, { recursive: true, force: true });
-const result: Record<string, unknown> = {
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, loadAverage1m: Number(loadavg()[0]!.toFixed(2)) },
-  replicasPerConsumer: replicas,
-  offeredPerSec: rate,
-  changes,
-  lost: saturated.lost + (steady?.lost ?? 0),
-  throughputPerSec: Math.round(saturated.outcomes.size / saturated.seconds),
-  steadyOfferedPerSec: steadyRate,
-  ...(steady ? { overheadP50Ms: percentile(steady.overheads, 50), overheadP99Ms: percentile(steady.overheads, 99) } : {}),
-  saturatedOverheadP50Ms: percentile(saturated.overheads, 50),
-};
-say(`result so far: ${JSON.stringify(result)}`);
 
-if (!values["skip-limited"]) {
-  const budget = 300;
-  const limited = await run("rate-limited", {
-    budget: `${budget}/15`,
-    executorLimit: { enabled: true, writesPerWindow: Math.floor(budget * 0.95), windowSeconds: 15 },
-    changes: Number(values["limited-changes"]),
-    rate: 60,
-  });
-  rmSync(limited.dataDir, { recursive: true, force: true });
+const rateLimitBudget = 300;
+const limited = values["skip-limited"]
+  ? undefined
+  : await run("rate-limited", {
+      budget: `${rateLimitBudget}/15`,
+      executorLimit: { enabled: true, writesPerWindow: Math.floor(rateLimitBudget * 0.95), windowSeconds: 15 },
+      changes: Number(values["limited-changes"]),
+      rate: 60,
+    });
+if (limited) rmSync(limited.dataDir, { recursive: true, force: true });
+
+const runs = [saturated, steady, limited].filter((r) => r !== undefined);
+/** Each service's largest figure over the runs: the budget holds at the end of every one. */
+const rssMb: ServerRss = {};
+for (const service of SERVER_SERVICES) {
+  const figures = runs.map((r) => r.rssMb[service]).filter((mb) => mb !== undefined);
+  if (figures.length) rssMb[service] = Math.max(...figures);
+}
+
+function rateLimitedFigures(limited: Awaited<ReturnType<typeof run>>) {
   // Measured by the sandbox at request arrival (commit times of PasswordSet bunch up).
   const peak = limited.after.peakWritesInWindow;
   const writes = limited.after.counters.writes! - limited.before.counters.writes!;
   const throttled = limited.after.counters.throttled! - limited.before.counters.throttled!;
-  result.rateLimited = {
-    budget: `${budget} writes / 15 s (Graph's 3,000 / 150 s, scaled)`,
+  return {
+    budget: `${rateLimitBudget} writes / 15 s (Graph's 3,000 / 150 s, scaled)`,
     changes: limited.sent.length,
     lost: limited.lost,
     peakWritesInAnyWindow: peak,
-    budgetShareUsed: Number((peak / budget).toFixed(3)),
+    budgetShareUsed: Number((peak / rateLimitBudget).toFixed(3)),
     graphWrites: writes,
     // More than 1 means a password was written again (a retry after no answer, a takeover).
     graphWritesPerPasswordSet: Number((writes / Math.max(1, [...limited.outcomes.values()].filter((o) => o.type === "PasswordSet").length)).toFixed(3)),
@@ -238,9 +267,30 @@ if (!values["skip-limited"]) {
     sustainedPerSec: Number((limited.outcomes.size / limited.seconds).toFixed(1)),
   };
 }
-result.history = await history();
+const historyFigures = await history();
 // The dc-agent (its single executable) draining a backlog to a local ingest: scripts/bench/agent-drain.ts.
-result.agent = await benchAgentDrain({ backlog: values.quick ? 5_000 : 100_000, say });
+const agentFigures = await benchAgentDrain({ backlog: values.quick ? 5_000 : 100_000, say });
+
+// The one place the result is assembled (its field names are what runs are compared by): a
+// bench part with its own module (scripts/bench/<part>.ts) adds its key here.
+const result: Record<string, unknown> = {
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, loadAverage1m: loadAverage1m() },
+  replicasPerConsumer: replicas,
+  offeredPerSec: rate,
+  changes,
+  lost: runs.reduce((sum, r) => sum + r.lost, 0),
+  throughputPerSec: Math.round(saturated.outcomes.size / saturated.seconds),
+  steadyOfferedPerSec: steadyRate,
+  // Overhead is latency, and latency on a shared machine depends on what else runs: the load
+  // average at the end of the steady run goes with it.
+  ...(steady
+    ? { overheadP50Ms: percentile(steady.overheads, 50), overheadP99Ms: percentile(steady.overheads, 99), overheadLoadAverage1m: steady.loadAverage1m }
+    : {}),
+  saturatedOverheadP50Ms: percentile(saturated.overheads, 50),
+  rssMb,
+  ...(limited ? { rateLimited: rateLimitedFigures(limited) } : {}),
+  history: historyFigures,
+  agent: agentFigures,
+};
 process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
-const lost = (result.lost as number) + ((result.rateLimited as { lost?: number } | undefined)?.lost ?? 0);
-process.exit(lost === 0 ? 0 : 1);
+process.exit(result.lost === 0 ? 0 : 1);

@@ -84,6 +84,12 @@ describe("README commands", () => {
     expect(result.lost).toBe(0);
     expect(result.throughputPerSec).toBeGreaterThan(0);
     expect(result.overheadP50Ms).toEqual(expect.any(Number));
+    expect(result.overheadLoadAverage1m).toEqual(expect.any(Number));
+    expect(result.steadyOfferedPerSec).toBe(100);
+    // Resident memory of every server process, in MB (a process's is never below Node's own ~30).
+    const mb = expect.any(Number);
+    expect(result.rssMb).toEqual({ ingest: mb, resolver: mb, "reset-executor": mb, notifier: mb, admin: mb });
+    for (const figure of Object.values(result.rssMb as Record<string, number>)) expect(figure).toBeGreaterThan(30);
     expect(result.machine).toMatchObject({ cpus: expect.any(Number) });
     expect(result.history).toMatchObject({ events: expect.any(Number), p99Ms: { getStatus: expect.any(Number), watchdogTick: expect.any(Number) } });
     expect(result.agent).toMatchObject({ backlog: 5000, leftInQueue: 0, drainPerSec: expect.any(Number), rssMaxMb: expect.any(Number) });
