@@ -80,11 +80,12 @@ describe("npm run build", () => {
     expect(Object.keys(pkg.devDependencies)).toContain("tsx");
   });
 
-  it("loads the OpenTelemetry SDK and its exporters only when telemetry is on, and certificate code only where certificates are made (memory)", () => {
+  it("loads the OpenTelemetry SDK only when telemetry is on, MSAL and the Graph SDK only when a Graph client is made, certificate code only where certificates are made (memory)", () => {
     // Top-level imports run at start; import("…") only when reached.
     const staticImportsOf = (file: string) =>
       new Set([...readFileSync(file, "utf8").matchAll(/(?:^|\n)\s*import\s[^;]*?\bfrom\s*"([^".][^"]*)"/g)].map((m) => packageName(m[1]!)));
-    const loadedOnDemand = /^@opentelemetry\/(sdk-node|sdk-metrics|sdk-trace-base|resources|exporter-.*)$/;
+    const loadedOnDemand =
+      /^(@opentelemetry\/(sdk-node|sdk-metrics|sdk-trace-base|resources|exporter-.*)|@azure\/identity|@microsoft\/microsoft-graph-client)$/;
     for (const name of ["ingest", "resolver", "reset-executor", "notifier", "admin"]) {
       const file = path.join(dist, `${name}.js`);
       expect(
@@ -93,6 +94,7 @@ describe("npm run build", () => {
       ).toEqual([]);
       expect(importsOf(file).has("@opentelemetry/sdk-node"), name).toBe(true);
     }
+    expect(importsOf(path.join(dist, "admin.js")).has("@azure/identity")).toBe(true);
   });
 
   it("runs with plain node: dist/migrate.js migrates a real Postgres, dist/admin.js serves, dist/pwsync.js answers, SIGTERM exits 0", async () => {

@@ -1,9 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { Agent } from "node:https";
-import { ClientCertificateCredential, ClientSecretCredential, type AccessToken, type TokenCredential } from "@azure/identity";
+import type { AccessToken, TokenCredential } from "@azure/identity";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
-import { AuthenticationHandler, Client, HTTPMessageHandler, TelemetryHandler, type Middleware } from "@microsoft/microsoft-graph-client";
-import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js";
+import type { Client, Middleware } from "@microsoft/microsoft-graph-client";
 import { NodeHttpsHandler } from "./node-https-handler.js";
 
 export const MICROSOFT_AUTHORITY_HOST = "https://login.microsoftonline.com";
@@ -58,7 +57,20 @@ function reuseTokens(credential: TokenCredential, refreshBeforeMs = 5 * 60_000):
   };
 }
 
+/**
+ * Imported here rather than at the top: MSAL and the Graph SDK are about 11 MB of a process's
+ * memory, and the admin service needs them only once someone asks it to verify the credentials.
+ */
 export async function createGraphClient(options: GraphClientOptions): Promise<GraphClient> {
+  const [
+    { ClientCertificateCredential, ClientSecretCredential },
+    { AuthenticationHandler, Client, HTTPMessageHandler, TelemetryHandler },
+    { TokenCredentialAuthenticationProvider },
+  ] = await Promise.all([
+    import("@azure/identity"),
+    import("@microsoft/microsoft-graph-client"),
+    import("@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js"),
+  ]);
   const authorityHost = (options.authorityHost ?? MICROSOFT_AUTHORITY_HOST).replace(/\/+$/, "");
   const graphBaseUrl = (options.graphBaseUrl ?? MICROSOFT_GRAPH_BASE_URL).replace(/\/+$/, "");
   const identityAgent = options.caPem ? new Agent({ ca: options.caPem, keepAlive: true }) : undefined;

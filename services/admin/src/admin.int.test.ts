@@ -87,7 +87,7 @@ beforeAll(async () => {
     log,
     logger,
     denials: denialRecorder(log, logger, 100),
-    graph: { client: graph, baseUrl: sandbox.url },
+    graph: { client: async () => graph, baseUrl: sandbox.url },
     testAlert: sender,
     watchdog: settings.watchdog,
   });

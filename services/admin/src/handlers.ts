@@ -53,7 +53,8 @@ export interface AdminDeps {
   log: EventLog;
   logger: Logger;
   denials: DenialRecorder;
-  graph?: { client: GraphClient; baseUrl: string };
+  /** The client is made on first use (VerifyGraphCredentials): it loads MSAL and the Graph SDK. */
+  graph?: { client: () => Promise<GraphClient>; baseUrl: string };
   testAlert?: TestAlertSender;
   watchdog: WatchdogSettings;
 }
@@ -179,7 +180,7 @@ export function adminHandlers(deps: AdminDeps): Handlers {
 
     verifyGraphCredentials: guard("VerifyGraphCredentials", async () => {
       if (!deps.graph) throw new GrpcError(grpc.status.FAILED_PRECONDITION, "no graph section is configured for the admin service");
-      const result = await verifyCredentials(deps.graph.client);
+      const result = await verifyCredentials(await deps.graph.client());
       const common = { tenant: tenantKind(deps), graphBaseUrl: deps.graph.baseUrl };
       if (result.ok) return create(VerifyGraphCredentialsResponseSchema, { ok: true, tokenExpiresAt: timestampFromDate(result.tokenExpiresOn), ...common });
       return create(VerifyGraphCredentialsResponseSchema, {

@@ -1,6 +1,6 @@
 import { loadConfig } from "@pwsync/config";
 import { openEventLog } from "@pwsync/eventlog";
-import { graphClientFromConfig } from "@pwsync/graph";
+import { graphClientFromConfig, type GraphClient } from "@pwsync/graph";
 import { createLogger } from "@pwsync/log";
 import { runService } from "@pwsync/service-runtime";
 import { denialRecorder } from "./audit.js";
@@ -20,7 +20,16 @@ await runService(
     const config = loadConfig(adminConfigSchema);
     const telemetry = await startTelemetry({ serviceName: "admin", settings: loadConfig(telemetryConfigSchema).telemetry });
     const log = await openEventLog(config.database.url, { applicationName: "pwsync-admin", maxConnections: config.database.maxConnections });
-    const graph = config.graph ? { client: await graphClientFromConfig(config.graph), baseUrl: config.graph.baseUrl } : undefined;
+    const graphSection = config.graph;
+    // Made when first asked for, and kept: the admin API serves without MSAL and the Graph SDK
+    // loaded. A failed attempt (an unreadable certificate file) is tried again on the next call.
+    let graphClient: Promise<GraphClient> | undefined;
+    const makeGraphClient = (section: NonNullable<typeof graphSection>) =>
+      graphClientFromConfig(section).catch((err: unknown) => {
+        graphClient = undefined;
+        throw err;
+      });
+    const graph = graphSection ? { client: () => (graphClient ??= makeGraphClient(graphSection)), baseUrl: graphSection.baseUrl } : undefined;
     const testAlert = config.notifier ? testAlertSender(config.notifier) : undefined;
     const deps = { log, logger, graph, testAlert, watchdog: config.admin.watchdog, denials: denialRecorder(log, logger, config.admin.deniedRecordsPerMinute) };
     const server = await startAdminServer(config.admin, deps);
@@ -44,7 +53,7 @@ await runService(
       await watchdog?.stop();
       await server.shutdown();
       testAlert?.close();
-      graph?.client.close();
+      (await graphClient?.catch(() => undefined))?.close();
       await log.close();
       await telemetry.shutdown();
     };
