@@ -38,8 +38,8 @@ export interface RunningService<T = unknown> {
  * V8's memory settings for every server process, the same as the container image's ENTRYPOINT
  * (a deploy test compares them). Young generation capped at 1 MB per semi-space (V8 grows it to
  * 16 MB under allocation pressure) and the old generation grown by 25 % per major GC (V8 picks
- * 10–300 % by itself): together about 30–50 MB less resident memory per service, for GC work
- * that stayed within measurement noise in CPU time per change (ARCHITECTURE.md, "Memory").
+ * 10–300 % by itself): a service's memory stays bounded under load, for some more GC work
+ * (measured figures in ARCHITECTURE.md, "Memory").
  */
 export const SERVICE_V8_FLAGS = ["--max-semi-space-size=1", "--heap-growing-percent=25"] as const;
 
