@@ -7,6 +7,7 @@ import { createLogger } from "@pwsync/log";
 import { runService } from "@pwsync/service-runtime";
 import { executorConfigSchema } from "./config.js";
 import { startExecutor } from "./processor.js";
+import { paceFor } from "./slot-grant.js";
 import { SharedWriteBudget } from "./write-budget.js";
 import { startSecretReaper } from "./secret-reaper.js";
 import { startSealingKeyManager } from "./sealing-keys/manager.js";
@@ -22,7 +23,7 @@ await runService(
     const graph = await graphClientFromConfig(config.graph);
     const { writesPerWindow, windowSeconds } = config.executor.rateLimit;
     // One budget for all replicas, in Postgres: a restart or a new replica knows the writes made.
-    const limiter = new SharedWriteBudget(log.db, writesPerWindow, windowSeconds * 1000);
+    const limiter = new SharedWriteBudget(log.db, writesPerWindow, windowSeconds * 1000, paceFor(writesPerWindow, windowSeconds * 1000));
     const shutdown = new AbortController();
     const retentionMs = config.executor.retainSecretOnFailureHours * 3_600_000;
     const processor = await startExecutor({

@@ -77,4 +77,20 @@ describe("SharedWriteBudget", () => {
     expect(wait).toBeGreaterThan(10_000);
     expect(wait).toBeLessThanOrEqual(20_000);
   });
+
+  it("paced, a whole window asked for at once is spread out: no more than the pace's share within its window, across replicas", async () => {
+    await sql`TRUNCATE graph_write_budget, graph_write_pause`.execute(log.db);
+    const pace = { limit: 3, windowMs: 6_000 };
+    const replicas = Array.from({ length: 3 }, () => new SharedWriteBudget(log.db, 30, WINDOW_MS, pace));
+    const waits = await Promise.all(Array.from({ length: 30 }, (_, i) => replicas[i % 3]!.tryAcquire()));
+    expect(waits.filter((w) => w === 0)).toHaveLength(3);
+    // The others wait for the pace window, not the whole budget window.
+    for (const wait of waits.filter((w) => w > 0)) expect(wait).toBeLessThanOrEqual(pace.windowMs);
+    // Writes older than the pace window leave room in it again, while the budget window still counts them.
+    await sql`UPDATE graph_write_budget SET at = at - interval '7 seconds'`.execute(log.db);
+    const next = await Promise.all(Array.from({ length: 5 }, () => replicas[0]!.tryAcquire()));
+    expect(next.filter((w) => w === 0)).toHaveLength(3);
+    const recorded = await sql<{ n: string }>`SELECT count(*) AS n FROM graph_write_budget`.execute(log.db);
+    expect(Number(recorded.rows[0]?.n)).toBe(6);
+  });
 });

@@ -1,5 +1,6 @@
 import { fnv1a, type Database } from "@pwsync/eventlog";
 import { sql, type Kysely } from "kysely";
+import { grantSlots } from "./slot-grant.js";
 
 /** The client-side Graph write budget the reset-executor spends before each PATCH. */
 export interface WriteBudget {
@@ -22,6 +23,8 @@ export class SharedWriteBudget implements WriteBudget {
     private readonly db: Kysely<Database>,
     private readonly limit: number,
     private readonly windowMs: number,
+    /** A shorter window that spreads the budget's writes out (slot-grant.ts says why); none: bursts allowed. */
+    private readonly pace?: { limit: number; windowMs: number },
   ) {}
 
   private waiting: Array<{ resolve(waitMs: number): void; reject(err: unknown): void }> = [];
@@ -62,18 +65,30 @@ export class SharedWriteBudget implements WriteBudget {
     return this.db.transaction().execute(async (trx) => {
       await sql`SELECT pg_advisory_xact_lock(${BUDGET_LOCK})`.execute(trx);
       await sql`DELETE FROM graph_write_budget WHERE at <= clock_timestamp() - make_interval(secs => ${window})`.execute(trx);
-      const state = await sql<{ paused_ms: number | null; used: string; free_in_ms: number | null }>`
+      const pace = this.pace ? this.pace.windowMs / 1000 : window;
+      const state = await sql<{
+        paused_ms: number | null;
+        used: string;
+        free_in_ms: number | null;
+        pace_used: string;
+        pace_free_in_ms: number | null;
+      }>`
         SELECT (SELECT ceil(extract(epoch FROM until - clock_timestamp()) * 1000)::int FROM graph_write_pause WHERE until > clock_timestamp()) AS paused_ms,
                count(*) AS used,
-               ceil(extract(epoch FROM min(at) + make_interval(secs => ${window}) - clock_timestamp()) * 1000)::int AS free_in_ms
+               ceil(extract(epoch FROM min(at) + make_interval(secs => ${window}) - clock_timestamp()) * 1000)::int AS free_in_ms,
+               count(*) FILTER (WHERE at > clock_timestamp() - make_interval(secs => ${pace})) AS pace_used,
+               ceil(extract(epoch FROM min(at) FILTER (WHERE at > clock_timestamp() - make_interval(secs => ${pace})) + make_interval(secs => ${pace}) - clock_timestamp()) * 1000)::int AS pace_free_in_ms
           FROM graph_write_budget WHERE at > clock_timestamp() - make_interval(secs => ${window})`.execute(trx);
       const row = state.rows[0]!;
-      if (row.paused_ms && row.paused_ms > 0) return Array.from({ length: wanted }, () => row.paused_ms!);
-      const granted = Math.min(wanted, Math.max(0, this.limit - Number(row.used)));
+      const waits = grantSlots({
+        wanted,
+        pausedMs: row.paused_ms,
+        window: { limit: this.limit, used: Number(row.used), oldestLeavesInMs: row.free_in_ms, lengthMs: this.windowMs },
+        pace: this.pace && { limit: this.pace.limit, used: Number(row.pace_used), oldestLeavesInMs: row.pace_free_in_ms, lengthMs: this.pace.windowMs },
+      });
+      const granted = waits.filter((w) => w === 0).length;
       if (granted > 0) await sql`INSERT INTO graph_write_budget (at) SELECT clock_timestamp() FROM generate_series(1, ${granted}::int)`.execute(trx);
-      // The rest wait for the oldest write to leave the window: an earlier one, or else one just granted.
-      const rest = Math.max(1, row.free_in_ms ?? this.windowMs);
-      return Array.from({ length: wanted }, (_, i) => (i < granted ? 0 : rest));
+      return waits;
     });
   }
 

@@ -112,7 +112,7 @@ export class WriteClaims {
     const byAttempt = new Map(result.rows.map((row) => [row.attempt_id, row]));
     return attemptIds.map((attemptId) => {
       const row = byAttempt.get(attemptId);
-      if (!row || !row.owns) return "fenced";
+      if (!row?.owns) return "fenced";
       if (row.granted) return { attemptId };
       return { waitMs: Math.max(1, row.wait_ms ?? 1) };
     });
