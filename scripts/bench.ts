@@ -63,6 +63,8 @@ if (values.help) {
                        Grafana SQL panel and a consumer's batch read (key "history")
   --history-explain F  also write the EXPLAIN (ANALYZE) plan of every statement they ran to F
   --only history       run only the history part
+Every run but --only history also times the dc-agent's single executable draining 100,000
+queued changes (--quick 5,000) to a local ingest: rate and peak RSS (key "agent").
 Exit code 0 only if no change was lost.
 `);
   process.exit(0);
