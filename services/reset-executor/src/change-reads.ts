@@ -1,5 +1,6 @@
 import { type Database, type EventRow, type StoredEvent, toStoredEvent } from "@pwsync/eventlog";
 import { type Kysely, sql } from "kysely";
+import { GroupedRequests } from "./rounds.js";
 import type { NewestOfUser } from "./decider.js";
 
 /** Everything the executor needs to start a change, from one snapshot. */
@@ -14,12 +15,6 @@ export interface ChangeToRead {
   streamId: string;
   changeId: string;
   entraUserId: string;
-}
-
-interface Waiting {
-  request: ChangeToRead;
-  resolve(reading: ChangeReading): void;
-  reject(err: unknown): void;
 }
 
 type Row = EventRow & {
@@ -38,33 +33,12 @@ type Row = EventRow & {
  * change's outcome.
  */
 export class ChangeReads {
-  private waiting: Waiting[] = [];
-  private running = false;
+  private readonly rounds = new GroupedRequests<ChangeToRead, ChangeReading>((requests) => this.readRound(requests));
 
   constructor(private readonly db: Kysely<Database>) {}
 
   read(request: ChangeToRead): Promise<ChangeReading> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ request, resolve, reject });
-      if (!this.running) void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.waiting.length > 0) {
-        const round = this.waiting.splice(0, 256);
-        try {
-          const readings = await this.readRound(round.map((w) => w.request));
-          round.forEach((w, i) => w.resolve(readings[i]!));
-        } catch (err) {
-          for (const w of round) w.reject(err);
-        }
-      }
-    } finally {
-      this.running = false;
-    }
+    return this.rounds.ask(request);
   }
 
   private async readRound(requests: ChangeToRead[]): Promise<ChangeReading[]> {

@@ -1,6 +1,6 @@
 import { appendToStreams, type Database, type NewEvent } from "@pwsync/eventlog";
 import { type Kysely, sql, type Transaction } from "kysely";
-import { takeRound } from "./rounds.js";
+import { GroupedRequests } from "./rounds.js";
 
 /** A change's terminal outcome and what commits with it. */
 export interface Outcome {
@@ -17,12 +17,6 @@ export interface Outcome {
   user: { entraUserId: string; changedAt: Date; orderKey: Buffer };
 }
 
-interface Waiting {
-  outcome: Outcome;
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
 class MovedOn extends Error {}
 
 /**
@@ -34,49 +28,20 @@ class MovedOn extends Error {}
  * so one change that moved on cannot make the others redo their writes.
  */
 export class OutcomeCommits {
-  private waiting: Waiting[] = [];
-  private running = false;
+  private readonly rounds: GroupedRequests<Outcome, void>;
 
-  constructor(private readonly db: Kysely<Database>) {}
-
-  commit(outcome: Outcome): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ outcome, resolve, reject });
-      if (!this.running) void this.drain();
-    });
+  constructor(db: Kysely<Database>) {
+    this.rounds = new GroupedRequests(
+      async (outcomes) => {
+        await db.transaction().execute((trx) => commitTogether(trx, outcomes));
+        return outcomes.map(() => undefined);
+      },
+      { keyOf: (outcome) => outcome.user.entraUserId, retryAlone: true },
+    );
   }
 
-  private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.waiting.length > 0) {
-        const { round, rest } = takeRound(
-          this.waiting,
-          () => "",
-          (w) => w.outcome.user.entraUserId,
-        );
-        this.waiting = rest;
-        try {
-          await this.db.transaction().execute((trx) =>
-            commitTogether(
-              trx,
-              round.map((w) => w.outcome),
-            ),
-          );
-          for (const w of round) w.resolve();
-        } catch (err) {
-          if (round.length === 1) round[0]!.reject(err);
-          else
-            for (const w of round)
-              await this.db
-                .transaction()
-                .execute((trx) => commitTogether(trx, [w.outcome]))
-                .then(w.resolve, w.reject);
-        }
-      }
-    } finally {
-      this.running = false;
-    }
+  commit(outcome: Outcome): Promise<void> {
+    return this.rounds.ask(outcome);
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { takeRound } from "./rounds.js";
+import { GroupedRequests, takeRound } from "./rounds.js";
 
 const item = (group: string, user: string, n: number) => ({ group, user, n });
 const take = (waiting: ReturnType<typeof item>[], max?: number) =>
@@ -37,5 +37,78 @@ describe("takeRound: which waiting requests share one statement", () => {
 
   it("takes nothing from nothing", () => {
     expect(take([])).toEqual({ round: [], rest: [] });
+  });
+});
+
+describe("GroupedRequests", () => {
+  /** A server that records each round and answers when told to. */
+  function recordingServer(answer: (n: number) => number | Error = (n) => n * 10) {
+    const rounds: number[][] = [];
+    let release: () => void = () => {};
+    let gate = Promise.resolve();
+    const hold = () => {
+      gate = new Promise<void>((r) => {
+        release = r;
+      });
+    };
+    const serve = async (round: number[]) => {
+      rounds.push(round);
+      await gate;
+      return round.map(answer);
+    };
+    return { rounds, serve, hold, release: () => release() };
+  }
+
+  it("given an idle server, when one request is asked, then it is served at once on its own", async () => {
+    const server = recordingServer();
+    const grouped = new GroupedRequests<number, number>(server.serve);
+    expect(await grouped.ask(1)).toBe(10);
+    expect(server.rounds).toEqual([[1]]);
+  });
+
+  it("given a round in flight, when more requests are asked, then they are served together in the next round, each with its own answer", async () => {
+    const server = recordingServer();
+    const grouped = new GroupedRequests<number, number>(server.serve);
+    server.hold();
+    const first = grouped.ask(1);
+    const others = [grouped.ask(2), grouped.ask(3), grouped.ask(4)];
+    server.release();
+    expect(await Promise.all([first, ...others])).toEqual([10, 20, 30, 40]);
+    expect(server.rounds).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it("given two requests with the same key, when asked together, then they go in different rounds", async () => {
+    const server = recordingServer();
+    const grouped = new GroupedRequests<number, number>(server.serve, { keyOf: (n) => String(n % 2) });
+    server.hold();
+    const asked = [1, 2, 3, 4].map((n) => grouped.ask(n));
+    server.release();
+    await Promise.all(asked);
+    expect(server.rounds).toEqual([[1], [2, 3], [4]]);
+  });
+
+  it("given an answer that is an Error, then only that request is rejected", async () => {
+    const server = recordingServer((n) => (n === 3 ? new Error("three refused") : n));
+    const grouped = new GroupedRequests<number, number>(server.serve);
+    server.hold();
+    const asked = [1, 2, 3, 4].map((n) => grouped.ask(n));
+    server.release();
+    const settled = await Promise.allSettled(asked);
+    expect(settled.map((s) => s.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+  });
+
+  it("given a round that throws, then all its requests are rejected, or with retryAlone each is served alone and only the bad one fails", async () => {
+    const failWithThree = async (round: number[]) => {
+      if (round.includes(3)) throw new Error("round failed");
+      return round;
+    };
+    for (const retryAlone of [false, true]) {
+      const grouped = new GroupedRequests<number, number>(failWithThree, { retryAlone });
+      const blocker = grouped.ask(0);
+      const asked = [1, 2, 3].map((n) => grouped.ask(n));
+      await blocker;
+      const settled = (await Promise.allSettled(asked)).map((s) => s.status);
+      expect(settled).toEqual(retryAlone ? ["fulfilled", "fulfilled", "rejected"] : ["rejected", "rejected", "rejected"]);
+    }
   });
 });

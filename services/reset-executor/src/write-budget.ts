@@ -1,5 +1,6 @@
 import { fnv1a, type Database } from "@pwsync/eventlog";
 import { sql, type Kysely } from "kysely";
+import { GroupedRequests } from "./rounds.js";
 import { grantSlots } from "./slot-grant.js";
 
 /** The client-side Graph write budget the reset-executor spends before each PATCH. */
@@ -27,8 +28,7 @@ export class SharedWriteBudget implements WriteBudget {
     private readonly pace?: { limit: number; windowMs: number },
   ) {}
 
-  private waiting: Array<{ resolve(waitMs: number): void; reject(err: unknown): void }> = [];
-  private running = false;
+  private readonly rounds = new GroupedRequests<void, number>((asks) => this.acquireSlots(asks.length));
 
   /**
    * Milliseconds to wait before the next write may go; 0 means now (and records the write).
@@ -36,27 +36,7 @@ export class SharedWriteBudget implements WriteBudget {
    * meanwhile goes into the next (six statements per write were one per group).
    */
   tryAcquire(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      if (!this.running) void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.waiting.length > 0) {
-        const round = this.waiting.splice(0, 256);
-        try {
-          const waits = await this.acquireSlots(round.length);
-          round.forEach((w, i) => w.resolve(waits[i]!));
-        } catch (err) {
-          for (const w of round) w.reject(err);
-        }
-      }
-    } finally {
-      this.running = false;
-    }
+    return this.rounds.ask(undefined);
   }
 
   /** Up to `wanted` slots, in order: 0 for each one granted, then the wait for the rest. */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type Database, type Fence, FencedOut } from "@pwsync/eventlog";
 import { type Kysely, sql } from "kysely";
-import { takeRound } from "./rounds.js";
+import { GroupedRequests } from "./rounds.js";
 
 export interface ClaimRequest {
   fence: Fence;
@@ -11,12 +11,6 @@ export interface ClaimRequest {
 
 /** `attemptId`: recorded as possibly in flight, send now; `waitMs`: another change's write for the user may still land. */
 export type WriteClaim = { attemptId: string } | { waitMs: number };
-
-interface Waiting {
-  request: ClaimRequest;
-  resolve(claim: WriteClaim): void;
-  reject(err: unknown): void;
-}
 
 /**
  * Fencing right before a PATCH (ARCHITECTURE.md, "Fencing"), for every change that asks at about
@@ -31,8 +25,10 @@ interface Waiting {
  * instead of six per write.
  */
 export class WriteClaims {
-  private waiting: Waiting[] = [];
-  private running = false;
+  private readonly rounds = new GroupedRequests<ClaimRequest, WriteClaim>(
+    async (requests) => (await this.claimRound(requests)).map((claim, i) => (claim === "fenced" ? new FencedOut(requests[i]!.fence) : claim)),
+    { kindOf: (request) => request.fence.group, keyOf: (request) => request.entraUserId },
+  );
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -41,36 +37,7 @@ export class WriteClaims {
   ) {}
 
   claim(request: ClaimRequest): Promise<WriteClaim> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ request, resolve, reject });
-      if (!this.running) void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.waiting.length > 0) {
-        const { round, rest } = takeRound(
-          this.waiting,
-          (w) => w.request.fence.group,
-          (w) => w.request.entraUserId,
-        );
-        this.waiting = rest;
-        try {
-          const claims = await this.claimRound(round.map((w) => w.request));
-          round.forEach((w, i) => {
-            const claim = claims[i]!;
-            if (claim === "fenced") w.reject(new FencedOut(w.request.fence));
-            else w.resolve(claim);
-          });
-        } catch (err) {
-          for (const w of round) w.reject(err);
-        }
-      }
-    } finally {
-      this.running = false;
-    }
+    return this.rounds.ask(request);
   }
 
   /** One group, one consumer group, at most one request per user (takeRound). */
