@@ -76,6 +76,25 @@ describe("durable queue", () => {
     expect(third.read(-1, 10).map((e) => e.change.toString())).toEqual([body(0), body(1), body(2), body(4)].map(String));
   });
 
+  it("a last segment holding only a torn first record is cut back, so what is appended next is read at once, not after a restart", async () => {
+    const dir = freshDir();
+    const { queue } = await openQueue(dir);
+    for (let i = 0; i < 3; i++) await queue.append(body(i));
+    await queue.close();
+    // The agent stopped while writing the first record of a new segment (seq 3).
+    const torn = encodeChangeRecord(3, Date.now(), body(3));
+    writeFileSync(path.join(dir, "0000000000000003.seg"), torn.subarray(0, torn.length - 5));
+
+    const { queue: again, log } = await openQueue(dir);
+    expect(again.read(-1, 10).map((e) => e.seq)).toEqual([0, 1, 2]);
+    const next = await again.append(body(4));
+    expect(again.read(2, 10).map((e) => [e.seq, e.change.toString()])).toEqual([[next, body(4).toString()]]);
+    await again.close();
+    const { queue: third } = await openQueue(dir);
+    expect(third.read(-1, 10).map((e) => e.change.toString())).toEqual([body(0), body(1), body(2), body(4)].map(String));
+    expect(log.records().some((r) => r.level === "error")).toBe(false);
+  });
+
   it("skips a damaged record in the middle of a segment and keeps the records after it", async () => {
     const dir = freshDir();
     const { queue } = await openQueue(dir);

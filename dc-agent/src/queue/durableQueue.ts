@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "@pwsync/log";
@@ -81,7 +81,12 @@ export class DurableQueue {
     for (const name of names) {
       const file = path.join(this.dir, name);
       const segment: Segment = { firstSeq: parseInt(SEGMENT_NAME.exec(name)![1]!, 16), file, size: 0, changes: 0, done: 0, lastSeq: -1 };
-      const onCorrupt = (range: CorruptRange) => this.reportCorrupt(name, range, names[names.length - 1] === name);
+      const lastSegment = names[names.length - 1] === name;
+      let tornTail = false;
+      const onCorrupt = (range: CorruptRange) => {
+        tornTail ||= range.tail && lastSegment;
+        this.reportCorrupt(name, range, lastSegment);
+      };
       withSegmentFile(file, (readAt) => {
         for (const record of this.reader.records(file, readAt, 0, statSync(file).size, onCorrupt)) {
           if (record.kind === "change") {
@@ -94,6 +99,9 @@ export class DurableQueue {
           segment.size = record.end;
         }
       });
+      // Appends may go on in this segment (when the torn record was its first, the next seq names
+      // it again): cut the unacknowledged bytes off, or new records would sit behind them unread.
+      if (tornTail) cutBack(file, segment.size);
       this.nextSeq = Math.max(this.nextSeq, segment.firstSeq);
       this.segments.push(segment);
     }
@@ -308,5 +316,16 @@ export class DurableQueue {
     await this.handle.close();
     for (const w of this.waiters) w();
     this.waiters = [];
+  }
+}
+
+/** Truncates a segment to its last whole record, durably. */
+function cutBack(file: string, size: number): void {
+  const fd = openSync(file, "r+");
+  try {
+    ftruncateSync(fd, size);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
