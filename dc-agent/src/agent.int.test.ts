@@ -19,7 +19,7 @@ import { capturingLogger } from "./test-support/capturingLogger.js";
 import { frameFor, sendRaw } from "./test-support/frames.js";
 import { startIngestPair } from "./test-support/ingestPair.js";
 import { formatTable, runVerify } from "./verify/verify.js";
-import { acquireSambaDc, type SambaDc } from "./test-support/samba.js";
+import { agentLdapSettings, acquireSambaDc, type SambaDc } from "./test-support/samba.js";
 
 // A password no fixture holds: made up at run time, searched for on disk and in logs at the end.
 const canary = `Cnry-${randomBytes(6).toString("hex")}-Zq9!`;
@@ -55,15 +55,7 @@ function configFor(dataDir: string, socket: string, spoolDir?: string): AgentCon
       connectionFailDelayMs: 300,
       heartbeatIntervalMs: 1000,
     },
-    ldap: {
-      url: dc.ldapsUrl,
-      baseDn: dc.baseDn,
-      caFile: dc.caFile,
-      serverName: dc.serverName,
-      bindDn: dc.bindDn,
-      bindPasswordFile: dc.bindPasswordFile,
-      groups: [dc.dn("Password Sync")],
-    },
+    ldap: agentLdapSettings(dc),
     alarms: { queueAgeMs: 1000, queueDepth: 15, checkIntervalMs: 200 },
   }) as AgentConfig;
 }

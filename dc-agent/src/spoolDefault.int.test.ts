@@ -12,7 +12,7 @@ import { agentConfigSchema, type AgentConfig } from "./config.js";
 import { decodeFrame, encodeFrame, encodeSpoolEnvelope, FILETIME_UNIX_EPOCH } from "./frame/index.js";
 import { capturingLogger } from "./test-support/capturingLogger.js";
 import { startIngestPair } from "./test-support/ingestPair.js";
-import { acquireSambaDc, type SambaDc } from "./test-support/samba.js";
+import { agentLdapSettings, acquireSambaDc, type SambaDc } from "./test-support/samba.js";
 import { formatTable, runVerify } from "./verify/verify.js";
 
 // Issue 11, finding 1 ("lost silently"): the filter spools while the agent is down, and the
@@ -57,15 +57,7 @@ beforeAll(async () => {
       sealingPublicKeyFile: path.join(root, "keys", "sealing.pub.pem"),
       heartbeatIntervalMs: 60_000,
     },
-    ldap: {
-      url: dc.ldapsUrl,
-      baseDn: dc.baseDn,
-      caFile: dc.caFile,
-      serverName: dc.serverName,
-      bindDn: dc.bindDn,
-      bindPasswordFile: dc.bindPasswordFile,
-      groups: [dc.dn("Password Sync")],
-    },
+    ldap: agentLdapSettings(dc),
     alarms: { spoolAgeMs: 60_000 },
   }) as AgentConfig;
 }, 600_000);

@@ -17,7 +17,7 @@ import { startAgent, type RunningAgent } from "./agent.js";
 import { agentConfigSchema, type AgentConfig } from "./config.js";
 import { capturingLogger } from "./test-support/capturingLogger.js";
 import { startIngestPair } from "./test-support/ingestPair.js";
-import { acquireSambaDc, type SambaDc } from "./test-support/samba.js";
+import { agentLdapSettings, acquireSambaDc, type SambaDc } from "./test-support/samba.js";
 
 // Issue 11, end to end with the real DLL under wine: the agent is stopped → LSA (the wine
 // harness calling the real pwsync-filter.dll's PasswordChangeNotify) changes passwords → the
@@ -164,15 +164,7 @@ describe("the real filter under wine, end to end (issue 11)", () => {
         sealingPublicKeyFile: path.join(root, "keys", "sealing.pub.pem"),
         heartbeatIntervalMs: 60_000,
       },
-      ldap: {
-        url: dc.ldapsUrl,
-        baseDn: dc.baseDn,
-        caFile: dc.caFile,
-        serverName: dc.serverName,
-        bindDn: dc.bindDn,
-        bindPasswordFile: dc.bindPasswordFile,
-        groups: [dc.dn("Password Sync")],
-      },
+      ldap: agentLdapSettings(dc),
     }) as AgentConfig;
     agent = await startAgent(config, agentLog.logger);
 

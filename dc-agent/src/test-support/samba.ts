@@ -54,3 +54,16 @@ export function acquireSambaDc(): SambaDc {
     release: () => execFileSync("bash", [path.join(scripts, "release.sh"), dir, String(process.pid)], { stdio: "ignore", timeout: 60_000 }),
   };
 }
+
+/** The agent's `ldap` settings for this DC: scope is the "Password Sync" group, as the tests seed it. */
+export function agentLdapSettings(dc: SambaDc) {
+  return {
+    url: dc.ldapsUrl,
+    baseDn: dc.baseDn,
+    caFile: dc.caFile,
+    serverName: dc.serverName,
+    bindDn: dc.bindDn,
+    bindPasswordFile: dc.bindPasswordFile,
+    groups: [dc.dn("Password Sync")],
+  };
+}
