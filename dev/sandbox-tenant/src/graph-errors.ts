@@ -1,4 +1,11 @@
-import type { ServerResponse } from "node:http";
+/**
+ * Where an answer goes: the HTTP response, or one sub-response of a `$batch` (the two methods
+ * of node's ServerResponse used here, so both paths answer through the same code).
+ */
+export interface Reply {
+  writeHead(status: number, headers?: Record<string, string | number>): unknown;
+  end(payload?: string): unknown;
+}
 
 /** Context of one request, echoed in Graph's innerError the way the real service does. */
 export interface RequestIds {
@@ -11,7 +18,7 @@ function graphDate(now: Date): string {
   return now.toISOString().slice(0, 19);
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: Reply, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json; charset=utf-8",
@@ -22,14 +29,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Writes an error exactly in Microsoft Graph's documented shape. */
-export function sendGraphError(
-  res: ServerResponse,
-  ids: RequestIds,
-  status: number,
-  code: string,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
+export function sendGraphError(res: Reply, ids: RequestIds, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   sendJson(
     res,
     status,

@@ -1,8 +1,8 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
 import type { AccessTokenClaims, AccessTokens } from "./access-token.js";
 import { meetsEntraComplexity } from "./complexity.js";
-import { GraphMessages, sendGraphError, sendJson, type RequestIds } from "./graph-errors.js";
+import { GraphMessages, sendGraphError, sendJson, type Reply, type RequestIds } from "./graph-errors.js";
 import { ODataFilterError, parseEqualityFilter, parseSelect } from "./odata.js";
 import { hashPassword, type SandboxState } from "./state.js";
 import type { WriteThrottle } from "./throttle.js";
@@ -21,17 +21,19 @@ export interface GraphContext {
   scryptCost: number;
 }
 
+/** One Graph request: an HTTP request of its own, or one of a `$batch`'s (then `res` collects its answer). */
 export interface GraphRequest {
-  req: IncomingMessage;
-  res: ServerResponse;
+  method: string;
+  headers: IncomingHttpHeaders;
+  res: Reply;
   url: URL;
   ids: RequestIds;
   body: Buffer;
   origin: string;
 }
 
-function authenticate(ctx: GraphContext, { req, res, ids }: GraphRequest): AccessTokenClaims | undefined {
-  const header = req.headers.authorization ?? "";
+export function authenticate(ctx: GraphContext, { headers, res, ids }: Pick<GraphRequest, "headers" | "res" | "ids">): AccessTokenClaims | undefined {
+  const header = headers.authorization ?? "";
   const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
   if (!token) {
     sendGraphError(res, ids, 401, "InvalidAuthenticationToken", GraphMessages.tokenMissing);
@@ -66,7 +68,7 @@ function contextUrl(origin: string, select: string[] | undefined, entity: boolea
 
 /** Routes /v1.0/users… requests. Returns false when the path is not a users route. */
 export async function handleGraph(ctx: GraphContext, request: GraphRequest): Promise<void> {
-  const { req, res, url, ids, origin } = request;
+  const { method, res, url, ids, origin } = request;
   const claims = authenticate(ctx, request);
   if (!claims) return;
 
@@ -76,7 +78,7 @@ export async function handleGraph(ctx: GraphContext, request: GraphRequest): Pro
   }
   const userKey = segments[2];
 
-  if (req.method === "GET") {
+  if (method === "GET") {
     if (!hasAnyRole(claims, READ_ROLES)) return sendGraphError(res, ids, 403, "Authorization_RequestDenied", GraphMessages.forbidden);
     const select = parseSelect(url.searchParams.get("$select"));
     if (userKey === undefined) return listUsers(ctx, request, select);
@@ -85,9 +87,9 @@ export async function handleGraph(ctx: GraphContext, request: GraphRequest): Pro
     return sendJson(res, 200, { "@odata.context": contextUrl(origin, select, true), ...toGraphUser(user, select) });
   }
 
-  if (req.method === "PATCH" && userKey !== undefined) return patchUser(ctx, request, claims, userKey);
+  if (method === "PATCH" && userKey !== undefined) return patchUser(ctx, request, claims, userKey);
 
-  return sendGraphError(res, ids, 405, "Request_BadRequest", `The HTTP method '${req.method ?? ""}' is not allowed for this resource.`);
+  return sendGraphError(res, ids, 405, "Request_BadRequest", `The HTTP method '${method}' is not allowed for this resource.`);
 }
 
 function listUsers(ctx: GraphContext, { res, url, ids, origin }: GraphRequest, select: string[] | undefined): void {

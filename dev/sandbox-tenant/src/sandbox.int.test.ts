@@ -201,6 +201,54 @@ describe("graph", () => {
   });
 });
 
+describe("graph JSON batching (POST /v1.0/$batch)", () => {
+  const lookup = (id: string, upn: string) => ({ id, method: "GET", url: `/users?$filter=userPrincipalName eq '${upn}'&$select=id` });
+
+  it("answers each request under its id with its own status, headers and body", async () => {
+    const auth = { authorization: `Bearer ${await token()}` };
+    const reply = await call(
+      "POST",
+      "/v1.0/$batch",
+      {
+        requests: [
+          lookup("a", "bob@fabrikam.example"),
+          { id: "b", method: "GET", url: "users/nobody@fabrikam.example" },
+          { id: "c", method: "PATCH", url: "/users/u-1", headers: { "Content-Type": "application/json" }, body: { passwordProfile: { password: "weak" } } },
+        ],
+      },
+      auth,
+    );
+    expect(reply.status).toBe(200);
+    const byId = Object.fromEntries((reply.json.responses as Array<{ id: string }>).map((r) => [r.id, r]));
+    expect(byId.a).toMatchObject({ status: 200, headers: { "Content-Type": expect.stringMatching(/^application\/json/) }, body: { value: [{ id: "u-1" }] } });
+    expect(byId.b).toMatchObject({ status: 404, body: { error: { code: "Request_ResourceNotFound" } } });
+    expect(byId.c).toMatchObject({ status: 400, body: { error: { code: "Request_BadRequest" } } });
+  });
+
+  it("applies injected faults to single requests of the batch, 429s with Retry-After", async () => {
+    const auth = { authorization: `Bearer ${await token()}` };
+    expect((await call("POST", "/sandbox/faults", { fail: { count: 1, status: 429, retryAfterSeconds: 7 } })).status).toBe(200);
+    const reply = await call("POST", "/v1.0/$batch", { requests: [lookup("1", "bob@fabrikam.example"), lookup("2", "bob@fabrikam.example")] }, auth);
+    const statuses = (reply.json.responses as Array<{ status: number; headers: Record<string, string> }>).map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 429]);
+    const throttled = (reply.json.responses as Array<{ status: number; headers: Record<string, string> }>).find((r) => r.status === 429)!;
+    expect(throttled.headers["Retry-After"]).toBe("7");
+  });
+
+  it("refuses more than 20 requests, duplicate ids, bodies without Content-Type and a missing token, in Graph's error shape", async () => {
+    const auth = { authorization: `Bearer ${await token()}` };
+    const many = Array.from({ length: 21 }, (_, i) => lookup(String(i), "bob@fabrikam.example"));
+    const tooMany = await call("POST", "/v1.0/$batch", { requests: many }, auth);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.json.error).toMatchObject({ code: "BadRequest", message: expect.stringContaining("20"), innerError: { "request-id": expect.any(String) } });
+    expect((await call("POST", "/v1.0/$batch", { requests: many.slice(0, 20) }, auth)).status).toBe(200);
+    expect((await call("POST", "/v1.0/$batch", { requests: [lookup("x", "a"), lookup("x", "b")] }, auth)).status).toBe(400);
+    const noType = await call("POST", "/v1.0/$batch", { requests: [{ id: "1", method: "PATCH", url: "/users/u-1", body: {} }] }, auth);
+    expect(noType.status).toBe(400);
+    expect((await call("POST", "/v1.0/$batch", { requests: [lookup("1", "bob@fabrikam.example")] })).status).toBe(401);
+  });
+});
+
 describe("state", () => {
   it("keeps password hashes across a restart, so sign-in still works", async () => {
     const password = `Pw-${randomBytes(6).toString("hex")}-aB1!`;

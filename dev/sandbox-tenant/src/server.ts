@@ -9,8 +9,9 @@ import { AccessTokens } from "./access-token.js";
 import { resolveApp, type AppRegistration, type ResolvedApp } from "./apps.js";
 import { handleTokenRequest, instanceDiscovery, openIdConfiguration, type EntraContext } from "./entra.js";
 import { FaultPlan, faultRequestSchema } from "./faults.js";
-import { handleGraph, type GraphContext } from "./graph.js";
-import { sendGraphError, sendJson, type RequestIds } from "./graph-errors.js";
+import { parseBatch, SubResponse, subRequestHeaders, subRequestUrl } from "./batch.js";
+import { authenticate, handleGraph, type GraphContext } from "./graph.js";
+import { sendGraphError, sendJson, type Reply, type RequestIds } from "./graph-errors.js";
 import { DEFAULT_SCRYPT_COST, loadState, StatePersister, verifyPassword, type SandboxCounters } from "./state.js";
 import { DOCUMENTED_WRITE_BUDGET, WriteThrottle, type WriteBudget } from "./throttle.js";
 import { loadUsersFile, type SandboxUser } from "./users.js";
@@ -41,6 +42,8 @@ export interface SandboxStats {
   peakWritesInWindow: number;
   /** Graph requests received and not answered yet (a caller stuck behind injected latency shows here). */
   graphRequestsInFlight: number;
+  /** `POST /v1.0/$batch` requests answered, and the requests they carried (each also counted as a Graph request). */
+  batches: { requests: number; subRequests: number };
 }
 
 export interface SandboxTenantHandle {
@@ -86,6 +89,7 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
   const throttle = new WriteThrottle(writeBudget);
   const faults = new FaultPlan();
   let graphRequestsInFlight = 0;
+  const batches = { requests: 0, subRequests: 0 };
   const tokens = new AccessTokens(Buffer.from(state.tokenKey, "base64"), options.tenantId);
   const apps = new Map<string, ResolvedApp>(options.apps.map((app) => [app.clientId.toLowerCase(), resolveApp(app)]));
 
@@ -105,7 +109,7 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
   };
   const graph: GraphContext = { users, state, tokens, throttle, log, persist, scryptCost: options.scryptCost ?? DEFAULT_SCRYPT_COST };
 
-  async function applyGraphFaults(res: ServerResponse, ids: RequestIds, isWrite: boolean): Promise<boolean> {
+  async function applyGraphFaults(res: Reply, ids: RequestIds, isWrite: boolean): Promise<boolean> {
     const latency = faults.nextLatencyMs();
     if (latency > 0) await sleep(latency);
     const failure = faults.nextFailure(isWrite);
@@ -119,6 +123,47 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
       sendGraphError(res, ids, 503, "serviceNotAvailable", "The service is temporarily unavailable. Please try again later.", headers);
     else sendGraphError(res, ids, 500, "generalException", "An unspecified error has occurred.", headers);
     return true;
+  }
+
+  /**
+   * One Graph request, alone or from a batch: faults, latency and the write budget apply to each
+   * the same way, as Graph counts every request of a batch against its limits on its own.
+   */
+  async function graphRequest(request: Parameters<typeof handleGraph>[1]): Promise<void> {
+    graphRequestsInFlight++;
+    try {
+      if (await applyGraphFaults(request.res, request.ids, request.method === "PATCH")) return;
+      return await handleGraph(graph, request);
+    } finally {
+      graphRequestsInFlight--;
+    }
+  }
+
+  /** `POST /v1.0/$batch` (JSON batching): every request answered with its own status, headers and body. */
+  async function handleBatch(req: IncomingMessage, res: ServerResponse, ids: RequestIds, body: Buffer, origin: string): Promise<void> {
+    if (!authenticate(graph, { headers: req.headers, res, ids })) return;
+    const parsed = parseBatch(parseJsonObject(body));
+    if (!parsed.ok) return sendGraphError(res, ids, 400, parsed.code, parsed.message);
+    batches.requests++;
+    batches.subRequests += parsed.requests.length;
+    // Graph runs the requests of a batch without dependsOn in no particular order, here all at once.
+    const responses = await Promise.all(
+      parsed.requests.map(async (sub) => {
+        const reply = new SubResponse();
+        const clientRequestId = sub.headers["client-request-id"] ?? randomUUID();
+        await graphRequest({
+          method: sub.method,
+          headers: subRequestHeaders(req.headers, sub),
+          res: reply,
+          url: subRequestUrl(origin, sub.url),
+          ids: { requestId: randomUUID(), clientRequestId },
+          body: sub.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(sub.body)),
+          origin,
+        });
+        return reply.toJson(sub.id);
+      }),
+    );
+    sendJson(res, 200, { responses }, { "request-id": ids.requestId, "client-request-id": ids.clientRequestId });
   }
 
   async function handleSandbox(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<void> {
@@ -169,14 +214,14 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
     const body = await readBody(req);
     const segments = url.pathname.split("/").filter(Boolean);
 
+    if (segments[0] === "v1.0" && segments[1] === "$batch" && segments.length === 2) {
+      if (req.method !== "POST")
+        return sendGraphError(res, ids, 405, "Request_BadRequest", `The HTTP method '${req.method ?? ""}' is not allowed for this resource.`);
+      return handleBatch(req, res, ids, body, origin);
+    }
     if (segments[0] === "v1.0") {
-      graphRequestsInFlight++;
-      try {
-        if (await applyGraphFaults(res, ids, req.method === "PATCH")) return;
-        return await handleGraph(graph, { req, res, url, ids, body, origin });
-      } finally {
-        graphRequestsInFlight--;
-      }
+      const method = req.method ?? "GET";
+      return graphRequest({ method, headers: req.headers, res, url, ids, body, origin });
     }
     if (segments[0] === "sandbox") return handleSandbox(req, res, url, body);
 
@@ -228,6 +273,7 @@ export async function startSandboxTenant(options: SandboxTenantOptions): Promise
       writeBudget,
       peakWritesInWindow: throttle.peakWritesInWindow,
       graphRequestsInFlight,
+      batches: { ...batches },
     }),
     dumpState: () => JSON.stringify({ passwordHashes: state.passwordHashes, counters: state.counters }),
     close: async () => {

@@ -107,6 +107,9 @@ export function classifyGraphError(err: unknown, now: number = Date.now()): Clas
     return { kind: "auth", httpStatus: tokenStatus, code, message };
   }
 
+  // A JSON batch given up before Graph answered (another member's deadline fired): like a dropped connection.
+  if (name === "GraphBatchAbandoned") return { kind: "transient", httpStatus: 0, code, message };
+
   if (statusCode === undefined || statusCode <= 0) {
     // No HTTP answer at all (the SDK reports -1): the request never completed.
     const match = NETWORK_TEXT.exec(`${message} ${body}`);

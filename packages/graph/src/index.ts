@@ -11,3 +11,4 @@ export { classifyGraphError, parseRetryAfter, type ClassifiedGraphError, type Gr
 export { verifyCredentials, type VerifyResult } from "./verify.js";
 export { odataStringLiteral } from "./odata.js";
 export { graphClientFromConfig } from "./from-config.js";
+export { GraphBatcher, GRAPH_BATCH_LIMIT, type GraphBatcherOptions } from "./batcher.js";

@@ -1,6 +1,6 @@
 import { type Database, type EventRow, type StoredEvent, toStoredEvent } from "@pwsync/eventlog";
 import { type Kysely, sql } from "kysely";
-import { GroupedRequests } from "./rounds.js";
+import { GroupedRequests } from "@pwsync/grouping";
 import type { NewestOfUser } from "./decider.js";
 
 /** Everything the executor needs to start a change, from one snapshot. */

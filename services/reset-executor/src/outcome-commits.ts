@@ -1,6 +1,6 @@
 import { appendToStreams, type Database, type NewEvent } from "@pwsync/eventlog";
 import { type Kysely, sql, type Transaction } from "kysely";
-import { GroupedRequests } from "./rounds.js";
+import { GroupedRequests } from "@pwsync/grouping";
 
 /** A change's terminal outcome and what commits with it. */
 export interface Outcome {

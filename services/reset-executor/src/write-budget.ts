@@ -1,6 +1,6 @@
 import { fnv1a, type Database } from "@pwsync/eventlog";
 import { sql, type Kysely } from "kysely";
-import { GroupedRequests } from "./rounds.js";
+import { GroupedRequests } from "@pwsync/grouping";
 import { grantSlots } from "./slot-grant.js";
 
 /** The client-side Graph write budget the reset-executor spends before each PATCH. */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type Database, type Fence, FencedOut } from "@pwsync/eventlog";
 import { type Kysely, sql } from "kysely";
-import { GroupedRequests } from "./rounds.js";
+import { GroupedRequests } from "@pwsync/grouping";
 
 export interface ClaimRequest {
   fence: Fence;

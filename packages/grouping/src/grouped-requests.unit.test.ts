@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GroupedRequests, takeRound } from "./rounds.js";
+import { GroupedRequests, takeRound } from "./grouped-requests.js";
 
 const item = (group: string, user: string, n: number) => ({ group, user, n });
 const take = (waiting: ReturnType<typeof item>[], max?: number) =>
@@ -110,5 +110,47 @@ describe("GroupedRequests", () => {
       const settled = (await Promise.allSettled(asked)).map((s) => s.status);
       expect(settled).toEqual(retryAlone ? ["fulfilled", "fulfilled", "rejected"] : ["rejected", "rejected", "rejected"]);
     }
+  });
+});
+
+describe("GroupedRequests with several rounds in flight", () => {
+  it("given one round in flight and room for two, when another request is asked, then it leaves at once on its own", async () => {
+    const started: number[][] = [];
+    const gates: Array<() => void> = [];
+    const serve = (round: number[]) => {
+      started.push(round);
+      return new Promise<number[]>((resolve) => gates.push(() => resolve(round)));
+    };
+    const grouped = new GroupedRequests<number, number>(serve, { maxRoundsInFlight: 2 });
+    const first = grouped.ask(1);
+    const second = grouped.ask(2);
+    expect(started).toEqual([[1], [2]]);
+    const waiting = [grouped.ask(3), grouped.ask(4), grouped.ask(5)];
+    expect(started).toHaveLength(2);
+    gates[0]!();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([[1], [2], [3, 4, 5]]);
+    gates[1]!();
+    gates[2]!();
+    expect(await Promise.all([second, ...waiting])).toEqual([2, 3, 4, 5]);
+  });
+
+  it("given a round size limit, when more are waiting, then the next round takes at most that many", async () => {
+    const started: number[][] = [];
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => (open = r));
+    const grouped = new GroupedRequests<number, number>(
+      async (round) => {
+        started.push(round);
+        await gate;
+        return round;
+      },
+      { maxPerRound: 2 },
+    );
+    const asked = [1, 2, 3, 4].map((n) => grouped.ask(n));
+    open();
+    await Promise.all(asked);
+    expect(started).toEqual([[1], [2, 3], [4]]);
   });
 });

@@ -1,0 +1,1 @@
+export { GroupedRequests, takeRound, type GroupedRequestsOptions } from "./grouped-requests.js";
