@@ -41,6 +41,7 @@ export function sandboxControl(baseUrl: string, caPem: string | Buffer) {
         writeBudget: unknown;
         peakWritesInWindow: number;
         graphRequestsInFlight: number;
+        batches: { requests: number; subRequests: number };
       },
     state: async () => (await call("GET", "/sandbox/state")).json,
   };

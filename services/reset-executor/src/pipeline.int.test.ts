@@ -249,6 +249,21 @@ describe("resolver + reset-executor against the sandbox tenant", () => {
     expect(await secretGone(changeId)).toBe(true);
   });
 
+  it("given a burst for ten users while Graph is slow, then lookups and writes share Graph batches and every change is done as alone", async () => {
+    const before = (await control.stats()).batches;
+    await control.faults({ latencyMs: 100 });
+    try {
+      const ids = await Promise.all([1, 2, 3, 4, 5, 6, 8, 9, 10, 11].map((i) => capture(i, password(200 + i))));
+      for (const id of ids) expect(await terminalTimeline(id)).toEqual(["ChangeCaptured", "UserResolved", "PasswordSet", "SecretShredded"]);
+    } finally {
+      await control.faults({ reset: true });
+    }
+    for (const i of [1, 2, 3, 4, 5, 6, 8, 9, 10, 11]) expect(await control.signIn(users[i]!.userPrincipalName, password(200 + i))).toBe(true);
+    const after = (await control.stats()).batches;
+    expect(after.requests).toBeGreaterThan(before.requests);
+    expect(after.subRequests - before.subRequests).toBeGreaterThan(after.requests - before.requests);
+  });
+
   it("leaves no plaintext password in the database, the logs or the sandbox state", async () => {
     const dump = await sql<{ t: string }>`
       SELECT string_agg(t, E'\n') AS t FROM (

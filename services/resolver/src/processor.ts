@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { readStream, shredSealedSecret, startProcessor, type AppendWrites, type EventLog, type Processor, type StoredEvent } from "@pwsync/eventlog";
-import { classifyGraphError, findUsers, type GraphClient } from "@pwsync/graph";
+import { classifyGraphError, findUsers, GraphBatcher, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResolutionFailureReason } from "@pwsync/proto";
 import { recordOutcome, tracedHandler } from "@pwsync/telemetry";
@@ -10,6 +10,11 @@ import { decide, plannedLookups, type Lookup } from "./decide.js";
 export interface ResolverDeps {
   log: EventLog;
   graph: GraphClient;
+  /**
+   * Sends lookups asked at about the same time as one Graph `$batch`; startResolver makes one
+   * over `graph`. Absent (a handler called on its own): every lookup is a request of its own.
+   */
+  lookups?: GraphBatcher;
   logger: Logger;
   matchOrder: readonly LookupAttribute[];
   /**
@@ -27,7 +32,7 @@ class RetryLater extends Error {}
 
 async function lookUp(deps: ResolverDeps, changeId: string, by: LookupAttribute, value: string): Promise<Lookup | { graphFailure: string }> {
   try {
-    return { by, value, found: await findUsers(deps.graph, by, value) };
+    return { by, value, found: deps.lookups ? await deps.lookups.findUsers(by, value) : await findUsers(deps.graph, by, value) };
   } catch (err) {
     const error = classifyGraphError(err);
     if (error.kind === "throttled" || error.kind === "transient" || error.kind === "auth" || error.kind === "forbidden") {
@@ -133,7 +138,8 @@ export async function handleRetryRequested(deps: ResolverDeps, event: StoredEven
   return handleChangeCaptured(deps, { ...event, data: captured.data, streamVersion: stream.length });
 }
 
-export function startResolver(deps: ResolverDeps): Promise<Processor> {
+export function startResolver(options: ResolverDeps): Promise<Processor> {
+  const deps: ResolverDeps = { ...options, lookups: options.lookups ?? new GraphBatcher(options.graph) };
   return startProcessor(deps.log, {
     group: "resolver",
     eventTypes: ["ChangeCaptured", "RetryRequested"],
