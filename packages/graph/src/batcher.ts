@@ -36,7 +36,7 @@ export class GraphBatcher {
     this.grouped = new GroupedRequests<GraphCall, Settled>((round) => this.serve(round), {
       keyOf: (call) => batchKeyOf(call, () => unique++),
       maxPerRound: GRAPH_BATCH_LIMIT,
-      maxRoundsInFlight: options.maxBatchesInFlight ?? 2,
+      maxRoundsInFlight: options.maxBatchesInFlight ?? 4,
     });
   }
 
