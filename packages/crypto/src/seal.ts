@@ -31,7 +31,6 @@ const INFO = Buffer.from("pwsync/seal/v1");
 export class UnsealError extends Error {}
 
 // DER framing of X25519 keys (RFC 8410): a fixed prefix, then the 32 raw key bytes.
-const PKCS8_X25519_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 const SPKI_X25519_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 
 function rawPublicKey(key: KeyObject): Buffer {
@@ -41,9 +40,14 @@ function rawPublicKey(key: KeyObject): Buffer {
   return spki.subarray(SPKI_X25519_PREFIX.length);
 }
 
+/**
+ * Raw keys enter as JWK, not DER: Node hands a JWK's key bytes straight to OpenSSL's raw-key
+ * constructor, while DER goes through OpenSSL 3's generic decoder, about ten times slower (64
+ * vs 6 µs per key here; it was a tenth of the executor's CPU per change).
+ */
 function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new UnsealError(`ephemeral public key must be 32 bytes, got ${raw.length}`);
-  return createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, raw]), format: "der", type: "spki" });
+  return createPublicKey({ key: { kty: "OKP", crv: "X25519", x: Buffer.from(raw).toString("base64url") }, format: "jwk" });
 }
 
 /**
@@ -54,10 +58,13 @@ function publicKeyFromRaw(raw: Uint8Array): KeyObject {
  */
 function ephemeralKeyPair(): { privateKey: KeyObject; publicRaw: Buffer } {
   const secret = randomBytes(32);
-  const der = Buffer.concat([PKCS8_X25519_PREFIX, secret]);
-  const privateKey = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  // As JWK for speed (see publicKeyFromRaw): 27 µs per key pair instead of 350 µs, on every
+  // seal an agent makes. Node builds a private OKP key from `d` alone; `x` must be a string but
+  // is not read, and the public half is derived from the private key below. The base64 copy
+  // cannot be zeroed; it opens only this one seal, whose password is in this process anyway.
+  const d = secret.toString("base64url");
   secret.fill(0);
-  der.fill(0);
+  const privateKey = createPrivateKey({ key: { kty: "OKP", crv: "X25519", d, x: "" }, format: "jwk" });
   return { privateKey, publicRaw: rawPublicKey(createPublicKey(privateKey)) };
 }
 
