@@ -12,3 +12,9 @@ export async function readStreamsEventsByType(db: Kysely<Database>, streamIds: r
   const rows = await db.selectFrom("events").selectAll().where("stream_id", "in", streamIds).where("type", "in", types).orderBy("global_position").execute();
   return rows.map((row) => toStoredEvent(row as unknown as EventRow));
 }
+
+/** Events of some types recorded at or after `since` (by the events_type_created index), in log order. */
+export async function readEventsByTypeSince(db: Kysely<Database>, types: readonly string[], since: Date): Promise<StoredEvent[]> {
+  const rows = await db.selectFrom("events").selectAll().where("type", "in", types).where("created_at", ">=", since).orderBy("global_position").execute();
+  return rows.map((row) => toStoredEvent(row as unknown as EventRow));
+}
