@@ -54,7 +54,11 @@ export interface WorkerSettings {
 
 class CheckpointMismatch extends Error {}
 
-const PENDING_RETRY_MS = 100;
+/**
+ * First look again after a read held back by an older open transaction: those are commits in
+ * flight, a few milliseconds long, so a longer first wait only adds latency to every step.
+ */
+const PENDING_RETRY_MS = 4;
 /** Longest the checkpoint row lags behind events that left nothing to commit, while events keep coming. */
 const UNRECORDED_CHECKPOINT_MS = 1000;
 

@@ -62,7 +62,7 @@ export async function startProcessor(log: EventLog, options: ProcessorOptions): 
   let rebalanceTimer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
 
-  const wakeAll = new ThrottledWakeAll(50, () => {
+  const wakeAll = new ThrottledWakeAll(5, () => {
     for (const w of workers.values()) if (w.notified) w.wake();
   });
 
