@@ -75,7 +75,9 @@ USER 1000:1000
 # each service near 100 MB resident (young generation capped at 1 MB per semi-space, old
 # generation grown 25 % per major GC; ARCHITECTURE.md, "Memory"); the dev launcher and the
 # bench run the services with the same flags, so the memory measured there is what runs here.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--heap-growing-percent=25", "--enable-source-maps", "--import", "/app/deploy/container/env-files.mjs"]
+# Source maps are not loaded (node would parse every library's map at import, 3-5 MB per
+# service): NODE_OPTIONS=--enable-source-maps turns them on to read a stack trace as TypeScript.
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--heap-growing-percent=25", "--import", "/app/deploy/container/env-files.mjs"]
 CMD ["dist/ingest.js"]
 # Ports (by convention in deploy/compose/pwsync.yaml and k8s/): ingest 7443 (mTLS gRPC),
 # admin 7444 (mTLS gRPC), plaintext gRPC health: resolver 50061, reset-executor 50062, notifier 50064.

@@ -208,7 +208,7 @@ describe("Dockerfile and .dockerignore", () => {
     // Compiled JavaScript only: no TypeScript loader in the entry point. The V8 memory settings
     // are the ones the dev launcher (and so the bench) runs the services with.
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
-    expect(JSON.parse(entrypoint ?? "null")).toEqual(["node", ...SERVICE_V8_FLAGS, "--enable-source-maps", "--import", "/app/deploy/container/env-files.mjs"]);
+    expect(JSON.parse(entrypoint ?? "null")).toEqual(["node", ...SERVICE_V8_FLAGS, "--import", "/app/deploy/container/env-files.mjs"]);
     const instructions = dockerfile
       .split("\n")
       .filter((l) => !l.trimStart().startsWith("#"))

@@ -45,10 +45,11 @@ export const SERVICE_V8_FLAGS = ["--max-semi-space-size=1", "--heap-growing-perc
 
 /**
  * node's arguments for an entry point: compiled JavaScript runs as the container image runs it
- * (source maps on, so stack traces name the TypeScript); TypeScript needs the tsx loader.
+ * (without --enable-source-maps, which would parse every library's source map at import;
+ * PWSYNC_NODE_ARGS=--enable-source-maps turns it on); TypeScript needs the tsx loader.
  */
 export function nodeCommandLine(entry: string, extraNodeArgs: string[], args: string[]): string[] {
-  const loader = /\.[cm]?ts$/.test(entry) ? ["--import", "tsx"] : ["--enable-source-maps"];
+  const loader = /\.[cm]?ts$/.test(entry) ? ["--import", "tsx"] : [];
   return [...SERVICE_V8_FLAGS, ...extraNodeArgs, ...loader, entry, ...args];
 }
 

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { nodeCommandLine, SERVICE_V8_FLAGS } from "./process.js";
 
 describe("nodeCommandLine", () => {
-  it("runs compiled JavaScript with plain node and source maps, as the container image does", () => {
-    expect(nodeCommandLine("/x/dist/ingest.js", [], [])).toEqual([...SERVICE_V8_FLAGS, "--enable-source-maps", "/x/dist/ingest.js"]);
+  it("runs compiled JavaScript with plain node and no source maps loaded, as the container image does", () => {
+    expect(nodeCommandLine("/x/dist/ingest.js", [], [])).toEqual([...SERVICE_V8_FLAGS, "/x/dist/ingest.js"]);
   });
 
   it("runs TypeScript through the tsx loader", () => {
