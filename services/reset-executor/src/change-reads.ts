@@ -42,7 +42,10 @@ export class ChangeReads {
   }
 
   private async readRound(requests: ChangeToRead[]): Promise<ChangeReading[]> {
-    // The two single rows ride on each stream's first event only.
+    // The two single rows ride on each stream's first event only. Every table is reached through
+    // LATERAL, i.e. looked up by key per requested change: with plain joins a young database
+    // (no statistics yet, the first minute of a deployment or a bench) got hash joins over whole
+    // tables, a sequential scan of events per read (31 ms for 30 changes at 24,000 events).
     const result = await sql<Row>`
       WITH request AS (
         SELECT DISTINCT * FROM unnest(${requests.map((r) => r.streamId)}::text[], ${requests.map((r) => r.changeId)}::uuid[],
@@ -51,9 +54,10 @@ export class ChangeReads {
       SELECT e.global_position, e.transaction_id, e.stream_id, e.stream_version, e.partition, e.partition_key, e.type, e.data, e.metadata, e.created_at,
              s.key_id, s.envelope, u.change_id AS newest_change_id, u.changed_at AS newest_changed_at, u.order_key AS newest_order_key
         FROM request r
-        JOIN events e ON e.stream_id = r.stream_id
-        LEFT JOIN sealed_secrets s ON e.stream_version = 1 AND s.change_id = r.change_id
-        LEFT JOIN executor_user_state u ON e.stream_version = 1 AND u.entra_user_id = r.entra_user_id
+        CROSS JOIN LATERAL (SELECT * FROM events WHERE stream_id = r.stream_id OFFSET 0) e
+        LEFT JOIN LATERAL (SELECT key_id, envelope FROM sealed_secrets WHERE change_id = r.change_id OFFSET 0) s ON e.stream_version = 1
+        LEFT JOIN LATERAL (SELECT change_id, changed_at, order_key FROM executor_user_state WHERE entra_user_id = r.entra_user_id OFFSET 0) u
+               ON e.stream_version = 1
        ORDER BY e.stream_id, e.stream_version`.execute(this.db);
     const byStream = new Map<string, Row[]>();
     for (const row of result.rows) {
