@@ -12,7 +12,7 @@ import {
   type Processor,
   type StoredEvent,
 } from "@pwsync/eventlog";
-import { classifyGraphError, setPassword, type ClassifiedGraphError, type GraphClient } from "@pwsync/graph";
+import { classifyGraphError, GraphBatcher, setPassword, type ClassifiedGraphError, type GraphClient } from "@pwsync/graph";
 import type { Logger } from "@pwsync/log";
 import { decodeEvent, newEvent, ResetFailureReason } from "@pwsync/proto";
 import { recordGraphAttempt, recordOutcome, tracedHandler } from "@pwsync/telemetry";
@@ -38,6 +38,12 @@ import type { WriteBudget } from "./write-budget.js";
 export interface ExecutorDeps {
   log: EventLog;
   graph: GraphClient;
+  /**
+   * Sends password writes asked at about the same time as one Graph `$batch`; startExecutor makes
+   * one over `graph`. A write whose signal has fired is never sent, and a batch is given up at its
+   * earliest member's deadline, so fencing's bounds hold per write (ARCHITECTURE.md, Fencing).
+   */
+  writes?: GraphBatcher;
   logger: Logger;
   keys: ReadonlyMap<string, RecipientKeyPair>;
   config: ExecutorSection;
@@ -231,10 +237,8 @@ async function resetPassword(executor: Executor, event: StoredEvent, context: Ha
       const sentAt = performance.now();
       let error: ClassifiedGraphError | undefined;
       try {
-        await setPassword(deps.graph, change.entraUserId, text, {
-          forceChangePasswordNextSignIn: deps.config.forceChangePasswordNextSignIn,
-          signal: AbortSignal.any([deadline, context.signal]),
-        });
+        const options = { forceChangePasswordNextSignIn: deps.config.forceChangePasswordNextSignIn, signal: AbortSignal.any([deadline, context.signal]) };
+        await (deps.writes ? deps.writes.setPassword(change.entraUserId, text, options) : setPassword(deps.graph, change.entraUserId, text, options));
         recordGraphAttempt("set_password", performance.now() - sentAt, 204);
       } catch (err) {
         if (context.signal.aborted) throw err; // the partition is gone; its new owner takes over
@@ -301,7 +305,8 @@ function logOutcome(deps: ExecutorDeps, logContext: object, decided: DecidedEven
   }
 }
 
-export function startExecutor(deps: ExecutorDeps): Promise<Processor> {
+export function startExecutor(options: ExecutorDeps): Promise<Processor> {
+  const deps: ExecutorDeps = { ...options, writes: options.writes ?? new GraphBatcher(options.graph) };
   const { maxSendDelayMs, graceMs } = deps.config.fencing;
   const executor: Executor = {
     deps,
