@@ -22,8 +22,10 @@ export interface GraphBatcherOptions {
  * executor's CPU. Batching is not a way around Graph's limits: every request of a batch counts
  * against throttling on its own and can be answered 429 on its own.
  *
- * A lone request is not delayed: while a slot is free it leaves at once as a plain request;
- * only requests that arrive while every slot is busy wait, and leave together.
+ * A lone request is not delayed: requests asked in the same turn of the event loop (handlers
+ * released together) leave together once that turn ends; a request alone in its turn leaves as a
+ * plain request while one of the slots is free. Only requests that arrive while every slot is busy
+ * wait, and then leave together.
  */
 export class GraphBatcher {
   private readonly grouped: GroupedRequests<GraphCall, Settled>;
@@ -37,6 +39,7 @@ export class GraphBatcher {
       keyOf: (call) => batchKeyOf(call, () => unique++),
       maxPerRound: GRAPH_BATCH_LIMIT,
       maxRoundsInFlight: options.maxBatchesInFlight ?? 4,
+      gatherOneTurn: true,
     });
   }
 

@@ -35,6 +35,12 @@ export interface GroupedRequestsOptions<Request> {
    * another waits on a slow peer (Graph's latency), so a new request waits less.
    */
   maxRoundsInFlight?: number;
+  /**
+   * Let a round start only after the current turn of the event loop, so requests asked in the
+   * same turn (handlers released together by one read or one grouped statement) share it. Costs
+   * a lone request one turn (microseconds), not a wait for another request.
+   */
+  gatherOneTurn?: boolean;
 }
 
 /**
@@ -52,6 +58,7 @@ export class GroupedRequests<Request, Answer> {
   private waiting: Array<Waiting<Request, Answer>> = [];
   private inFlight = 0;
   private unique = 0;
+  private turnScheduled = false;
 
   constructor(
     private readonly serve: (round: Request[]) => Promise<Array<Answer | Error>>,
@@ -61,7 +68,14 @@ export class GroupedRequests<Request, Answer> {
   ask(request: Request): Promise<Answer> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ request, resolve, reject });
-      this.startRounds();
+      if (!this.options.gatherOneTurn) this.startRounds();
+      else if (!this.turnScheduled) {
+        this.turnScheduled = true;
+        setImmediate(() => {
+          this.turnScheduled = false;
+          this.startRounds();
+        });
+      }
     });
   }
 

@@ -154,3 +154,19 @@ describe("GroupedRequests with several rounds in flight", () => {
     expect(started).toEqual([[1], [2, 3], [4]]);
   });
 });
+
+describe("GroupedRequests gathering one turn", () => {
+  it("given requests asked in the same turn, when a slot is free, then they leave together in one round, and a later lone one on its own", async () => {
+    const started: number[][] = [];
+    const grouped = new GroupedRequests<number, number>(
+      async (round) => {
+        started.push(round);
+        return round;
+      },
+      { gatherOneTurn: true, maxRoundsInFlight: 4 },
+    );
+    expect(await Promise.all([grouped.ask(1), grouped.ask(2), grouped.ask(3)])).toEqual([1, 2, 3]);
+    expect(await grouped.ask(4)).toBe(4);
+    expect(started).toEqual([[1, 2, 3], [4]]);
+  });
+});
