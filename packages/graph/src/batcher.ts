@@ -112,7 +112,13 @@ export class GraphBatcher {
     } catch (err) {
       return calls.map((call) => ({ ok: false, error: envelopeFailure(call, err, signal?.aborted === true) }));
     }
-    const responses = new BatchResponseContent(body as ConstructorParameters<typeof BatchResponseContent>[0]);
+    let responses: InstanceType<typeof BatchResponseContent>;
+    try {
+      responses = new BatchResponseContent(body as ConstructorParameters<typeof BatchResponseContent>[0]);
+    } catch {
+      // Sent, but the answer is unreadable: as with a lost answer, nothing is known about any request.
+      return calls.map((call) => ({ ok: false, error: envelopeFailure(call, undefined, true) }));
+    }
     return Promise.all(
       calls.map(async (call, i): Promise<Settled> => {
         const response = responses.getResponseById(String(i + 1));
