@@ -1,8 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 
 // The client half of @pwsync/grpc, importable on its own ("@pwsync/grpc/client"): the dc-agent
-// is only a client, and its single-file Windows build must not pull in the server half
-// (grpc-health-check loads a .proto file from disk when it is imported).
+// is only a client, and its single-file Windows build must not pull in the server half.
 export { toGrpcService } from "./adapter.js";
 export { createClient, isServiceError, type BidiStream, type CallOptions, type Client } from "./typed-client.js";
 

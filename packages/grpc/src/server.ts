@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
-import { HealthImplementation } from "grpc-health-check";
+import { addHealthService, HealthStatuses } from "./health.js";
 
 export interface TlsFiles {
   /** CA that issues client (agent) certificates. */
@@ -120,7 +120,7 @@ export interface GrpcServerOptions {
 export interface RunningGrpcServer {
   readonly server: grpc.Server;
   readonly port: number;
-  readonly health: HealthImplementation;
+  readonly health: HealthStatuses;
   setServing(serving: boolean): void;
   /** Graceful: stops accepting, lets in-flight calls finish for up to `graceMs`, then forces. */
   shutdown(graceMs?: number): Promise<void>;
@@ -132,8 +132,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  const health = new HealthImplementation({ "": "NOT_SERVING" });
-  health.addToServer(server);
+  const health = new HealthStatuses({ "": "NOT_SERVING" });
+  addHealthService(server, health);
   options.register(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`, options.credentials, (err, bound) =>

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
+import { addHealthService, HealthStatuses } from "@pwsync/grpc";
 
 export const HEALTH_SERVICE_NAME = "pwsync.notifier";
 
@@ -11,9 +11,9 @@ export interface HealthServer {
 
 /** grpc.health.v1 for probes: "" and "pwsync.notifier" report SERVING once the processor runs. */
 export async function startHealthServer(host: string, port: number): Promise<HealthServer> {
-  const health = new HealthImplementation({ "": "NOT_SERVING", [HEALTH_SERVICE_NAME]: "NOT_SERVING" });
+  const health = new HealthStatuses({ "": "NOT_SERVING", [HEALTH_SERVICE_NAME]: "NOT_SERVING" });
   const server = new grpc.Server();
-  health.addToServer(server);
+  addHealthService(server, health);
   const boundPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
