@@ -1,5 +1,7 @@
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
+// The propagator's own module, not the package's entry point: every service loads it at start,
+// and the entry point loads all of @opentelemetry/core (1 MB more heap, telemetry off or on).
+import { W3CTraceContextPropagator } from "@opentelemetry/core/build/src/trace/W3CTraceContextPropagator.js";
 import type * as grpc from "@grpc/grpc-js";
 import { pwsyncMetrics } from "./metrics.js";
 import { redactAttributes } from "./redaction.js";
